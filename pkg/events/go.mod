@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/pkg/events
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/pkg/kafkalog
+
+go 1.26

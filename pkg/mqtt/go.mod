@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/pkg/mqtt
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/pkg/session
+
+go 1.26

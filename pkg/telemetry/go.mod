@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/pkg/telemetry
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/pkg/topic
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/services/frontend
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/services/sessiond
+
+go 1.26

@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/services/standalone
+
+go 1.26

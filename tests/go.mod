@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/tests
+
+go 1.26
