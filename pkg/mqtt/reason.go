@@ -1,0 +1,175 @@
+package mqtt
+
+import "fmt"
+
+// ReasonCode is an MQTT 5 reason code. It implements error so that decode
+// failures carry the code a server must answer with; use errors.As or
+// errors.Is on wrapped errors. Several codes share a value (0x00 is Success,
+// NormalDisconnection and GrantedQoS0); the packet decides the meaning.
+type ReasonCode byte
+
+// MQTT 5 reason codes (MQTT 5.0 section 2.4).
+const (
+	Success                             ReasonCode = 0x00
+	NormalDisconnection                 ReasonCode = 0x00
+	GrantedQoS0                         ReasonCode = 0x00
+	GrantedQoS1                         ReasonCode = 0x01
+	GrantedQoS2                         ReasonCode = 0x02
+	DisconnectWithWillMessage           ReasonCode = 0x04
+	NoMatchingSubscribers               ReasonCode = 0x10
+	NoSubscriptionExisted               ReasonCode = 0x11
+	ContinueAuthentication              ReasonCode = 0x18
+	ReAuthenticate                      ReasonCode = 0x19
+	UnspecifiedError                    ReasonCode = 0x80
+	MalformedPacket                     ReasonCode = 0x81
+	ProtocolError                       ReasonCode = 0x82
+	ImplementationSpecificError         ReasonCode = 0x83
+	UnsupportedProtocolVersion          ReasonCode = 0x84
+	ClientIdentifierNotValid            ReasonCode = 0x85
+	BadUsernameOrPassword               ReasonCode = 0x86
+	NotAuthorized                       ReasonCode = 0x87
+	ServerUnavailable                   ReasonCode = 0x88
+	ServerBusy                          ReasonCode = 0x89
+	Banned                              ReasonCode = 0x8A
+	ServerShuttingDown                  ReasonCode = 0x8B
+	BadAuthenticationMethod             ReasonCode = 0x8C
+	KeepAliveTimeout                    ReasonCode = 0x8D
+	SessionTakenOver                    ReasonCode = 0x8E
+	TopicFilterInvalid                  ReasonCode = 0x8F
+	TopicNameInvalid                    ReasonCode = 0x90
+	PacketIdentifierInUse               ReasonCode = 0x91
+	PacketIdentifierNotFound            ReasonCode = 0x92
+	ReceiveMaximumExceeded              ReasonCode = 0x93
+	TopicAliasInvalid                   ReasonCode = 0x94
+	PacketTooLarge                      ReasonCode = 0x95
+	MessageRateTooHigh                  ReasonCode = 0x96
+	QuotaExceeded                       ReasonCode = 0x97
+	AdministrativeAction                ReasonCode = 0x98
+	PayloadFormatInvalid                ReasonCode = 0x99
+	RetainNotSupported                  ReasonCode = 0x9A
+	QoSNotSupported                     ReasonCode = 0x9B
+	UseAnotherServer                    ReasonCode = 0x9C
+	ServerMoved                         ReasonCode = 0x9D
+	SharedSubscriptionsNotSupported     ReasonCode = 0x9E
+	ConnectionRateExceeded              ReasonCode = 0x9F
+	MaximumConnectTime                  ReasonCode = 0xA0
+	SubscriptionIdentifiersNotSupported ReasonCode = 0xA1
+	WildcardSubscriptionsNotSupported   ReasonCode = 0xA2
+)
+
+// reasonNames holds the specification's name of each code, lower-cased so it
+// reads well inside wrapped error messages.
+var reasonNames = map[ReasonCode]string{
+	Success:                             "success",
+	GrantedQoS1:                         "granted qos 1",
+	GrantedQoS2:                         "granted qos 2",
+	DisconnectWithWillMessage:           "disconnect with will message",
+	NoMatchingSubscribers:               "no matching subscribers",
+	NoSubscriptionExisted:               "no subscription existed",
+	ContinueAuthentication:              "continue authentication",
+	ReAuthenticate:                      "re-authenticate",
+	UnspecifiedError:                    "unspecified error",
+	MalformedPacket:                     "malformed packet",
+	ProtocolError:                       "protocol error",
+	ImplementationSpecificError:         "implementation specific error",
+	UnsupportedProtocolVersion:          "unsupported protocol version",
+	ClientIdentifierNotValid:            "client identifier not valid",
+	BadUsernameOrPassword:               "bad user name or password",
+	NotAuthorized:                       "not authorized",
+	ServerUnavailable:                   "server unavailable",
+	ServerBusy:                          "server busy",
+	Banned:                              "banned",
+	ServerShuttingDown:                  "server shutting down",
+	BadAuthenticationMethod:             "bad authentication method",
+	KeepAliveTimeout:                    "keep alive timeout",
+	SessionTakenOver:                    "session taken over",
+	TopicFilterInvalid:                  "topic filter invalid",
+	TopicNameInvalid:                    "topic name invalid",
+	PacketIdentifierInUse:               "packet identifier in use",
+	PacketIdentifierNotFound:            "packet identifier not found",
+	ReceiveMaximumExceeded:              "receive maximum exceeded",
+	TopicAliasInvalid:                   "topic alias invalid",
+	PacketTooLarge:                      "packet too large",
+	MessageRateTooHigh:                  "message rate too high",
+	QuotaExceeded:                       "quota exceeded",
+	AdministrativeAction:                "administrative action",
+	PayloadFormatInvalid:                "payload format invalid",
+	RetainNotSupported:                  "retain not supported",
+	QoSNotSupported:                     "qos not supported",
+	UseAnotherServer:                    "use another server",
+	ServerMoved:                         "server moved",
+	SharedSubscriptionsNotSupported:     "shared subscriptions not supported",
+	ConnectionRateExceeded:              "connection rate exceeded",
+	MaximumConnectTime:                  "maximum connect time",
+	SubscriptionIdentifiersNotSupported: "subscription identifiers not supported",
+	WildcardSubscriptionsNotSupported:   "wildcard subscriptions not supported",
+}
+
+// Error returns the specification's name of the code, e.g. "packet too large".
+func (rc ReasonCode) Error() string {
+	if s, ok := reasonNames[rc]; ok {
+		return s
+	}
+	return fmt.Sprintf("reason code 0x%02x", byte(rc))
+}
+
+// String is the same as Error, so codes print by name in logs.
+func (rc ReasonCode) String() string { return rc.Error() }
+
+// IsError reports whether the code signals a failure: by definition in
+// MQTT 5 (section 2.4) that is every value of 0x80 or above.
+func (rc ReasonCode) IsError() bool { return rc >= 0x80 }
+
+// ReturnCode is an MQTT 3.1/3.1.1 CONNACK return code
+// (MQTT 3.1.1 section 3.2.2.3).
+type ReturnCode byte
+
+// MQTT 3.1.1 CONNACK return codes.
+const (
+	Accepted                     ReturnCode = 0x00
+	RefusedProtocolVersion       ReturnCode = 0x01
+	RefusedIdentifierRejected    ReturnCode = 0x02
+	RefusedServerUnavailable     ReturnCode = 0x03
+	RefusedBadUsernameOrPassword ReturnCode = 0x04
+	RefusedNotAuthorized         ReturnCode = 0x05
+)
+
+// ReturnCodeFor maps an MQTT 5 CONNACK reason code to the closest 3.1.1
+// return code, so that connection code decides refusals once, in MQTT 5
+// terms. Failures without a 3.1.1 equivalent become "server unavailable".
+func ReturnCodeFor(rc ReasonCode) ReturnCode {
+	switch rc {
+	case Success:
+		return Accepted
+	case UnsupportedProtocolVersion:
+		return RefusedProtocolVersion
+	case ClientIdentifierNotValid:
+		return RefusedIdentifierRejected
+	case BadUsernameOrPassword:
+		return RefusedBadUsernameOrPassword
+	case NotAuthorized, Banned, BadAuthenticationMethod:
+		return RefusedNotAuthorized
+	default:
+		return RefusedServerUnavailable
+	}
+}
+
+// ReasonCode maps a 3.1.1 return code back to the MQTT 5 code that
+// ReturnCodeFor maps to it; unknown values are reported as ok=false.
+func (c ReturnCode) ReasonCode() (rc ReasonCode, ok bool) {
+	switch c {
+	case Accepted:
+		return Success, true
+	case RefusedProtocolVersion:
+		return UnsupportedProtocolVersion, true
+	case RefusedIdentifierRejected:
+		return ClientIdentifierNotValid, true
+	case RefusedServerUnavailable:
+		return ServerUnavailable, true
+	case RefusedBadUsernameOrPassword:
+		return BadUsernameOrPassword, true
+	case RefusedNotAuthorized:
+		return NotAuthorized, true
+	}
+	return UnspecifiedError, false
+}
