@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Install the Debian packages the tests need when they are missing, so a fresh
+# machine runs `make test` with no manual step. Quiet, non-interactive, and it
+# skips apt entirely when everything is installed.
+#
+# usage: scripts/install-deps.sh [package...]
+#   default packages: redis-server mosquitto mosquitto-clients
+set -euo pipefail
+
+packages=("$@")
+((${#packages[@]})) || packages=(redis-server mosquitto mosquitto-clients)
+
+installed() {
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+missing=()
+for p in "${packages[@]}"; do
+	installed "$p" || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+	echo "deps: ${packages[*]} already installed"
+	exit 0
+fi
+
+command -v apt-get >/dev/null || {
+	echo "deps: missing ${missing[*]} and apt-get is not available: install them by hand" >&2
+	exit 1
+}
+sudo=()
+if ((EUID != 0)); then
+	command -v sudo >/dev/null || {
+		echo "deps: missing ${missing[*]}: run as root or install sudo" >&2
+		exit 1
+	}
+	sudo=(sudo)
+fi
+
+log=$(mktemp "${TMPDIR:-/tmp}/tidemark-apt.XXXXXX")
+echo "deps: installing ${missing[*]} with apt-get (log: $log)"
+export DEBIAN_FRONTEND=noninteractive
+if ! "${sudo[@]}" apt-get update -q >"$log" 2>&1 ||
+	! "${sudo[@]}" apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$log" 2>&1; then
+	tail -n 20 "$log" >&2
+	echo "deps: apt-get failed (log: $log)" >&2
+	exit 1
+fi
+rm -f "$log"
+echo "deps: installed ${missing[*]}"
