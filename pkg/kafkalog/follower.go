@@ -2,8 +2,14 @@ package kafkalog
 
 import (
 	"context"
+	"errors"
 	"log/slog"
+	"maps"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // StartAt says where a Follower starts in a partition that has no explicit
@@ -25,35 +31,209 @@ type FollowerOptions struct {
 	Start   map[int]int64
 	Default StartAt
 	// MaxWait bounds how long one fetch waits for new data; default 50ms.
+	// It is also the worst-case added latency after a quiet period.
 	MaxWait time.Duration
-	// OnGap, when set, is called when a start offset was below the first
-	// retained offset: records [from, to) were deleted by retention and
-	// delivery resumes at to.
+	// OnGap, when set, is called when the Follower had to skip offsets
+	// [from, to) because retention deleted them (a start offset below the
+	// first retained offset, or a Follower that fell behind retention).
+	// Delivery resumes at to.
 	OnGap func(partition int, from, to int64)
-	// Logger receives broker errors (once per outage); default slog.Default().
+	// Logger receives broker errors (warn once per outage, info on
+	// recovery); default slog.Default().
 	Logger *slog.Logger
 }
 
 // Follower reads every partition of one topic, one goroutine per partition,
 // and calls handle for each record in offset order per partition. handle is
-// called concurrently for different partitions.
+// called concurrently for different partitions and must not keep the
+// record's slices for later mutation by others. Partitions added to the
+// topic after Run started are not followed.
 type Follower struct {
 	brokers []string
+	c       *kafka.Client
+	t       *kafka.Transport
 	opt     FollowerOptions
 	handle  func(*Record)
+	log     *slog.Logger
 	ready   chan struct{}
+
+	mu  sync.Mutex
+	pos map[int]int64
+
+	// failing counts partitions in an error streak, so an outage that
+	// hits every partition logs one warning, not one per partition.
+	failing atomic.Int32
 }
 
 // NewFollower returns a Follower; it does nothing until Run.
 func NewFollower(brokers []string, opt FollowerOptions, handle func(*Record)) *Follower {
-	return &Follower{brokers: brokers, opt: opt, handle: handle, ready: make(chan struct{})}
+	if opt.MaxWait <= 0 {
+		opt.MaxWait = 50 * time.Millisecond
+	}
+	t := newTransport()
+	return &Follower{
+		brokers: brokers, c: newClient(brokers, t), t: t, opt: opt, handle: handle,
+		log:   loggerOr(opt.Logger).With("topic", opt.Topic),
+		ready: make(chan struct{}),
+		pos:   map[int]int64{},
+	}
 }
 
 // Run follows the topic until ctx ends, retrying with back-off on broker
-// errors, and returns ctx's error.
+// errors, and returns ctx's error. Call it once.
 func (f *Follower) Run(ctx context.Context) error {
-	<-ctx.Done()
+	defer closeTransport(f.t)
+	start, err := f.resolve(ctx)
+	if err != nil {
+		return err
+	}
+	f.mu.Lock()
+	f.pos = maps.Clone(start)
+	f.mu.Unlock()
+	close(f.ready)
+
+	var wg sync.WaitGroup
+	for p, off := range start {
+		wg.Go(func() { f.follow(ctx, p, off) })
+	}
+	wg.Wait()
 	return ctx.Err()
+}
+
+// resolve turns the start options into concrete offsets, retrying until
+// the topic's metadata and offsets can be read.
+func (f *Follower) resolve(ctx context.Context) (map[int]int64, error) {
+	var b backoff
+	warned := false
+	for {
+		start, err := f.resolveOnce(ctx)
+		if err == nil {
+			if warned {
+				f.log.Info("kafka reachable again")
+			}
+			return start, nil
+		}
+		if !warned {
+			f.log.Warn("follower cannot resolve start offsets; retrying", "err", err)
+			warned = true
+		}
+		if !sleep(ctx, b.next()) {
+			return nil, ctx.Err()
+		}
+	}
+}
+
+func (f *Follower) resolveOnce(ctx context.Context) (map[int]int64, error) {
+	ids, err := partitions(ctx, f.brokers, f.t, f.opt.Topic)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := bounds(ctx, f.brokers, f.t, f.opt.Topic, ids)
+	if err != nil {
+		return nil, err
+	}
+	start := make(map[int]int64, len(ids))
+	for _, p := range ids {
+		bd := bs[p]
+		off, ok := f.opt.Start[p]
+		switch {
+		case !ok && f.opt.Default == Earliest:
+			off = bd.First
+		case !ok:
+			off = bd.Next
+		case off < bd.First:
+			f.gap(p, off, bd.First)
+			off = bd.First
+		case off > bd.Next:
+			// Beyond the end: the log lost records we had seen (an
+			// unclean restart). Continue from the end, loudly.
+			f.log.Warn("start offset beyond end of partition; starting at end", "partition", p, "start", off, "next", bd.Next)
+			off = bd.Next
+		}
+		start[p] = off
+	}
+	return start, nil
+}
+
+func (f *Follower) gap(p int, from, to int64) {
+	f.log.Warn("records deleted by retention skipped", "partition", p, "from", from, "to", to)
+	if f.opt.OnGap != nil {
+		f.opt.OnGap(p, from, to)
+	}
+}
+
+// follow is the fetch loop of one partition.
+func (f *Follower) follow(ctx context.Context, p int, pos int64) {
+	var b backoff
+	streak := false
+	for ctx.Err() == nil {
+		res, err := fetchOnce(ctx, f.c, f.opt.Topic, p, pos, f.opt.MaxWait)
+		if err == nil {
+			if streak {
+				streak = false
+				if f.failing.Add(-1) == 0 {
+					f.log.Info("kafka reachable again")
+				}
+			}
+			b.reset()
+			for _, r := range res.recs {
+				f.handle(r)
+			}
+			if len(res.recs) > 0 {
+				pos = res.next
+				f.mu.Lock()
+				f.pos[p] = pos
+				f.mu.Unlock()
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if errors.Is(err, kafka.OffsetOutOfRange) {
+			if np, ok := f.reposition(ctx, p, pos); ok {
+				pos = np
+				continue
+			}
+		}
+		if !streak {
+			streak = true
+			if f.failing.Add(1) == 1 {
+				f.log.Warn("follower fetch failing; retrying with back-off", "partition", p, "err", err)
+			}
+		}
+		if !sleep(ctx, b.next()) {
+			break
+		}
+	}
+	if streak {
+		f.failing.Add(-1)
+	}
+}
+
+// reposition handles an out-of-range fetch: below the log start means
+// retention overtook us (a gap); beyond the end means the log was
+// truncated, and we continue at its end.
+func (f *Follower) reposition(ctx context.Context, p int, pos int64) (int64, bool) {
+	bs, err := bounds(ctx, f.brokers, f.t, f.opt.Topic, []int{p})
+	if err != nil {
+		return pos, false
+	}
+	bd := bs[p]
+	switch {
+	case pos < bd.First:
+		f.gap(p, pos, bd.First)
+		pos = bd.First
+	case pos > bd.Next:
+		f.log.Warn("position beyond end of partition; continuing at end", "partition", p, "pos", pos, "next", bd.Next)
+		pos = bd.Next
+	default:
+		return pos, false
+	}
+	f.mu.Lock()
+	f.pos[p] = pos
+	f.mu.Unlock()
+	return pos, true
 }
 
 // Ready is closed once every partition's start offset is resolved to a
@@ -61,5 +241,10 @@ func (f *Follower) Run(ctx context.Context) error {
 func (f *Follower) Ready() <-chan struct{} { return f.ready }
 
 // Positions returns per partition the next offset the Follower will deliver
-// (the resolved start offset until records arrive). Valid after Ready.
-func (f *Follower) Positions() map[int]int64 { return nil }
+// (the resolved start offset until records arrive). Valid after Ready;
+// before it, the map is empty.
+func (f *Follower) Positions() map[int]int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return maps.Clone(f.pos)
+}

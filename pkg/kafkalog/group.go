@@ -3,7 +3,14 @@ package kafkalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"maps"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // GroupHandler receives a Group's assignment and records. Calls for one
@@ -12,11 +19,13 @@ import (
 type GroupHandler interface {
 	// Assigned is called when a generation starts, with the partitions now
 	// owned and their committed next offset (-1 if none). Consumption of a
-	// partition starts at the committed offset, or at the earliest retained
-	// offset when none. An error ends the generation and the Group rejoins.
+	// partition starts at the committed offset, or at the first retained
+	// offset when none. An error ends the generation and the Group rejoins
+	// after a back-off.
 	Assigned(ctx context.Context, partitions map[int]int64) error
-	// Handle is called for each record. An error ends the generation; the
-	// record will be redelivered from the last commit.
+	// Handle is called for each record, with a context that ends with the
+	// generation. An error ends the generation; records after the last
+	// commit are delivered again in the next one.
 	Handle(ctx context.Context, rec *Record) error
 	// Revoked is called when the generation ends, after the last Handle of
 	// those partitions has returned.
@@ -28,35 +37,218 @@ type GroupOptions struct {
 	Brokers []string
 	GroupID string
 	Topic   string
-	Logger  *slog.Logger
+	// SessionTimeout is how long the coordinator waits for a silent member
+	// before giving its partitions to others; default 10s (heartbeats every
+	// tenth of it).
+	SessionTimeout time.Duration
+	Logger         *slog.Logger
 }
 
+// ErrNotAssigned is returned (wrapped) by Commit for a partition the
+// current generation does not own: a rebalance took it away, or the
+// generation ended.
+var ErrNotAssigned = errors.New("partition not assigned")
+
 // Group is a consumer group member over one topic, with explicit assignment
-// callbacks and explicit commits (nothing is committed automatically).
+// callbacks and explicit commits (nothing is committed automatically). It
+// is built on kafka-go's ConsumerGroup generations, so the assignment and
+// its committed offsets are visible before the first record is handled.
 type Group struct {
 	opt GroupOptions
 	h   GroupHandler
+	log *slog.Logger
+	t   *kafka.Transport
+	c   *kafka.Client
+
+	mu    sync.Mutex // guards gen and owned
+	gen   *kafka.Generation
+	owned map[int]bool
 }
 
 // NewGroup returns a Group; it does nothing until Run.
 func NewGroup(opt GroupOptions, h GroupHandler) *Group {
-	return &Group{opt: opt, h: h}
+	if opt.SessionTimeout <= 0 {
+		opt.SessionTimeout = 10 * time.Second
+	}
+	t := newTransport()
+	return &Group{
+		opt: opt, h: h, t: t, c: newClient(opt.Brokers, t),
+		log: loggerOr(opt.Logger).With("group", opt.GroupID, "topic", opt.Topic),
+	}
 }
 
 // Run joins the group and consumes until ctx ends, rejoining after
-// rebalances and broker outages with back-off. It returns ctx's error.
+// rebalances and broker outages with back-off. It returns ctx's error, or
+// at once an error for options kafka-go rejects. Call it once.
 func (g *Group) Run(ctx context.Context) error {
-	<-ctx.Done()
-	return ctx.Err()
+	defer closeTransport(g.t)
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                g.opt.GroupID,
+		Brokers:           g.opt.Brokers,
+		Topics:            []string{g.opt.Topic},
+		HeartbeatInterval: g.opt.SessionTimeout / 10,
+		SessionTimeout:    g.opt.SessionTimeout,
+		RebalanceTimeout:  g.opt.SessionTimeout,
+		JoinGroupBackoff:  time.Second,
+		// A partition without a committed offset gets this marker; Assigned
+		// reports it as -1 and consumption starts at the first offset.
+		StartOffset: kafka.FirstOffset,
+		ErrorLogger: kafka.LoggerFunc(func(msg string, args ...any) {
+			g.log.Debug("kafka group", "detail", fmt.Sprintf(msg, args...))
+		}),
+	})
+	if err != nil {
+		return fmt.Errorf("group %s: %w", g.opt.GroupID, err)
+	}
+	defer cg.Close()
+	failing := false
+	for {
+		gen, err := cg.Next(ctx)
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		if err != nil {
+			// kafka-go backs off and rejoins by itself; report the
+			// first error of a streak only.
+			if !failing {
+				g.log.Warn("consumer group cannot join; retrying", "err", err)
+				failing = true
+			}
+			continue
+		}
+		if failing {
+			g.log.Info("consumer group joined again")
+			failing = false
+		}
+		g.startGeneration(ctx, gen)
+	}
+}
+
+// startGeneration runs one generation: Assigned, one fetch loop per
+// partition, and a watcher that calls Revoked once all loops returned. Any
+// of them returning ends the generation (kafka-go's rule), which is how a
+// handler error forces a rejoin.
+func (g *Group) startGeneration(runCtx context.Context, gen *kafka.Generation) {
+	assigned := map[int]int64{}
+	for _, pa := range gen.Assignments[g.opt.Topic] {
+		off := pa.Offset
+		if off < 0 {
+			off = -1
+		}
+		assigned[pa.ID] = off
+	}
+	ids := slices.Sorted(maps.Keys(assigned))
+	g.log.Info("partitions assigned", "generation", gen.ID, "partitions", ids)
+
+	if err := g.h.Assigned(runCtx, maps.Clone(assigned)); err != nil {
+		g.log.Warn("assignment handler failed; rejoining", "err", err)
+		gen.Start(func(ctx context.Context) {
+			// Do not spin through generations while the handler fails.
+			sleep(ctx, time.Second)
+		})
+		g.h.Revoked(ids)
+		return
+	}
+
+	owned := make(map[int]bool, len(ids))
+	for _, p := range ids {
+		owned[p] = true
+	}
+	g.mu.Lock()
+	g.gen, g.owned = gen, owned
+	g.mu.Unlock()
+
+	var wg sync.WaitGroup
+	wg.Add(len(ids))
+	for _, p := range ids {
+		gen.Start(func(ctx context.Context) {
+			defer wg.Done()
+			g.consume(ctx, p, assigned[p])
+		})
+	}
+	gen.Start(func(ctx context.Context) {
+		<-ctx.Done()
+		wg.Wait()
+		g.mu.Lock()
+		if g.gen == gen {
+			g.gen, g.owned = nil, nil
+		}
+		g.mu.Unlock()
+		g.log.Info("partitions revoked", "generation", gen.ID, "partitions", ids)
+		g.h.Revoked(ids)
+	})
+}
+
+// consume is the fetch loop of one assigned partition; it returns when the
+// generation ends or the handler fails.
+func (g *Group) consume(ctx context.Context, p int, pos int64) {
+	if pos < 0 {
+		pos = kafka.FirstOffset
+	}
+	var b backoff
+	streak := false
+	for ctx.Err() == nil {
+		res, err := fetchOnce(ctx, g.c, g.opt.Topic, p, pos, 100*time.Millisecond)
+		if err == nil {
+			b.reset()
+			streak = false
+			for _, r := range res.recs {
+				if err := g.h.Handle(ctx, r); err != nil {
+					if ctx.Err() == nil {
+						g.log.Warn("record handler failed; rejoining", "partition", p, "offset", r.Offset, "err", err)
+					}
+					return
+				}
+			}
+			if len(res.recs) > 0 {
+				pos = res.next
+			}
+			continue
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		if errors.Is(err, kafka.OffsetOutOfRange) {
+			if bs, berr := bounds(ctx, g.opt.Brokers, g.t, g.opt.Topic, []int{p}); berr == nil && pos < bs[p].First {
+				g.log.Warn("committed offset deleted by retention; skipping", "partition", p, "from", pos, "to", bs[p].First)
+				pos = bs[p].First
+				continue
+			}
+		}
+		if !streak {
+			g.log.Warn("group fetch failing; retrying with back-off", "partition", p, "err", err)
+			streak = true
+		}
+		if !sleep(ctx, b.next()) {
+			return
+		}
+	}
 }
 
 // Commit records next as the committed offset of partition (the next
-// offset to consume). It fails with ErrNotAssigned when the partition is not
-// owned by the current generation.
+// offset to consume), synchronously. It fails with an error wrapping
+// ErrNotAssigned when the current generation does not own the partition.
 func (g *Group) Commit(ctx context.Context, partition int, next int64) error {
-	return errors.New("commit: not implemented")
+	g.mu.Lock()
+	gen, ok := g.gen, g.owned[partition]
+	g.mu.Unlock()
+	if gen == nil || !ok {
+		return fmt.Errorf("commit %s/%d: %w", g.opt.Topic, partition, ErrNotAssigned)
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- gen.CommitOffsets(map[string]map[int]int64{g.opt.Topic: {partition: next}})
+	}()
+	select {
+	case <-ctx.Done():
+		return fmt.Errorf("commit %s/%d: %w", g.opt.Topic, partition, ctx.Err())
+	case err := <-done:
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.UnknownMemberId) {
+			return fmt.Errorf("commit %s/%d: %w: %w", g.opt.Topic, partition, ErrNotAssigned, err)
+		}
+		return fmt.Errorf("commit %s/%d: %w", g.opt.Topic, partition, wrapUnavailable(err))
+	}
 }
-
-// ErrNotAssigned is returned by Commit for a partition the current
-// generation does not own (a rebalance took it away).
-var ErrNotAssigned = errors.New("partition not assigned")

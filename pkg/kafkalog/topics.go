@@ -3,7 +3,12 @@ package kafkalog
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strconv"
 	"time"
+
+	"github.com/segmentio/kafka-go"
 )
 
 // TopicSpec describes a topic for EnsureTopics.
@@ -21,20 +26,161 @@ type TopicSpec struct {
 // means the partition is empty.
 type Bounds struct{ First, Next int64 }
 
+// ErrNoTopic is wrapped by Partitions and TopicBounds when the topic does
+// not exist.
+var ErrNoTopic = errors.New("topic does not exist")
+
 // EnsureTopics creates the topics that do not exist yet. It is idempotent:
 // an existing topic is left as it is, even if its spec differs, because
-// changing partition counts would move keys between partitions.
+// changing partition counts would move keys between partitions. The
+// replication factor is the broker's default.
 func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
-	return errors.New("ensure topics: not implemented")
+	if len(specs) == 0 {
+		return nil
+	}
+	req := &kafka.CreateTopicsRequest{}
+	for _, s := range specs {
+		if s.Name == "" || s.Partitions <= 0 {
+			return fmt.Errorf("ensure topics: bad spec %+v", s)
+		}
+		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: -1}
+		if s.Compact {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
+		}
+		if s.Retention > 0 {
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "retention.ms", ConfigValue: strconv.FormatInt(s.Retention.Milliseconds(), 10)})
+		}
+		req.Topics = append(req.Topics, tc)
+	}
+	t := newTransport()
+	defer closeTransport(t)
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	res, err := newClient(brokers, t).CreateTopics(ctx, req)
+	if err != nil {
+		return fmt.Errorf("create topics: %w", wrapUnavailable(err))
+	}
+	for name, err := range res.Errors {
+		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+			return fmt.Errorf("create topic %s: %w", name, wrapUnavailable(err))
+		}
+	}
+	// A new topic's partitions get leaders shortly after creation; wait so
+	// the first Append or Follower does not race the controller.
+	for _, s := range specs {
+		if err := waitLeaders(ctx, brokers, t, s.Name); err != nil {
+			return fmt.Errorf("wait for topic %s: %w", s.Name, err)
+		}
+	}
+	return nil
+}
+
+func waitLeaders(ctx context.Context, brokers []string, t *kafka.Transport, topic string) error {
+	var b backoff
+	for {
+		meta, err := metadata(ctx, brokers, t, topic)
+		if err == nil {
+			ok := len(meta.Partitions) > 0
+			for _, p := range meta.Partitions {
+				if p.Error != nil || p.Leader.ID < 0 {
+					ok = false
+				}
+			}
+			if ok {
+				return nil
+			}
+		}
+		if !sleep(ctx, b.next()) {
+			if err == nil {
+				err = ctx.Err()
+			}
+			return wrapUnavailable(err)
+		}
+	}
+}
+
+func metadata(ctx context.Context, brokers []string, t *kafka.Transport, topic string) (kafka.Topic, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	res, err := newClient(brokers, t).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	if err != nil {
+		return kafka.Topic{}, wrapUnavailable(err)
+	}
+	for _, tm := range res.Topics {
+		if tm.Name != topic {
+			continue
+		}
+		if tm.Error != nil {
+			if errors.Is(tm.Error, kafka.UnknownTopicOrPartition) {
+				return tm, fmt.Errorf("%s: %w", topic, ErrNoTopic)
+			}
+			return tm, wrapUnavailable(tm.Error)
+		}
+		return tm, nil
+	}
+	return kafka.Topic{}, fmt.Errorf("%s: %w", topic, ErrNoTopic)
 }
 
 // Partitions returns the partition ids of topic, sorted.
 func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
-	return nil, errors.New("partitions: not implemented")
+	t := newTransport()
+	defer closeTransport(t)
+	return partitions(ctx, brokers, t, topic)
+}
+
+func partitions(ctx context.Context, brokers []string, t *kafka.Transport, topic string) ([]int, error) {
+	tm, err := metadata(ctx, brokers, t, topic)
+	if err != nil {
+		return nil, fmt.Errorf("partitions: %w", err)
+	}
+	ids := make([]int, 0, len(tm.Partitions))
+	for _, p := range tm.Partitions {
+		ids = append(ids, p.ID)
+	}
+	slices.Sort(ids)
+	return ids, nil
 }
 
 // TopicBounds returns the first retained and the next offset of every
 // partition of topic.
 func TopicBounds(ctx context.Context, brokers []string, topic string) (map[int]Bounds, error) {
-	return nil, errors.New("topic bounds: not implemented")
+	t := newTransport()
+	defer closeTransport(t)
+	ids, err := partitions(ctx, brokers, t, topic)
+	if err != nil {
+		return nil, fmt.Errorf("topic bounds: %w", err)
+	}
+	b, err := bounds(ctx, brokers, t, topic, ids)
+	if err != nil {
+		return nil, fmt.Errorf("topic bounds: %w", err)
+	}
+	return b, nil
+}
+
+// bounds lists the first and next offsets of the given partitions in one
+// request per leader.
+func bounds(ctx context.Context, brokers []string, t *kafka.Transport, topic string, ids []int) (map[int]Bounds, error) {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	reqs := make([]kafka.OffsetRequest, 0, 2*len(ids))
+	for _, p := range ids {
+		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
+	}
+	res, err := newClient(brokers, t).ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	if err != nil {
+		return nil, fmt.Errorf("list offsets: %w", wrapUnavailable(err))
+	}
+	out := make(map[int]Bounds, len(ids))
+	for _, po := range res.Topics[topic] {
+		if po.Error != nil {
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, wrapUnavailable(po.Error))
+		}
+		out[po.Partition] = Bounds{First: po.FirstOffset, Next: po.LastOffset}
+	}
+	for _, p := range ids {
+		if _, ok := out[p]; !ok {
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, p, ErrUnavailable)
+		}
+	}
+	return out, nil
 }

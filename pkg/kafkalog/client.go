@@ -1,0 +1,142 @@
+package kafkalog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net"
+	"syscall"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/protocol"
+)
+
+// requestTimeout bounds one metadata, list-offsets or create-topics round
+// trip when the caller's context has no earlier deadline, so a black-holed
+// broker cannot hang an admin call forever.
+const requestTimeout = 10 * time.Second
+
+// newTransport returns a transport private to one component, so closing the
+// component closes its connections and nothing is shared by accident.
+func newTransport() *kafka.Transport {
+	return &kafka.Transport{
+		DialTimeout: 5 * time.Second,
+		IdleTimeout: 30 * time.Second,
+		// Short so leadership changes and restarts are noticed quickly.
+		MetadataTTL: 2 * time.Second,
+		ClientID:    "tidemark",
+	}
+}
+
+func newClient(brokers []string, t *kafka.Transport) *kafka.Client {
+	if t == nil {
+		t = newTransport()
+	}
+	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t}
+}
+
+// closeTransport drops the idle connections of t; kafka.Transport has no
+// Close, and its in-flight connections end with their requests.
+func closeTransport(t *kafka.Transport) { t.CloseIdleConnections() }
+
+// unavailable reports whether err means "the cluster could not be reached
+// or did not answer in time" (worth retrying) rather than a request Kafka
+// rejected for good, such as a record that is too large.
+func unavailable(err error) bool {
+	if err == nil {
+		return false
+	}
+	var kerr kafka.Error
+	if errors.As(err, &kerr) {
+		return kerr.Temporary()
+	}
+	var nerr net.Error
+	switch {
+	case errors.As(err, &nerr),
+		errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, io.EOF),
+		errors.Is(err, io.ErrUnexpectedEOF),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EPIPE),
+		errors.Is(err, net.ErrClosed):
+		return true
+	}
+	return false
+}
+
+// wrapUnavailable adds ErrUnavailable to err when it means the cluster is
+// unreachable, so callers can test with errors.Is.
+func wrapUnavailable(err error) error {
+	if unavailable(err) && !errors.Is(err, ErrUnavailable) {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return err
+}
+
+// withTimeout applies requestTimeout unless ctx already ends earlier.
+func withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	if d, ok := ctx.Deadline(); ok && time.Until(d) < requestTimeout {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, requestTimeout)
+}
+
+// backoff doubles from 50ms up to 2s with jitter, so many followers that
+// lost the same broker do not reconnect in lock step.
+type backoff struct{ n int }
+
+func (b *backoff) next() time.Duration {
+	d := 50 * time.Millisecond << min(b.n, 6)
+	if d > 2*time.Second {
+		d = 2 * time.Second
+	}
+	b.n++
+	return d/2 + rand.N(d/2+1)
+}
+
+func (b *backoff) reset() { b.n = 0 }
+
+// sleep waits d or until ctx ends; it reports whether ctx is still live.
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+func loggerOr(l *slog.Logger) *slog.Logger {
+	if l != nil {
+		return l
+	}
+	return slog.Default()
+}
+
+// fromProtocol converts a fetched record; key, value and header bytes are
+// copied because the record set's buffers are reused after it is closed.
+func fromProtocol(topic string, partition int, r *protocol.Record) (*Record, error) {
+	key, err := protocol.ReadAll(r.Key)
+	if err != nil {
+		return nil, fmt.Errorf("read key: %w", err)
+	}
+	val, err := protocol.ReadAll(r.Value)
+	if err != nil {
+		return nil, fmt.Errorf("read value: %w", err)
+	}
+	rec := &Record{Topic: topic, Partition: partition, Offset: r.Offset, Key: key, Value: val, Time: r.Time}
+	if len(r.Headers) > 0 {
+		rec.Headers = make([]Header, len(r.Headers))
+		for i, h := range r.Headers {
+			rec.Headers[i] = Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
+		}
+	}
+	return rec, nil
+}
