@@ -1,0 +1,146 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// ErrSuperseded is returned by WaitApplied when a newer connect (a higher
+// epoch) owns the session: the waiting connection lost a takeover race and
+// must close.
+var ErrSuperseded = errors.New("session superseded by a newer connection")
+
+// Reader is the frontends' read-only view of sessions.
+type Reader struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// NewReader returns a Reader over rdb with default options.
+func NewReader(rdb redis.UniversalClient) *Reader { return NewReaderOptions(rdb, Options{}) }
+
+// NewReaderOptions returns a Reader with options (a key prefix).
+func NewReaderOptions(rdb redis.UniversalClient, opt Options) *Reader {
+	return &Reader{rdb: rdb, keys: Keys{Prefix: opt.Prefix}}
+}
+
+// Poll back-off bounds for WaitApplied: the session service usually
+// applies a connect within a few milliseconds, so start small.
+const (
+	pollMin = time.Millisecond
+	pollMax = 20 * time.Millisecond
+)
+
+// WaitApplied waits until the session service has applied the connect at
+// epoch (the connect op's offset) for clientID, then loads the session in
+// one transaction. It returns ErrSuperseded when a newer epoch owns the
+// session, and ctx's error when ctx ends first (callers bound it).
+func (r *Reader) WaitApplied(ctx context.Context, clientID string, epoch int64) (State, error) {
+	key := r.keys.Session(clientID)
+	wait := pollMin
+	for {
+		vals, err := r.rdb.HMGet(ctx, key, "epoch", "applied").Result()
+		if err != nil {
+			return State{}, fmt.Errorf("poll session: %w", err)
+		}
+		e, okE := asInt(vals[0])
+		a, okA := asInt(vals[1])
+		if okE && e > epoch {
+			return State{}, ErrSuperseded
+		}
+		if okE && okA && e == epoch && a >= epoch {
+			st, err := r.Load(ctx, clientID)
+			if err != nil {
+				return State{}, err
+			}
+			if st.Epoch > epoch {
+				return State{}, ErrSuperseded
+			}
+			if st.Epoch == epoch {
+				return st, nil
+			}
+			// The session was deleted in between (the connection already
+			// ended); keep waiting until ctx ends, as for a missing session.
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return State{}, fmt.Errorf("wait session applied: %w", ctx.Err())
+		case <-t.C:
+		}
+		wait = min(wait*2, pollMax)
+	}
+}
+
+func asInt(v any) (int64, bool) {
+	s, ok := v.(string)
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+// Load reads the whole session of clientID in one MULTI/EXEC, so the parts
+// are consistent with each other. A missing session gives a zero State.
+func (r *Reader) Load(ctx context.Context, clientID string) (State, error) {
+	k := r.keys
+	var (
+		sess, subs, cur, infl, qfrom *redis.MapStringStringCmd
+		q2in                         *redis.StringSliceCmd
+		queue                        *redis.StringSliceCmd
+	)
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		sess = p.HGetAll(ctx, k.Session(clientID))
+		subs = p.HGetAll(ctx, k.Subs(clientID))
+		cur = p.HGetAll(ctx, k.Cursor(clientID))
+		infl = p.HGetAll(ctx, k.Inflight(clientID))
+		q2in = p.SMembers(ctx, k.QoS2In(clientID))
+		queue = p.LRange(ctx, k.Queue(clientID), 0, -1)
+		qfrom = p.HGetAll(ctx, k.QueueFrom(clientID))
+		return nil
+	})
+	if err != nil {
+		return State{}, fmt.Errorf("load session: %w", err)
+	}
+	meta, err := parseMeta(sess.Val())
+	if err != nil || meta == nil {
+		return State{}, err
+	}
+	st := State{Present: meta.Present, Epoch: meta.Epoch, Meta: *meta}
+	if st.Subscriptions, err = parseSubs(subs.Val()); err != nil {
+		return State{}, err
+	}
+	if st.Cursor, err = parseOffsets(cur.Val()); err != nil {
+		return State{}, err
+	}
+	if st.Inflight, err = parseInflight(infl.Val()); err != nil {
+		return State{}, err
+	}
+	for _, s := range q2in.Val() {
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil {
+			return State{}, fmt.Errorf("parse q2in %q: %w", s, err)
+		}
+		st.QoS2In = append(st.QoS2In, uint16(n))
+	}
+	sort.Slice(st.QoS2In, func(i, j int) bool { return st.QoS2In[i] < st.QoS2In[j] })
+	for _, s := range queue.Val() {
+		ref, err := ParseQueueRef(s)
+		if err != nil {
+			return State{}, err
+		}
+		st.Queue = append(st.Queue, ref)
+	}
+	if st.QueueFrom, err = parseOffsets(qfrom.Val()); err != nil {
+		return State{}, err
+	}
+	return st, nil
+}

@@ -1,0 +1,133 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
+)
+
+func TestWaitApplied(t *testing.T) {
+	rdb := redistest.Client(t)
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	r := session.NewReaderOptions(rdb, opt)
+	ctx := context.Background()
+
+	// The connect at epoch 10 is applied while the reader waits.
+	done := make(chan error, 1)
+	var st session.State
+	go func() {
+		var err error
+		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		st, err = r.WaitApplied(wctx, "c1", 10)
+		done <- err
+	}()
+	err := w.Apply(ctx, 2, 10, func(tx *session.Tx) {
+		tx.PutSession("c1", &session.Meta{Epoch: 10, Conn: "u", Online: true, Present: true, Expiry: 60})
+		tx.PutSubs("c1", session.Subscription{Filter: "a/#", QoS: 1})
+		tx.MergeCursor("c1", map[int]int64{0: 4})
+		tx.PutInflight("c1", session.Inflight{PacketID: 9, Partition: 0, Offset: 3, QoS: 2, State: session.InflightPubrec})
+		tx.AddQoS2In("c1", 5)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if !st.Present || st.Epoch != 10 || st.Meta.Partition != 2 || st.Meta.Applied != 10 {
+		t.Fatalf("state %+v", st)
+	}
+	if !reflect.DeepEqual(st.Subscriptions, []session.Subscription{{Filter: "a/#", QoS: 1}}) ||
+		st.Cursor[0] != 4 || len(st.Inflight) != 1 || st.Inflight[0].PacketID != 9 || !reflect.DeepEqual(st.QoS2In, []uint16{5}) {
+		t.Fatalf("state %+v", st)
+	}
+	if off, ok, err := w.Applied(ctx, 2); err != nil || !ok || off != 10 {
+		t.Fatalf("applied %d %v %v", off, ok, err)
+	}
+
+	cases := []struct {
+		name  string
+		epoch int64
+		want  error
+	}{
+		{"superseded", 9, session.ErrSuperseded},
+		{"not yet applied", 11, context.DeadlineExceeded},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			defer cancel()
+			_, err := r.WaitApplied(wctx, "c1", tc.epoch)
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v want %v", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestEnqueueDropsOldest(t *testing.T) {
+	rdb := redistest.Client(t)
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	ctx := context.Background()
+	var refs []session.QueueRef
+	for i := range 5 {
+		refs = append(refs, session.QueueRef{Partition: 1, Offset: int64(i), QoS: 1})
+	}
+	dropped, err := w.Enqueue(ctx, "c", refs[:3], map[int]int64{1: 3}, 4)
+	if err != nil || len(dropped) != 0 {
+		t.Fatalf("dropped %v err %v", dropped, err)
+	}
+	dropped, err = w.Enqueue(ctx, "c", refs[3:], map[int]int64{1: 5}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(dropped, refs[:1]) {
+		t.Fatalf("dropped %v", dropped)
+	}
+	st, err := w.Load(ctx, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No session hash: Load reports nothing, but the raw queue is trimmed.
+	if st.Epoch != 0 {
+		t.Fatalf("state %+v", st)
+	}
+	if n, _ := w.QueueLen(ctx, "c"); n != 4 {
+		t.Fatalf("queue length %d", n)
+	}
+}
+
+func TestDeleteRemovesEverything(t *testing.T) {
+	rdb := redistest.Client(t)
+	prefix := redistest.Prefix(t, rdb)
+	w := session.NewWriter(rdb, session.Options{Prefix: prefix})
+	ctx := context.Background()
+	if err := w.Apply(ctx, 0, 1, func(tx *session.Tx) {
+		tx.PutSession("c", &session.Meta{Epoch: 1, Online: false, ExpiresAt: 1000})
+		tx.PutSubs("c", session.Subscription{Filter: "x"})
+		tx.ResetQueue("c", map[int]int64{0: 1})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if due, _ := w.Due(ctx, 0, 1000); len(due) != 1 {
+		t.Fatalf("due %v", due)
+	}
+	if err := w.Apply(ctx, 0, 2, func(tx *session.Tx) { tx.Delete("c") }); err != nil {
+		t.Fatal(err)
+	}
+	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(keys, []string{prefix + "applied:0"}) {
+		t.Fatalf("keys left %v", keys)
+	}
+}

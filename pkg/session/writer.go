@@ -1,0 +1,263 @@
+package session
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Writer is the session service's access to the Redis view. It is the only
+// code that writes it. Each op is applied in one MULTI/EXEC that also
+// records the op's offset in `applied:<n>` (and in the client's `applied`
+// when the session survives the op), so a reader never sees half an op and
+// a restarted writer knows where the view stands.
+type Writer struct {
+	rdb  redis.UniversalClient
+	keys Keys
+}
+
+// NewWriter returns a Writer over rdb.
+func NewWriter(rdb redis.UniversalClient, opt Options) *Writer {
+	return &Writer{rdb: rdb, keys: Keys{Prefix: opt.Prefix}}
+}
+
+// Keys returns the key names the Writer uses.
+func (w *Writer) Keys() Keys { return w.keys }
+
+// Meta reads a session hash; nil when the session does not exist.
+func (w *Writer) Meta(ctx context.Context, cid string) (*Meta, error) {
+	h, err := w.rdb.HGetAll(ctx, w.keys.Session(cid)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read session %q: %w", cid, err)
+	}
+	return parseMeta(h)
+}
+
+// Load reads a whole session consistently (see Reader.Load).
+func (w *Writer) Load(ctx context.Context, cid string) (State, error) {
+	return (&Reader{rdb: w.rdb, keys: w.keys}).Load(ctx, cid)
+}
+
+// Applied returns the offset of the last op applied from sessions partition
+// n; ok is false when the view has no record of the partition (a new or
+// wiped Redis), which calls for a rebuild.
+func (w *Writer) Applied(ctx context.Context, n int) (offset int64, ok bool, err error) {
+	v, err := w.rdb.Get(ctx, w.keys.Applied(n)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return -1, false, nil
+	}
+	if err != nil {
+		return -1, false, fmt.Errorf("read applied %d: %w", n, err)
+	}
+	return v, true, nil
+}
+
+// Clients lists the ClientIDs with a session in sessions partition n.
+func (w *Writer) Clients(ctx context.Context, n int) ([]string, error) {
+	v, err := w.rdb.SMembers(ctx, w.keys.Part(n)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list partition %d: %w", n, err)
+	}
+	return v, nil
+}
+
+// Due lists the sessions of partition n whose expiry is at or before
+// nowMs.
+func (w *Writer) Due(ctx context.Context, n int, nowMs int64) ([]string, error) {
+	v, err := w.rdb.ZRangeByScore(ctx, w.keys.Expiry(n), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(nowMs, 10)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list due sessions %d: %w", n, err)
+	}
+	return v, nil
+}
+
+// Apply runs fn's changes and the `applied:<n>` = offset mark in one
+// MULTI/EXEC.
+func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func(*Tx)) error {
+	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		tx := &Tx{ctx: ctx, p: p, k: w.keys, partition: partition, offset: offset}
+		if fn != nil {
+			fn(tx)
+		}
+		p.Set(ctx, w.keys.Applied(partition), offset, 0)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply op %d/%d: %w", partition, offset, err)
+	}
+	return nil
+}
+
+// Tx queues the changes of one op; see Writer.Apply.
+type Tx struct {
+	ctx       context.Context
+	p         redis.Pipeliner
+	k         Keys
+	partition int
+	offset    int64
+}
+
+// PutSession replaces the session hash with m (Applied and Partition are
+// set from the op), registers the client in its partition, and schedules
+// or cancels its expiry: an offline session with ExpiresAt > 0 is
+// scheduled.
+func (t *Tx) PutSession(cid string, m *Meta) {
+	m.Applied = t.offset
+	m.Partition = t.partition
+	key := t.k.Session(cid)
+	t.p.Del(t.ctx, key)
+	t.p.HSet(t.ctx, key, m.fields())
+	t.p.SAdd(t.ctx, t.k.Part(t.partition), cid)
+	if !m.Online && m.ExpiresAt > 0 {
+		t.p.ZAdd(t.ctx, t.k.Expiry(t.partition), redis.Z{Score: float64(m.ExpiresAt), Member: cid})
+	} else {
+		t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
+	}
+}
+
+// Touch records that the op was applied to an existing session without
+// changing its hash otherwise.
+func (t *Tx) Touch(cid string) {
+	t.p.HSet(t.ctx, t.k.Session(cid), "applied", t.offset)
+}
+
+// Delete removes every key of the session and its registrations.
+func (t *Tx) Delete(cid string) {
+	t.p.Del(t.ctx, t.k.all(cid)...)
+	t.p.SRem(t.ctx, t.k.Part(t.partition), cid)
+	t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
+}
+
+// Discard removes the session's contents (subscriptions, cursor, inflight,
+// QoS 2 state, queue) but not its hash: a clean start.
+func (t *Tx) Discard(cid string) {
+	t.p.Del(t.ctx, t.k.state(cid)...)
+}
+
+// PutSubs adds or replaces subscriptions.
+func (t *Tx) PutSubs(cid string, subs ...Subscription) {
+	if len(subs) == 0 {
+		return
+	}
+	vals := make([]any, 0, 2*len(subs))
+	for _, s := range subs {
+		b, _ := json.Marshal(s)
+		vals = append(vals, s.Filter, string(b))
+	}
+	t.p.HSet(t.ctx, t.k.Subs(cid), vals...)
+}
+
+// DelSubs removes subscriptions by filter.
+func (t *Tx) DelSubs(cid string, filters ...string) {
+	if len(filters) == 0 {
+		return
+	}
+	t.p.HDel(t.ctx, t.k.Subs(cid), filters...)
+}
+
+// MergeCursor sets the given partitions' cursors, leaving others.
+func (t *Tx) MergeCursor(cid string, cursor map[int]int64) {
+	if len(cursor) == 0 {
+		return
+	}
+	t.p.HSet(t.ctx, t.k.Cursor(cid), offsetArgs(cursor)...)
+}
+
+// ReplaceInflight replaces the whole inflight set (progress ops carry all
+// of it).
+func (t *Tx) ReplaceInflight(cid string, in []Inflight) {
+	key := t.k.Inflight(cid)
+	t.p.Del(t.ctx, key)
+	for _, i := range in {
+		t.PutInflight(cid, i)
+	}
+}
+
+// PutInflight adds or replaces one inflight entry.
+func (t *Tx) PutInflight(cid string, in Inflight) {
+	b, _ := json.Marshal(in)
+	t.p.HSet(t.ctx, t.k.Inflight(cid), strconv.Itoa(int(in.PacketID)), string(b))
+}
+
+// AddQoS2In records an inbound QoS 2 packet id awaiting PUBREL.
+func (t *Tx) AddQoS2In(cid string, pid uint16) {
+	t.p.SAdd(t.ctx, t.k.QoS2In(cid), strconv.Itoa(int(pid)))
+}
+
+// DelQoS2In forgets an inbound QoS 2 packet id (PUBREL received).
+func (t *Tx) DelQoS2In(cid string, pid uint16) {
+	t.p.SRem(t.ctx, t.k.QoS2In(cid), strconv.Itoa(int(pid)))
+}
+
+// ResetQueue empties the offline queue and restarts its evaluation at
+// qfrom: done when a session goes offline, since everything below the
+// cursor was delivered and everything at or above it is evaluated again.
+func (t *Tx) ResetQueue(cid string, qfrom map[int]int64) {
+	t.p.Del(t.ctx, t.k.Queue(cid), t.k.QueueFrom(cid))
+	if len(qfrom) > 0 {
+		t.p.HSet(t.ctx, t.k.QueueFrom(cid), offsetArgs(qfrom)...)
+	}
+}
+
+func offsetArgs(m map[int]int64) []any {
+	vals := make([]any, 0, 2*len(m))
+	for p, o := range m {
+		vals = append(vals, strconv.Itoa(p), o)
+	}
+	return vals
+}
+
+// Enqueue appends refs to an offline queue and advances its qfrom in one
+// transaction; when the queue then exceeds max (max > 0), the oldest
+// entries are removed and returned so the caller can announce them.
+func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, error) {
+	if len(refs) == 0 && len(qfrom) == 0 {
+		return nil, nil
+	}
+	var dropped *redis.StringSliceCmd
+	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		if len(refs) > 0 {
+			vals := make([]any, len(refs))
+			for i, r := range refs {
+				vals[i] = r.String()
+			}
+			p.RPush(ctx, w.keys.Queue(cid), vals...)
+		}
+		if len(qfrom) > 0 {
+			p.HSet(ctx, w.keys.QueueFrom(cid), offsetArgs(qfrom)...)
+		}
+		if max > 0 && len(refs) > 0 {
+			dropped = p.LRange(ctx, w.keys.Queue(cid), 0, int64(-max-1))
+			p.LTrim(ctx, w.keys.Queue(cid), int64(-max), -1)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("enqueue %q: %w", cid, err)
+	}
+	if dropped == nil {
+		return nil, nil
+	}
+	var out []QueueRef
+	for _, s := range dropped.Val() {
+		r, err := ParseQueueRef(s)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// QueueLen returns the length of a session's offline queue.
+func (w *Writer) QueueLen(ctx context.Context, cid string) (int64, error) {
+	n, err := w.rdb.LLen(ctx, w.keys.Queue(cid)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("queue length %q: %w", cid, err)
+	}
+	return n, nil
+}
