@@ -1,0 +1,3 @@
+module github.com/tidemarkmq/tidemark/schemas
+
+go 1.26
