@@ -48,15 +48,25 @@ var idSpace = uuid.MustParse("6b1e6f3e-4b7c-5d2a-9f0e-7a7d1c2b3e4f")
 // *Disconnected, ...) after Decode or when built by New; unknown types keep
 // it as json.RawMessage.
 type Envelope struct {
-	SpecVersion     string    `json:"specversion"`
-	ID              string    `json:"id"`
-	Source          string    `json:"source"`
-	Type            Type      `json:"type"`
-	Time            time.Time `json:"time"`
-	Subject         string    `json:"subject"`
-	DataContentType string    `json:"datacontenttype"`
-	DataSchema      string    `json:"dataschema"`
-	Data            any       `json:"data"`
+	// SpecVersion is always SpecVersion.
+	SpecVersion string `json:"specversion"`
+	// ID is a UUID; de-duplicate on it (see DeterministicID).
+	ID string `json:"id"`
+	// Source names the node the event is about (see Source).
+	Source string `json:"source"`
+	// Type names the event and the Go type of Data.
+	Type Type `json:"type"`
+	// Time is when the cause happened, kept to the millisecond in UTC.
+	Time time.Time `json:"time"`
+	// Subject is the ClientID, omitted when empty (CloudEvents forbids an
+	// empty subject).
+	Subject string `json:"subject,omitempty"`
+	// DataContentType is always DataContentType.
+	DataContentType string `json:"datacontenttype"`
+	// DataSchema is SchemaURL(Type).
+	DataSchema string `json:"dataschema"`
+	// Data is the event (see DataFor).
+	Data any `json:"data"`
 }
 
 // Source returns the CloudEvents source of events about node:
@@ -125,7 +135,7 @@ type envelopeJSON struct {
 	Source          string          `json:"source"`
 	Type            Type            `json:"type"`
 	Time            string          `json:"time"`
-	Subject         string          `json:"subject"`
+	Subject         string          `json:"subject,omitempty"`
 	DataContentType string          `json:"datacontenttype"`
 	DataSchema      string          `json:"dataschema"`
 	Data            json.RawMessage `json:"data"`
@@ -239,18 +249,22 @@ type Header struct {
 // mode: content-type (the only one the binding requires), plus the ce_id,
 // ce_specversion, ce_type, ce_source, ce_subject and ce_time headers the
 // binding allows in structured mode (3.3.3), so consumers can filter
-// without parsing the value. The value stays authoritative. The record key
-// is Key.
+// without parsing the value. The value stays authoritative. ce_subject is
+// left out when the ClientID is empty (a refused CONNECT), as CloudEvents
+// forbids an empty subject. The record key is Key.
 func (e *Envelope) Headers() []Header {
-	return []Header{
+	hs := []Header{
 		{Key: "content-type", Value: []byte(ContentType)},
 		{Key: "ce_specversion", Value: []byte(e.SpecVersion)},
 		{Key: "ce_id", Value: []byte(e.ID)},
 		{Key: "ce_type", Value: []byte(e.Type)},
 		{Key: "ce_source", Value: []byte(e.Source)},
-		{Key: "ce_subject", Value: []byte(e.Subject)},
 		{Key: "ce_time", Value: []byte(e.Time.UTC().Format(TimeLayout))},
 	}
+	if e.Subject != "" {
+		hs = append(hs, Header{Key: "ce_subject", Value: []byte(e.Subject)})
+	}
+	return hs
 }
 
 // Key returns the Kafka record key: the ClientID, so one client's events
