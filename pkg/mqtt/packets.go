@@ -69,6 +69,15 @@ func (t PacketType) String() string {
 type Packet interface {
 	// Type is the control packet type written in the fixed header.
 	Type() PacketType
+
+	// check verifies that the packet can be written in version v.
+	check(v Version) error
+	// flags is the low nibble of the fixed header.
+	flags() byte
+	// size is the remaining length in version v.
+	size(v Version) int
+	// appendBody appends everything after the fixed header.
+	appendBody(dst []byte, v Version) []byte
 }
 
 // Connect is the first packet a client sends.

@@ -1,6 +1,9 @@
 package mqtt
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // ReasonCode is an MQTT 5 reason code. It implements error so that decode
 // failures carry the code a server must answer with; use errors.As or
@@ -172,4 +175,13 @@ func (c ReturnCode) ReasonCode() (rc ReasonCode, ok bool) {
 		return NotAuthorized, true
 	}
 	return UnspecifiedError, false
+}
+
+// ReasonCodeOf extracts the ReasonCode an error wraps, to choose the CONNACK
+// or DISCONNECT code after a failed read; ok is false for I/O errors.
+func ReasonCodeOf(err error) (rc ReasonCode, ok bool) {
+	if errors.As(err, &rc) {
+		return rc, true
+	}
+	return 0, false
 }
