@@ -68,7 +68,7 @@ def main():
                 # Panics, timeouts and TestMain failures land here.
                 # Drop go's own "=== RUN" and closing "FAIL pkg" lines: the
                 # line below replaces the latter.
-                out.write("".join(l for l in lines if not l.startswith(("=== ", "FAIL\t"))))
+                out.write("".join(l for l in lines if l != "FAIL\n" and not l.startswith(("=== ", "FAIL\t"))))
                 if ev.get("FailedBuild"):
                     out.write(f"FAIL\t{pkg} [build failed]\n")
                 else:

@@ -19,7 +19,8 @@
 #   TIDEMARK_KAFKA_VERSION [4.1.1]    TIDEMARK_KAFKA_HEAP [768m]
 #   TIDEMARK_KAFKA_START_TIMEOUT [120] seconds
 #   TIDEMARK_REDIS_PORT [16379]
-#   TIDEMARK_JAEGER_VERSION [v1.76.0] TIDEMARK_JAEGER_UI_PORT [16686]
+#   TIDEMARK_JAEGER_VERSION [v1.76.0] TIDEMARK_JAEGER_UI_PORT [16686] (query API and UI)
+#   TIDEMARK_JAEGER_QUERY_GRPC_PORT [16685]
 #   TIDEMARK_OTLP_GRPC_PORT [4317]    TIDEMARK_OTLP_HTTP_PORT [4318]
 #   TIDEMARK_STOP_TIMEOUT [30] seconds before SIGKILL
 set -euo pipefail
@@ -45,6 +46,7 @@ REDIS_START_TIMEOUT=20
 
 JAEGER_VERSION=${TIDEMARK_JAEGER_VERSION:-v1.76.0}
 JAEGER_UI_PORT=${TIDEMARK_JAEGER_UI_PORT:-16686}
+JAEGER_QUERY_GRPC_PORT=${TIDEMARK_JAEGER_QUERY_GRPC_PORT:-16685}
 OTLP_GRPC_PORT=${TIDEMARK_OTLP_GRPC_PORT:-4317}
 OTLP_HTTP_PORT=${TIDEMARK_OTLP_HTTP_PORT:-4318}
 JAEGER_START_TIMEOUT=60
@@ -393,20 +395,27 @@ jaeger_ready() {
 	port_open "$JAEGER_UI_PORT" && port_open "$OTLP_HTTP_PORT"
 }
 
-# jaeger_build compiles the Jaeger all-in-one binary from the Go module proxy
-# once (there is no container runtime to pull an image from).
+# jaeger_build compiles the Jaeger v2 all-in-one binary once (there is no
+# container runtime to pull an image from). Jaeger's go.mod has a replace
+# directive, which `go install pkg@version` refuses, so it builds inside the
+# downloaded module with the versions its own go.mod and go.sum pin.
 jaeger_build() {
-	local log
+	local log dir
 	[[ -x $JAEGER_BIN ]] && return 0
 	command -v go >/dev/null || fail "jaeger: go not found"
 	mkdir -p "$(dirname "$JAEGER_BIN")"
 	log="$(dirname "$JAEGER_BIN")/build.log"
-	say "jaeger: building jaeger $JAEGER_VERSION from the Go module proxy (several minutes, once)"
-	if ! GOBIN="$(dirname "$JAEGER_BIN")" GOWORK=off GOFLAGS=-mod=mod \
-		go install "github.com/jaegertracing/jaeger/cmd/jaeger@$JAEGER_VERSION" >"$log" 2>&1; then
+	say "jaeger: building jaeger $JAEGER_VERSION from source (several minutes, once; log: $log)"
+	if ! dir=$(GOWORK=off GOFLAGS=-mod=mod go mod download -json "github.com/jaegertracing/jaeger@$JAEGER_VERSION" 2>"$log" |
+		python3 -c 'import json, sys; print(json.load(sys.stdin)["Dir"])' 2>>"$log"); then
+		log_tail "$log"
+		fail "jaeger: download failed (log: $log)"
+	fi
+	if ! (cd "$dir" && GOWORK=off GOFLAGS=-mod=readonly go build -o "$JAEGER_BIN.tmp" ./cmd/jaeger) >>"$log" 2>&1; then
 		log_tail "$log"
 		fail "jaeger: build failed (log: $log)"
 	fi
+	mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
 }
 
 jaeger_write_config() {
@@ -430,7 +439,7 @@ extensions:
     http:
       endpoint: $HOST:$JAEGER_UI_PORT
     grpc:
-      endpoint: $HOST:0
+      endpoint: $HOST:$JAEGER_QUERY_GRPC_PORT
   jaeger_storage:
     backends:
       memstore:
