@@ -1,3 +1,24 @@
 module github.com/tidemarkmq/tidemark/tools/mqtt-events
 
-go 1.26
+go 1.26.0
+
+require (
+	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
+)
+
+require (
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
+	golang.org/x/text v0.23.0 // indirect
+)
+
+replace (
+	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
+	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
+	github.com/tidemarkmq/tidemark/schemas => ../../schemas
+)
