@@ -72,7 +72,6 @@ type fixture struct {
 	envs    []events.Envelope
 }
 
-
 // sampleEvents returns a realistic sequence for clients a, b and c.
 func sampleEvents(now time.Time) []events.Envelope {
 	var out []events.Envelope
