@@ -1,0 +1,173 @@
+package frontend
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Topics names the Kafka topics the frontend reads and writes.
+type Topics struct {
+	Messages, Retained, Sessions, Lifecycle string
+}
+
+// DefaultTopics returns the topic names of docs/design.md.
+func DefaultTopics() Topics {
+	return Topics{
+		Messages:  "mqtt.messages",
+		Retained:  "mqtt.retained",
+		Sessions:  "mqtt.sessions",
+		Lifecycle: "mqtt.lifecycle",
+	}
+}
+
+// Config configures a Server. Zero values take the defaults named on each
+// field; an empty listener address leaves that listener off.
+type Config struct {
+	// Node names this frontend in ops and events; default the hostname.
+	Node string
+	// MQTTAddr, WSAddr, TLSAddr, WSSAddr are listen addresses ("" = off).
+	MQTTAddr, WSAddr, TLSAddr, WSSAddr string
+	// TLSCert and TLSKey are PEM files for the TLS and WSS listeners;
+	// TLSClientCA, when set, makes client certificates mandatory.
+	TLSCert, TLSKey, TLSClientCA string
+	// Kafka is the bootstrap broker list.
+	Kafka []string
+	// Redis is the host:port of the session view.
+	Redis string
+	// Topics default to DefaultTopics for empty names.
+	Topics Topics
+	// MaxPacketSize bounds inbound packets (and is announced in CONNACK);
+	// default 1 MiB.
+	MaxPacketSize int
+	// ConnectTimeout bounds the wait for CONNECT after accept; default 5s.
+	ConnectTimeout time.Duration
+	// WriteTimeout is the write deadline of one flush; a client that cannot
+	// take its data within it is a slow consumer. Default 10s.
+	WriteTimeout time.Duration
+	// MaxPending bounds the messages waiting for one connection (replay and
+	// live); beyond it the connection is closed as a slow consumer. Default 10000.
+	MaxPending int
+	// ReceiveMaximum is announced to MQTT 5 clients: the QoS 1/2 PUBLISHes a
+	// client may have unacknowledged towards this server. Default 1000.
+	ReceiveMaximum int
+	// TopicAliasMaximum is announced to MQTT 5 clients; default 64.
+	TopicAliasMaximum int
+	// MaxKeepAlive caps the client's Keep Alive (seconds; MQTT 5 gets Server
+	// Keep Alive); 0 = no cap.
+	MaxKeepAlive int
+	// DefaultExpiry is the session expiry of a 3.1.x CleanSession=0 client;
+	// default 2h. MaxExpiry caps any client's expiry; 0 = no cap.
+	DefaultExpiry, MaxExpiry time.Duration
+	// PublishRetry bounds how long one connection's publish waits for Kafka
+	// before the connection is closed (the client resends); default 30s.
+	PublishRetry time.Duration
+	// ProgressInterval is how often changed cursors are logged; default 200ms.
+	ProgressInterval time.Duration
+	// Auth decides CONNECT, SUBSCRIBE and PUBLISH; default AllowAll.
+	Auth Authorizer
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registry, when set, receives the frontend's metrics.
+	Registry *prometheus.Registry
+}
+
+// ErrConfig is wrapped by errors about an invalid Config.
+var ErrConfig = errors.New("invalid frontend config")
+
+func (c *Config) applyDefaults() error {
+	if c.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "frontend"
+		}
+		c.Node = h
+	}
+	d := DefaultTopics()
+	if c.Topics.Messages == "" {
+		c.Topics.Messages = d.Messages
+	}
+	if c.Topics.Retained == "" {
+		c.Topics.Retained = d.Retained
+	}
+	if c.Topics.Sessions == "" {
+		c.Topics.Sessions = d.Sessions
+	}
+	if c.Topics.Lifecycle == "" {
+		c.Topics.Lifecycle = d.Lifecycle
+	}
+	if c.MaxPacketSize <= 0 {
+		c.MaxPacketSize = 1 << 20
+	}
+	if c.ConnectTimeout <= 0 {
+		c.ConnectTimeout = 5 * time.Second
+	}
+	if c.WriteTimeout <= 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = 10000
+	}
+	if c.ReceiveMaximum <= 0 || c.ReceiveMaximum > 65535 {
+		c.ReceiveMaximum = 1000
+	}
+	if c.TopicAliasMaximum < 0 || c.TopicAliasMaximum > 65535 {
+		c.TopicAliasMaximum = 64
+	}
+	if c.DefaultExpiry <= 0 {
+		c.DefaultExpiry = 2 * time.Hour
+	}
+	if c.PublishRetry <= 0 {
+		c.PublishRetry = 30 * time.Second
+	}
+	if c.ProgressInterval <= 0 {
+		c.ProgressInterval = 200 * time.Millisecond
+	}
+	if c.Auth == nil {
+		c.Auth = AllowAll{}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if len(c.Kafka) == 0 {
+		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
+	}
+	if c.Redis == "" {
+		return fmt.Errorf("%w: no redis address", ErrConfig)
+	}
+	if (c.TLSAddr != "" || c.WSSAddr != "") && (c.TLSCert == "" || c.TLSKey == "") {
+		return fmt.Errorf("%w: tls listener without certificate and key", ErrConfig)
+	}
+	return nil
+}
+
+// tlsConfig loads the certificate and, when set, the client CA.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	if c.TLSCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	if err != nil {
+		return nil, fmt.Errorf("load tls key pair: %w", err)
+	}
+	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.TLSClientCA != "" {
+		pem, err := os.ReadFile(c.TLSClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("read client ca: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%w: no certificate in client ca file", ErrConfig)
+		}
+		cfg.ClientCAs = pool
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}

@@ -1,0 +1,674 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/topic"
+)
+
+// conn is one MQTT network connection: a reader goroutine (this one, in
+// serve), a writer goroutine draining the outbox, a publish pump, a progress
+// ticker and, for a resumed session, a replayer.
+type conn struct {
+	s   *Server
+	nc  net.Conn
+	log *slog.Logger
+	id  string // connection id (UUID) of ops and events
+
+	// Set once during CONNECT, read-only afterwards.
+	clientID  string
+	version   mqtt.Version
+	username  string
+	keepAlive time.Duration // read deadline: 1.5 x Keep Alive; 0 = none
+	connExp   uint32        // session expiry from CONNECT (seconds)
+	info      ClientInfo
+
+	epoch     atomic.Int64 // offset of the connect op; 0 until logged
+	connacked atomic.Bool
+
+	out    *outbox
+	pumpCh chan inbound
+	ctx    context.Context // ends when the connection ends
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	errMu   sync.Mutex
+	err     error         // first cause of the end
+	dead    chan struct{} // closed with the first cause
+	expiry  uint32
+	will    *mqtt.Will
+	killers sync.Once
+
+	opMu sync.Mutex // serialises this connection's session ops
+
+	subMu sync.Mutex
+	subs  map[string]session.Subscription
+
+	inAliases map[uint16]string // reader goroutine only
+
+	// finalPos are the router positions when the session left the router:
+	// the last progress must not claim records dispatched after it.
+	finalPos map[int]int64
+}
+
+func (s *Server) newConn(nc net.Conn) *conn {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &conn{
+		s:      s,
+		nc:     nc,
+		log:    s.log,
+		id:     uuid.NewString(),
+		ctx:    ctx,
+		cancel: cancel,
+		dead:   make(chan struct{}),
+		subs:   make(map[string]session.Subscription),
+	}
+}
+
+// kill ends the connection for err (the first cause wins). MQTT 5 clients
+// that got their CONNACK are sent DISCONNECT with the reason code first.
+func (c *conn) kill(err error) {
+	c.errMu.Lock()
+	if c.err != nil {
+		c.errMu.Unlock()
+		return
+	}
+	c.err = err
+	close(c.dead)
+	c.errMu.Unlock()
+	_, code, send := closeReason(err)
+	if send && c.version == mqtt.V5 && c.connacked.Load() && c.out != nil {
+		if c.out.control(&mqtt.Disconnect{ReasonCode: code}) {
+			// The writer closes the socket after the DISCONNECT; this bounds
+			// the wait for a client that does not read.
+			time.AfterFunc(2*time.Second, func() { c.nc.Close() })
+			return
+		}
+	}
+	c.nc.Close()
+}
+
+// killNow ends the connection without trying to write anything more.
+func (c *conn) killNow(err error) {
+	c.errMu.Lock()
+	if c.err == nil {
+		c.err = err
+		close(c.dead)
+	}
+	c.errMu.Unlock()
+	c.nc.Close()
+}
+
+func (c *conn) cause() error {
+	c.errMu.Lock()
+	defer c.errMu.Unlock()
+	return c.err
+}
+
+// appendOp logs one session op of this connection. Ops of one connection
+// are serialised so they reach the log in the order they were decided.
+func (c *conn) appendOp(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
+	return c.appendOpIf(ctx, build)
+}
+
+// appendOpIf is appendOp where build may return nil to log nothing.
+func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
+	c.opMu.Lock()
+	defer c.opMu.Unlock()
+	op := build()
+	if op == nil {
+		return nil, nil
+	}
+	op.ClientID = c.clientID
+	op.Conn = c.id
+	op.Epoch = c.epoch.Load()
+	op.Node = c.s.cfg.Node
+	op.TS = time.Now().UnixMilli()
+	rec := op.Record(c.s.cfg.Topics.Sessions)
+	if err := c.s.app.Append(ctx, rec); err != nil {
+		return nil, fmt.Errorf("append %s op: %w", op.Kind, err)
+	}
+	return rec, nil
+}
+
+// opTimeout bounds a session op on the connection's critical path.
+const opTimeout = 10 * time.Second
+
+func (c *conn) op(build func() *session.Op) error {
+	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	defer cancel()
+	_, err := c.appendOp(ctx, build)
+	return err
+}
+
+// serve runs the connection to its end. It is the reader goroutine.
+func (s *Server) serve(nc net.Conn) {
+	c := s.newConn(nc)
+	defer c.cancel()
+	s.m.connections.Inc()
+	defer s.m.connections.Dec()
+	if !s.track(c) {
+		nc.Close()
+		return
+	}
+	defer s.untrack(c)
+
+	r := mqtt.NewReader(nc, s.cfg.MaxPacketSize)
+	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+	cp, err := r.ReadConnect()
+	if err != nil {
+		c.refuseUndecoded(err)
+		return
+	}
+	st, ok := c.connect(cp)
+	if !ok {
+		return
+	}
+	c.run(r, cp, st)
+}
+
+// refuseUndecoded answers a CONNECT the codec rejected. Only an unknown
+// protocol name or level has an answer every client understands: the 3.1.1
+// CONNACK with return code 0x01 [MQTT-3.1.2-2]; anything else just closes.
+func (c *conn) refuseUndecoded(err error) {
+	defer c.nc.Close()
+	if errors.Is(err, mqtt.UnsupportedProtocolVersion) {
+		buf, _ := mqtt.AppendPacket(nil, &mqtt.Connack{ReasonCode: mqtt.UnsupportedProtocolVersion}, mqtt.V311)
+		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = c.nc.Write(buf)
+		c.s.m.connects.WithLabelValues("unsupported_protocol").Inc()
+		return
+	}
+	c.s.m.connects.WithLabelValues("malformed").Inc()
+	c.log.Debug("connect refused", "peer", c.nc.RemoteAddr(), "err", err)
+}
+
+// validateConnect applies the CONNECT rules the codec leaves to the server
+// and the Authorizer. It returns Success or the CONNACK reason code.
+func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonCode) {
+	if cp.ClientID == "" {
+		switch {
+		case cp.Version == mqtt.V31:
+			return false, mqtt.ClientIdentifierNotValid
+		case cp.Version == mqtt.V311 && !cp.CleanStart:
+			return false, mqtt.ClientIdentifierNotValid // [MQTT-3.1.3-8]
+		}
+		cp.ClientID = "auto-" + uuid.NewString() // [MQTT-3.1.3-6]
+		assigned = true
+	}
+	if cp.Version == mqtt.V31 && len(cp.ClientID) > 23 {
+		return false, mqtt.ClientIdentifierNotValid
+	}
+	if cp.Properties.AuthMethod != nil {
+		return false, mqtt.BadAuthenticationMethod // no extended authentication
+	}
+	err := c.s.cfg.Auth.Connect(c.ctx, ConnectInfo{
+		ClientInfo:  c.infoFor(cp),
+		Password:    cp.Password,
+		HasPassword: cp.PasswordFlag,
+	})
+	switch {
+	case err == nil:
+		return assigned, mqtt.Success
+	case errors.Is(err, ErrBadCredentials):
+		return false, mqtt.BadUsernameOrPassword
+	default:
+		return false, mqtt.NotAuthorized
+	}
+}
+
+func (c *conn) infoFor(cp *mqtt.Connect) ClientInfo {
+	return ClientInfo{ClientID: cp.ClientID, Username: cp.Username, Peer: c.nc.RemoteAddr(), Protocol: byte(cp.Version)}
+}
+
+// writeNow writes one packet directly: only before the writer starts.
+func (c *conn) writeNow(p mqtt.Packet) error {
+	buf, err := mqtt.AppendPacket(nil, p, c.version)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", p.Type(), err)
+	}
+	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+	if _, err := c.nc.Write(buf); err != nil {
+		return fmt.Errorf("write %s: %w", p.Type(), err)
+	}
+	return nil
+}
+
+// refuse answers CONNECT with a failure code and logs the rejected op.
+func (c *conn) refuse(cp *mqtt.Connect, rc mqtt.ReasonCode, why string) {
+	_ = c.writeNow(&mqtt.Connack{ReasonCode: rc})
+	c.nc.Close()
+	c.s.m.connects.WithLabelValues(rc.Error()).Inc()
+	code := byte(rc)
+	if c.version != mqtt.V5 {
+		code = byte(mqtt.ReturnCodeFor(rc))
+	}
+	if _, err := c.appendOp(c.ctx, func() *session.Op {
+		return &session.Op{Kind: session.OpRejected, Proto: byte(cp.Version), Connack: code,
+			Username: cp.Username, Peer: c.nc.RemoteAddr().String(), Reason: why}
+	}); err != nil {
+		c.log.Warn("log rejected connect", "client", cp.ClientID, "err", err)
+	}
+}
+
+// sessionExpiry is the effective expiry in seconds after defaults and caps.
+func (c *conn) sessionExpiry(cp *mqtt.Connect) uint32 {
+	cfg := &c.s.cfg
+	var exp uint32
+	if cp.Version == mqtt.V5 {
+		if cp.Properties.SessionExpiry != nil {
+			exp = *cp.Properties.SessionExpiry
+		}
+	} else if !cp.CleanStart {
+		exp = uint32(cfg.DefaultExpiry / time.Second)
+	}
+	if cfg.MaxExpiry > 0 && exp > uint32(cfg.MaxExpiry/time.Second) {
+		exp = uint32(cfg.MaxExpiry / time.Second)
+	}
+	return exp
+}
+
+// connect validates CONNECT, logs it, waits for the session service to
+// apply it and answers CONNACK. It reports false when the connection ended.
+func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
+	c.version = cp.Version
+	c.username = cp.Username
+	assigned, rc := c.validateConnect(cp)
+	c.clientID = cp.ClientID
+	c.info = c.infoFor(cp)
+	c.log = c.log.With("client", c.clientID, "conn", c.id)
+	if rc != mqtt.Success {
+		c.refuse(cp, rc, rc.Error())
+		return session.State{}, false
+	}
+	select {
+	case <-c.s.readyCh:
+	case <-time.After(c.s.cfg.ConnectTimeout):
+		c.refuse(cp, mqtt.ServerUnavailable, "frontend not ready")
+		return session.State{}, false
+	}
+	c.connExp = c.sessionExpiry(cp)
+	c.expiry = c.connExp
+	c.will = cp.Will
+	ka := cp.KeepAlive
+	serverKA := false
+	if m := c.s.cfg.MaxKeepAlive; m > 0 && (ka == 0 || int(ka) > m) {
+		ka, serverKA = uint16(m), true
+	}
+	if ka > 0 {
+		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
+	}
+
+	rec, err := c.appendOp(c.ctx, func() *session.Op {
+		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
+			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
+		if cp.Properties.ReceiveMaximum != nil {
+			op.ReceiveMax = *cp.Properties.ReceiveMaximum
+		}
+		if w := cp.Will; w != nil {
+			op.Will = &session.Will{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain,
+				Props: mqtt.AppendProperties(nil, &w.Properties)}
+			if w.Properties.WillDelay != nil {
+				op.Will.Delay = *w.Properties.WillDelay
+			}
+		}
+		return op
+	})
+	if err != nil {
+		c.log.Warn("log connect", "err", err)
+		_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
+		c.s.m.connects.WithLabelValues("server_unavailable").Inc()
+		return session.State{}, false
+	}
+	c.epoch.Store(rec.Offset)
+	c.s.register(c)
+
+	wctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	st, err := c.s.reader.WaitApplied(wctx, c.clientID, rec.Offset)
+	cancel()
+	if err != nil {
+		if errors.Is(err, session.ErrSuperseded) {
+			c.killNow(ErrTakenOver)
+		} else {
+			c.log.Warn("wait for session", "err", err)
+			_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
+			c.killNow(fmt.Errorf("wait for session: %w", ErrKafkaUnavailable))
+		}
+		c.finish()
+		return session.State{}, false
+	}
+
+	ack := &mqtt.Connack{SessionPresent: st.Present}
+	window := c.s.cfg.ReceiveMaximum
+	c.out = newOutbox(window, c.s.cfg.MaxPending)
+	if cp.Version == mqtt.V5 {
+		pr := &ack.Properties
+		pr.ReceiveMaximum = mqtt.Ptr(uint16(c.s.cfg.ReceiveMaximum))
+		pr.RetainAvailable = mqtt.Ptr(byte(1))
+		pr.WildcardSubAvailable = mqtt.Ptr(byte(1))
+		pr.SubIDAvailable = mqtt.Ptr(byte(1))
+		pr.SharedSubAvailable = mqtt.Ptr(byte(0))
+		pr.TopicAliasMaximum = mqtt.Ptr(uint16(c.s.cfg.TopicAliasMaximum))
+		pr.MaximumPacketSize = mqtt.Ptr(uint32(c.s.cfg.MaxPacketSize))
+		if assigned {
+			pr.AssignedClientID = mqtt.Ptr(c.clientID)
+		}
+		if serverKA {
+			pr.ServerKeepAlive = mqtt.Ptr(ka)
+		}
+		if cp.Properties.SessionExpiry != nil && *cp.Properties.SessionExpiry != c.connExp {
+			pr.SessionExpiry = mqtt.Ptr(c.connExp)
+		}
+		if cp.Properties.RequestResponseInfo != nil && *cp.Properties.RequestResponseInfo == 1 {
+			pr.ResponseInfo = mqtt.Ptr("response/" + c.clientID + "/")
+		}
+		c.out.window = 65535
+		if cp.Properties.ReceiveMaximum != nil {
+			c.out.window = int(*cp.Properties.ReceiveMaximum)
+		}
+		if cp.Properties.TopicAliasMaximum != nil {
+			c.out.aliasMax = *cp.Properties.TopicAliasMaximum
+		}
+		if cp.Properties.MaximumPacketSize != nil {
+			c.out.maxPacket = int(*cp.Properties.MaximumPacketSize)
+		}
+	}
+	c.out.control(ack)
+	c.connacked.Store(true)
+	c.s.m.connects.WithLabelValues("accepted").Inc()
+	return st, true
+}
+
+// run serves a connected client until the connection ends.
+func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
+	for _, sub := range st.Subscriptions {
+		c.subs[sub.Filter] = sub
+	}
+	sw := c.s.router.attach(c, st.Subscriptions)
+	c.out.restore(&st, sw)
+
+	c.pumpCh = make(chan inbound, 64)
+	c.wg.Add(3)
+	go c.writeLoop()
+	go c.pumpLoop(st.QoS2In)
+	go c.progressLoop()
+	c.wg.Add(1)
+	go c.replay(st, sw)
+
+	err := c.readLoop(r)
+	c.kill(err)
+	c.finish()
+}
+
+// readLoop decodes packets until an error ends the connection.
+func (c *conn) readLoop(r *mqtt.Reader) error {
+	for {
+		if c.keepAlive > 0 {
+			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
+		} else {
+			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		p, err := r.ReadPacket(c.version)
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				return ErrKeepAlive
+			}
+			return fmt.Errorf("read packet: %w", err)
+		}
+		if err := c.handle(p); err != nil {
+			return err
+		}
+	}
+}
+
+// handle acts on one packet from the client.
+func (c *conn) handle(p mqtt.Packet) error {
+	switch p := p.(type) {
+	case *mqtt.Publish:
+		return c.onPublish(p)
+	case *mqtt.Puback:
+		c.out.puback(p.PacketID)
+	case *mqtt.Pubrec:
+		c.out.pubrec(p.PacketID, p.ReasonCode)
+	case *mqtt.Pubcomp:
+		c.out.pubcomp(p.PacketID)
+	case *mqtt.Pubrel:
+		return c.toPump(inbound{rel: p.PacketID})
+	case *mqtt.Subscribe:
+		return c.onSubscribe(p)
+	case *mqtt.Unsubscribe:
+		return c.onUnsubscribe(p)
+	case *mqtt.Pingreq:
+		if !c.out.control(&mqtt.Pingresp{}) {
+			return ErrSlowConsumer
+		}
+	case *mqtt.Disconnect:
+		return c.onDisconnect(p)
+	default:
+		// A second CONNECT [MQTT-3.1.0-2], AUTH without an auth method,
+		// or a server-only packet.
+		return fmt.Errorf("unexpected %s: %w", p.Type(), mqtt.ProtocolError)
+	}
+	return nil
+}
+
+func (c *conn) onDisconnect(p *mqtt.Disconnect) error {
+	if se := p.Properties.SessionExpiry; se != nil {
+		if c.connExp == 0 && *se != 0 {
+			return fmt.Errorf("session expiry set at disconnect: %w", mqtt.ProtocolError) // [MQTT-3.14.2-2]
+		}
+		exp := *se
+		if m := c.s.cfg.MaxExpiry; m > 0 && exp > uint32(m/time.Second) {
+			exp = uint32(m / time.Second)
+		}
+		c.errMu.Lock()
+		c.expiry = exp
+		c.errMu.Unlock()
+	}
+	if p.ReasonCode != mqtt.DisconnectWithWillMessage {
+		c.errMu.Lock()
+		c.will = nil // [MQTT-3.14.4-3]
+		c.errMu.Unlock()
+	}
+	return ErrClientDisconnect
+}
+
+func (c *conn) onPublish(p *mqtt.Publish) error {
+	if a := p.Properties.TopicAlias; a != nil {
+		if *a == 0 || int(*a) > c.s.cfg.TopicAliasMaximum {
+			return fmt.Errorf("topic alias %d: %w", *a, mqtt.TopicAliasInvalid)
+		}
+		if c.inAliases == nil {
+			c.inAliases = make(map[uint16]string)
+		}
+		if p.Topic == "" {
+			t, ok := c.inAliases[*a]
+			if !ok {
+				return fmt.Errorf("unknown topic alias %d: %w", *a, mqtt.ProtocolError)
+			}
+			p.Topic = t
+		} else {
+			c.inAliases[*a] = p.Topic
+		}
+	}
+	if err := topic.ValidateName(p.Topic); err != nil {
+		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
+	}
+	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+	if !c.s.cfg.Auth.Publish(c.ctx, c.info, p.Topic) {
+		// MQTT 5 answers with a reason code; 3.1.1 acknowledges and drops.
+		return c.toPump(inbound{pub: p, denied: true})
+	}
+	return c.toPump(inbound{pub: p})
+}
+
+func (c *conn) toPump(in inbound) error {
+	select {
+	case c.pumpCh <- in:
+		return nil
+	case <-c.dead:
+		return c.cause()
+	}
+}
+
+// subscriptionCode is the SUBACK code for a granted QoS.
+func grantedCode(q byte) mqtt.ReasonCode { return mqtt.ReasonCode(q) }
+
+func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
+	codes := make([]mqtt.ReasonCode, len(p.Subscriptions))
+	var subID uint32
+	if ids := p.Properties.SubscriptionIDs; len(ids) > 0 {
+		subID = ids[0]
+	}
+	var granted []session.Subscription
+	for i, s := range p.Subscriptions {
+		_, filter, shared, err := topic.ParseShared(s.Filter)
+		switch {
+		case err != nil:
+			codes[i] = mqtt.TopicFilterInvalid
+		case shared:
+			if s.NoLocal {
+				return fmt.Errorf("no local on shared subscription: %w", mqtt.ProtocolError) // [MQTT-3.8.3-4]
+			}
+			codes[i] = mqtt.SharedSubscriptionsNotSupported
+		case topic.ValidateFilter(filter) != nil:
+			codes[i] = mqtt.TopicFilterInvalid
+		case !c.s.cfg.Auth.Subscribe(c.ctx, c.info, filter):
+			codes[i] = mqtt.NotAuthorized
+		default:
+			codes[i] = grantedCode(s.QoS)
+			granted = append(granted, session.Subscription{Filter: filter, QoS: s.QoS, NoLocal: s.NoLocal,
+				RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID})
+		}
+	}
+	if len(granted) > 0 {
+		if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpSubscribe, Subs: granted} }); err != nil {
+			c.log.Warn("log subscribe", "err", err)
+			for i := range codes {
+				if !codes[i].IsError() {
+					codes[i] = mqtt.UnspecifiedError
+				}
+			}
+			granted = nil
+		}
+	}
+	var isNew []bool
+	c.subMu.Lock()
+	for _, s := range granted {
+		_, had := c.subs[s.Filter]
+		isNew = append(isNew, !had)
+		c.subs[s.Filter] = s
+	}
+	c.subMu.Unlock()
+	for _, s := range granted {
+		c.s.router.subscribe(c, s)
+	}
+	if !c.out.control(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes}) {
+		return ErrSlowConsumer
+	}
+	for i, s := range granted {
+		if s.RetainHandling == 0 || (s.RetainHandling == 1 && isNew[i]) {
+			c.s.retained.deliver(c, s)
+		}
+	}
+	return nil
+}
+
+func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
+	codes := make([]mqtt.ReasonCode, len(p.Filters))
+	if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpUnsubscribe, Filters: p.Filters} }); err != nil {
+		c.log.Warn("log unsubscribe", "err", err)
+		for i := range codes {
+			codes[i] = mqtt.UnspecifiedError
+		}
+	} else {
+		for i, f := range p.Filters {
+			c.subMu.Lock()
+			_, had := c.subs[f]
+			delete(c.subs, f)
+			c.subMu.Unlock()
+			c.s.router.unsubscribe(c, f)
+			if !had {
+				codes[i] = mqtt.NoSubscriptionExisted
+			}
+		}
+	}
+	if c.version != mqtt.V5 {
+		codes = nil
+	}
+	if !c.out.control(&mqtt.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) {
+		return ErrSlowConsumer
+	}
+	return nil
+}
+
+// matchSubs aggregates the session's subscriptions matching msg, for replay.
+func (c *conn) matchSubs(msg *message) match {
+	var m match
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	for _, s := range c.subs {
+		if topic.Match(s.Filter, msg.topic) {
+			m.add(msg, c.clientID, s)
+		}
+	}
+	return m
+}
+
+// finish runs once when the connection ends: it stops delivery, logs the
+// final progress and the disconnect op, and publishes the will when due.
+func (c *conn) finish() {
+	c.killers.Do(func() {
+		err := c.cause()
+		reason, code, _ := closeReason(err)
+		c.finalPos = c.s.router.remove(c)
+		c.cancel() // stops the pump, replayer, progress ticker
+		if c.out != nil {
+			c.out.close()
+		}
+		c.wg.Wait()
+		c.nc.Close()
+		c.s.unregister(c)
+
+		c.s.m.disconnects.WithLabelValues(reason).Inc()
+		switch reason {
+		case session.ReasonSlowConsumer:
+			c.s.m.slowConsumers.Inc()
+		case session.ReasonTakenOver:
+			c.s.m.takeovers.Inc()
+		}
+		if c.epoch.Load() == 0 {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		defer cancel()
+		if c.out != nil {
+			c.sendProgress(ctx, nil, true)
+		}
+		c.errMu.Lock()
+		exp, will := c.expiry, c.will
+		c.errMu.Unlock()
+		if _, err := c.appendOp(ctx, func() *session.Op {
+			return &session.Op{Kind: session.OpDisconnect, Reason: reason, Code: byte(code), Expiry: exp}
+		}); err != nil {
+			c.log.Warn("log disconnect", "err", err)
+		}
+		c.log.Debug("connection ended", "reason", reason, "err", err)
+		// A normal DISCONNECT cleared the will unless it asked for it (0x04).
+		if will != nil {
+			c.s.scheduleWill(c.clientID, c.info, will, exp, reason)
+		}
+	})
+}

@@ -1,0 +1,100 @@
+package frontend
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+)
+
+// Record headers on the messages and retained topics (docs/design.md).
+const (
+	hdrQoS         = "mqtt-qos"
+	hdrRetain      = "mqtt-retain"
+	hdrClient      = "mqtt-client"
+	hdrProps       = "mqtt-props"
+	hdrExpires     = "mqtt-expires"
+	hdrTraceparent = "traceparent"
+	hdrTracestate  = "tracestate"
+)
+
+// message is one application message as read back from the log, decoded
+// once and shared by every session it is delivered to (read-only).
+type message struct {
+	partition int
+	offset    int64 // -1 for messages not from the messages topic (retained)
+	topic     string
+	payload   []byte
+	qos       byte
+	retain    bool
+	client    string
+	props     mqtt.Properties
+	expires   int64 // unix ms; 0 = never
+}
+
+// decodeMessage reads a record of the messages or retained topic.
+func decodeMessage(rec *kafkalog.Record) *message {
+	m := &message{
+		partition: rec.Partition,
+		offset:    rec.Offset,
+		topic:     string(rec.Key),
+		payload:   rec.Value,
+	}
+	if v, ok := rec.Header(hdrQoS); ok && len(v) == 1 && v[0] >= '0' && v[0] <= '2' {
+		m.qos = v[0] - '0'
+	}
+	if v, ok := rec.Header(hdrRetain); ok && string(v) == "1" {
+		m.retain = true
+	}
+	if v, ok := rec.Header(hdrClient); ok {
+		m.client = string(v)
+	}
+	if v, ok := rec.Header(hdrProps); ok && len(v) > 0 {
+		if p, err := mqtt.DecodeProperties(v); err == nil {
+			m.props = *p
+		}
+	}
+	if v, ok := rec.Header(hdrExpires); ok {
+		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
+			m.expires = n
+		}
+	}
+	return m
+}
+
+// expired reports whether the Message Expiry Interval has passed.
+func (m *message) expired(now time.Time) bool {
+	return m.expires != 0 && now.UnixMilli() >= m.expires
+}
+
+// publishRecord builds the record of a client PUBLISH for topic t (the
+// messages or the retained topic). Topic Alias and Subscription Identifier
+// are connection-scoped and never logged.
+func publishRecord(t, client string, p *mqtt.Publish, now time.Time) *kafkalog.Record {
+	rec := &kafkalog.Record{Topic: t, Key: []byte(p.Topic), Value: p.Payload, Time: now}
+	rec.Headers = append(rec.Headers,
+		kafkalog.Header{Key: hdrQoS, Value: []byte{'0' + p.QoS}},
+		kafkalog.Header{Key: hdrClient, Value: []byte(client)})
+	if p.Retain {
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrRetain, Value: []byte("1")})
+	}
+	props := p.Properties
+	props.TopicAlias = nil
+	props.SubscriptionIDs = nil
+	if props.MessageExpiry != nil {
+		exp := now.Add(time.Duration(*props.MessageExpiry) * time.Second).UnixMilli()
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrExpires, Value: strconv.AppendInt(nil, exp, 10)})
+	}
+	if b := mqtt.AppendProperties(nil, &props); len(b) > 0 {
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrProps, Value: b})
+	}
+	for _, up := range p.Properties.UserProperties {
+		// W3C trace context travels in user properties of MQTT 5 clients.
+		switch up.Key {
+		case hdrTraceparent, hdrTracestate:
+			rec.Headers = append(rec.Headers, kafkalog.Header{Key: up.Key, Value: []byte(up.Value)})
+		}
+	}
+	return rec
+}

@@ -1,0 +1,540 @@
+package frontend
+
+import (
+	"sync"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// delivery is one message on its way to one session.
+type delivery struct {
+	msg    *message
+	qos    byte
+	retain bool
+	subIDs []uint32
+	// pid is set for a resent inflight message (DUP, same packet id).
+	pid uint16
+	dup bool
+}
+
+// tracked reports whether the delivery holds back the session's cursor: only
+// records of the messages topic do (retained copies have no place in it).
+func (d *delivery) tracked() bool { return d.msg.offset >= 0 }
+
+// inflight is an outbound QoS 1/2 message awaiting its acknowledgement.
+type inflight struct {
+	d     *delivery // nil while a resumed entry waits to be read back
+	qos   byte
+	p     int
+	o     int64
+	state string // session.InflightSent or session.InflightPubrec
+}
+
+// replayRoom bounds the replayed deliveries read ahead of the writer.
+const replayRoom = 256
+
+// batchMax bounds the deliveries one writer round takes, so control packets
+// are not held behind a long run of publishes.
+const batchMax = 64
+
+// outbox is the outbound state of one connection: control packets, the
+// deliveries waiting for the client's Receive Maximum window, the inflight
+// window itself, and what holds the session's cursor back.
+//
+// Locking: mu guards everything below it. offer is called with the router
+// lock held, so nothing here may call into the router. No I/O under mu.
+type outbox struct {
+	mu        sync.Mutex
+	ctrl      []mqtt.Packet
+	resend    []*delivery // resumed inflight messages, first of all
+	replay    []*delivery
+	live      []*delivery
+	replaying bool
+	inflight  map[uint16]*inflight
+	window    int
+	nextPID   uint16
+	// outstanding holds per partition the offsets queued or sent and not
+	// complete; scanPos the replay scan position of partitions still being
+	// scanned. Together with the router positions they give the cursor.
+	outstanding map[int]map[int64]struct{}
+	scanPos     map[int]int64
+	maxPending  int
+	overflow    bool
+	// lost holds per partition the lowest offset refused after an
+	// overflow, so the cursor never passes a record the session missed.
+	lost   map[int]int64
+	closed bool
+
+	// aliases maps topics to the aliases the client already knows
+	// (writer side); aliasMax is the client's Topic Alias Maximum.
+	aliases  map[string]uint16
+	aliasMax uint16
+	// maxPacket is the client's Maximum Packet Size (0 = none).
+	maxPacket int
+
+	signal chan struct{} // wakes the writer; capacity 1
+	room   chan struct{} // wakes the replayer; capacity 1
+}
+
+func newOutbox(window, maxPending int) *outbox {
+	return &outbox{
+		inflight:    make(map[uint16]*inflight),
+		window:      max(window, 1),
+		outstanding: make(map[int]map[int64]struct{}),
+		scanPos:     make(map[int]int64),
+		maxPending:  maxPending,
+		signal:      make(chan struct{}, 1),
+		room:        make(chan struct{}, 1),
+		replaying:   true,
+	}
+}
+
+func wake(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+func (o *outbox) hold(p int, off int64) {
+	m := o.outstanding[p]
+	if m == nil {
+		m = make(map[int64]struct{})
+		o.outstanding[p] = m
+	}
+	m[off] = struct{}{}
+}
+
+func (o *outbox) release(d *delivery) {
+	if d != nil && d.tracked() {
+		delete(o.outstanding[d.msg.partition], d.msg.offset)
+	}
+}
+
+// control queues a control packet (ack, SUBACK, PINGRESP, DISCONNECT).
+func (o *outbox) control(p mqtt.Packet) bool {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return false
+	}
+	o.ctrl = append(o.ctrl, p)
+	over := len(o.ctrl) > o.maxPending
+	o.mu.Unlock()
+	wake(o.signal)
+	return !over
+}
+
+// offer queues a live delivery. It never blocks; when the session is too far
+// behind it marks the overflow, which the writer turns into a slow-consumer
+// disconnect.
+func (o *outbox) offer(d *delivery) {
+	o.mu.Lock()
+	if o.closed {
+		o.mu.Unlock()
+		return
+	}
+	if o.overflow || len(o.live) >= o.maxPending {
+		o.overflow = true
+		if d.tracked() {
+			if o.lost == nil {
+				o.lost = make(map[int]int64)
+			}
+			if l, ok := o.lost[d.msg.partition]; !ok || d.msg.offset < l {
+				o.lost[d.msg.partition] = d.msg.offset
+			}
+		}
+	} else {
+		if d.tracked() {
+			o.hold(d.msg.partition, d.msg.offset)
+		}
+		o.live = append(o.live, d)
+	}
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// restore loads a resumed session's inflight window and queue references
+// before replay starts, so that the cursor never passes them.
+func (o *outbox) restore(st *session.State, sw map[int]int64) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for _, e := range st.Inflight {
+		o.inflight[e.PacketID] = &inflight{qos: e.QoS, p: e.Partition, o: e.Offset, state: e.State}
+		if e.State == session.InflightPubrec {
+			o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: e.PacketID})
+		} else {
+			o.hold(e.Partition, e.Offset)
+		}
+	}
+	for _, q := range st.Queue {
+		o.hold(q.Partition, q.Offset)
+	}
+	for p, end := range sw {
+		o.scanPos[p] = replayStart(st, p, end)
+	}
+}
+
+// replayStart is where the log scan of partition p begins:
+// max(cursor, qfrom), or end when the session has neither (nothing to
+// replay).
+func replayStart(st *session.State, p int, end int64) int64 {
+	c, okC := st.Cursor[p]
+	q, okQ := st.QueueFrom[p]
+	switch {
+	case okC && okQ:
+		return min(max(c, q), end)
+	case okC:
+		return min(c, end)
+	case okQ:
+		return min(q, end)
+	}
+	return end
+}
+
+// addResend puts a resumed inflight message back with its packet id.
+func (o *outbox) addResend(d *delivery) {
+	o.mu.Lock()
+	if e := o.inflight[d.pid]; e != nil {
+		e.d = d
+		o.resend = append(o.resend, d)
+	}
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// dropInflight forgets a resumed inflight entry whose record is gone.
+func (o *outbox) dropInflight(pid uint16) {
+	o.mu.Lock()
+	if e := o.inflight[pid]; e != nil {
+		delete(o.outstanding[e.p], e.o)
+		delete(o.inflight, pid)
+	}
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// addReplay queues a replayed delivery, waiting while the writer is
+// replayRoom deliveries behind. It reports false when the outbox closed.
+func (o *outbox) addReplay(d *delivery, done <-chan struct{}) bool {
+	for {
+		o.mu.Lock()
+		if o.closed {
+			o.mu.Unlock()
+			return false
+		}
+		if len(o.replay) < replayRoom {
+			if d.tracked() {
+				o.hold(d.msg.partition, d.msg.offset)
+			}
+			o.replay = append(o.replay, d)
+			o.mu.Unlock()
+			wake(o.signal)
+			return true
+		}
+		o.mu.Unlock()
+		select {
+		case <-o.room:
+		case <-done:
+			return false
+		}
+	}
+}
+
+// releaseRef stops holding the cursor for a queue reference that will not
+// be delivered (its record is gone).
+func (o *outbox) releaseRef(p int, off int64) {
+	o.mu.Lock()
+	delete(o.outstanding[p], off)
+	o.mu.Unlock()
+}
+
+// scanned records that replay of partition p has passed every offset
+// below next.
+func (o *outbox) scanned(p int, next int64) {
+	o.mu.Lock()
+	if _, ok := o.scanPos[p]; ok {
+		o.scanPos[p] = next
+	}
+	o.mu.Unlock()
+}
+
+// scanDone ends the scan of partition p: live dispatch covers it now.
+func (o *outbox) scanDone(p int) {
+	o.mu.Lock()
+	delete(o.scanPos, p)
+	o.mu.Unlock()
+}
+
+// replayDone lets the live deliveries through once the replayed ones are sent.
+func (o *outbox) replayDone() {
+	o.mu.Lock()
+	o.replaying = false
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// batch is what one writer round sends.
+type batch struct {
+	pkts  []mqtt.Packet
+	qos0  []*delivery // complete once written
+	q2out []*inflightRef
+	drops []dropped
+	slow  bool
+}
+
+type inflightRef struct {
+	pid uint16
+	p   int
+	o   int64
+}
+
+type dropped struct {
+	reason string
+	msg    *message
+}
+
+// take collects the next packets to write: control packets, then resent
+// inflight messages, then replayed or live deliveries while the client's
+// Receive Maximum leaves room.
+func (o *outbox) take(now time.Time) batch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var b batch
+	if o.overflow {
+		b.slow = true
+		return b
+	}
+	return o.takeLocked(b, now)
+}
+
+// takeControl returns only the queued control packets (after an overflow).
+func (o *outbox) takeControl() batch {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	b := batch{pkts: o.ctrl}
+	o.ctrl = nil
+	return b
+}
+
+func (o *outbox) takeLocked(b batch, now time.Time) batch {
+	b.pkts = o.ctrl
+	o.ctrl = nil
+	for _, d := range o.resend {
+		b.pkts = append(b.pkts, o.publish(d, d.pid, now))
+	}
+	o.resend = nil
+	sent := 0
+	tookReplay := false
+	for sent < batchMax {
+		var d *delivery
+		switch {
+		case len(o.replay) > 0:
+			d = o.replay[0]
+		case !o.replaying && len(o.live) > 0:
+			d = o.live[0]
+		}
+		if d == nil {
+			break
+		}
+		if d.qos > 0 && o.windowFull() {
+			break
+		}
+		if len(o.replay) > 0 {
+			o.replay[0] = nil
+			o.replay = o.replay[1:]
+			tookReplay = true
+		} else {
+			o.live[0] = nil
+			o.live = o.live[1:]
+		}
+		if d.msg.expired(now) {
+			o.release(d)
+			b.drops = append(b.drops, dropped{session.DropExpired, d.msg})
+			continue
+		}
+		var pid uint16
+		if d.qos > 0 {
+			pid = o.allocPID()
+		}
+		pub := o.publish(d, pid, now)
+		if o.maxPacket > 0 && mqtt.PacketSize(pub, mqtt.V5) > o.maxPacket {
+			// [MQTT-3.1.2-25]: discard as if delivered.
+			o.release(d)
+			b.drops = append(b.drops, dropped{"packet_too_large", d.msg})
+			continue
+		}
+		if d.qos > 0 {
+			e := &inflight{d: d, qos: d.qos, p: d.msg.partition, o: d.msg.offset, state: session.InflightSent}
+			o.inflight[pid] = e
+			if d.qos == 2 && d.tracked() {
+				b.q2out = append(b.q2out, &inflightRef{pid: pid, p: e.p, o: e.o})
+			}
+		} else {
+			b.qos0 = append(b.qos0, d)
+		}
+		b.pkts = append(b.pkts, pub)
+		sent++
+	}
+	if len(o.live) == 0 && cap(o.live) > 64 {
+		o.live = nil // let a burst's backing array go
+	}
+	if tookReplay {
+		wake(o.room)
+	}
+	if sent == batchMax {
+		wake(o.signal) // more may be waiting
+	}
+	return b
+}
+
+func (o *outbox) windowFull() bool { return len(o.inflight) >= o.window }
+
+// allocPID returns a packet id not in use; the caller checked the window,
+// which is at most 65535, so one is free.
+func (o *outbox) allocPID() uint16 {
+	for {
+		o.nextPID++
+		if o.nextPID == 0 {
+			o.nextPID = 1
+		}
+		if _, used := o.inflight[o.nextPID]; !used {
+			return o.nextPID
+		}
+	}
+}
+
+// publish builds the PUBLISH of d. Called with mu held (topic aliases).
+func (o *outbox) publish(d *delivery, pid uint16, now time.Time) *mqtt.Publish {
+	m := d.msg
+	p := &mqtt.Publish{
+		Dup:        d.dup,
+		QoS:        d.qos,
+		Retain:     d.retain,
+		Topic:      m.topic,
+		PacketID:   pid,
+		Payload:    m.payload,
+		Properties: m.props,
+	}
+	p.Properties.SubscriptionIDs = d.subIDs
+	if m.expires != 0 {
+		left := (m.expires - now.UnixMilli() + 999) / 1000
+		p.Properties.MessageExpiry = mqtt.Ptr(uint32(max(left, 1)))
+	}
+	if o.aliasMax > 0 {
+		if a, ok := o.aliases[m.topic]; ok {
+			p.Topic = ""
+			p.Properties.TopicAlias = mqtt.Ptr(a)
+		} else if uint16(len(o.aliases)) < o.aliasMax {
+			if o.aliases == nil {
+				o.aliases = make(map[string]uint16)
+			}
+			a := uint16(len(o.aliases) + 1)
+			o.aliases[m.topic] = a
+			p.Properties.TopicAlias = mqtt.Ptr(a)
+		}
+	}
+	return p
+}
+
+// written completes the QoS 0 deliveries of a batch that reached the socket.
+func (o *outbox) written(b *batch) {
+	if len(b.qos0) == 0 {
+		return
+	}
+	o.mu.Lock()
+	for _, d := range b.qos0 {
+		o.release(d)
+	}
+	o.mu.Unlock()
+}
+
+// puback completes a QoS 1 delivery.
+func (o *outbox) puback(pid uint16) {
+	o.mu.Lock()
+	if e := o.inflight[pid]; e != nil && e.qos == 1 {
+		delete(o.inflight, pid)
+		delete(o.outstanding[e.p], e.o)
+	}
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// pubrec moves a QoS 2 delivery to its second phase and answers PUBREL. A
+// failure code ends the exchange: the message is complete.
+func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
+	o.mu.Lock()
+	e := o.inflight[pid]
+	switch {
+	case e == nil || e.qos != 2:
+		if !rc.IsError() {
+			// Unknown id: still answer so the client can finish.
+			o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: pid, ReasonCode: mqtt.PacketIdentifierNotFound})
+		}
+	case rc.IsError():
+		delete(o.inflight, pid)
+		delete(o.outstanding[e.p], e.o)
+	default:
+		e.state = session.InflightPubrec
+		e.d = nil
+		delete(o.outstanding[e.p], e.o)
+		o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: pid})
+	}
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// pubcomp ends a QoS 2 delivery and frees its packet id.
+func (o *outbox) pubcomp(pid uint16) {
+	o.mu.Lock()
+	if e := o.inflight[pid]; e != nil && e.qos == 2 && e.state == session.InflightPubrec {
+		delete(o.inflight, pid)
+	}
+	o.mu.Unlock()
+	wake(o.signal)
+}
+
+// progress computes the session's cursor and inflight list from the router
+// positions pos (read before, so every record below them was offered).
+func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	cur := make(map[int]int64, len(pos))
+	for p, n := range pos {
+		cur[p] = n
+	}
+	for p, n := range o.scanPos {
+		cur[p] = n
+	}
+	for p, off := range o.lost {
+		if c, ok := cur[p]; !ok || off < c {
+			cur[p] = off
+		}
+	}
+	for p, offs := range o.outstanding {
+		for off := range offs {
+			if c, ok := cur[p]; !ok || off < c {
+				cur[p] = off
+			}
+		}
+	}
+	var infl []session.Inflight
+	for pid, e := range o.inflight {
+		if e.o < 0 {
+			continue
+		}
+		infl = append(infl, session.Inflight{PacketID: pid, Partition: e.p, Offset: e.o, QoS: e.qos, State: e.state})
+	}
+	return cur, infl
+}
+
+// close stops all queuing; the replayer and the writer end.
+func (o *outbox) close() {
+	o.mu.Lock()
+	o.closed = true
+	o.mu.Unlock()
+	wake(o.signal)
+	wake(o.room)
+}

@@ -1,0 +1,76 @@
+package frontend
+
+import (
+	"errors"
+	"io"
+	"net"
+	"os"
+
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// Errors that end a connection. closeReason turns each into the disconnect
+// reason of the session op and, for MQTT 5, the DISCONNECT reason code.
+var (
+	// ErrClientDisconnect: the client sent DISCONNECT.
+	ErrClientDisconnect = errors.New("client sent disconnect")
+	// ErrTakenOver: a newer CONNECT with the same ClientID won.
+	ErrTakenOver = errors.New("session taken over")
+	// ErrKeepAlive: nothing was received for 1.5 times the keep alive.
+	ErrKeepAlive = errors.New("keep alive timeout")
+	// ErrSlowConsumer: the client did not take its messages in time.
+	ErrSlowConsumer = errors.New("slow consumer")
+	// ErrShutdown: the server is draining.
+	ErrShutdown = errors.New("server shutting down")
+	// ErrKafkaUnavailable: a PUBLISH could not be logged within the retry
+	// bound; the connection closes so the client resends elsewhere or later.
+	ErrKafkaUnavailable = errors.New("message log unavailable")
+	// ErrNotAuthorized is returned (wrapped) when the Authorizer refused an
+	// action that MQTT answers by closing the connection.
+	errNotAuthorized = errors.New("action not authorized")
+)
+
+// closeReason derives, in one place, why a connection ended: the reason word
+// of the disconnect op and event, the MQTT 5 reason code, and whether the
+// server should send DISCONNECT first (MQTT 5 only, never after the client's
+// own DISCONNECT or a dead socket).
+func closeReason(err error) (reason string, code mqtt.ReasonCode, send bool) {
+	var rc mqtt.ReasonCode
+	switch {
+	case err == nil, errors.Is(err, ErrClientDisconnect):
+		return session.ReasonNormal, mqtt.NormalDisconnection, false
+	case errors.Is(err, ErrTakenOver):
+		return session.ReasonTakenOver, mqtt.SessionTakenOver, true
+	case errors.Is(err, ErrKeepAlive):
+		return session.ReasonKeepalive, mqtt.KeepAliveTimeout, true
+	case errors.Is(err, ErrSlowConsumer):
+		return session.ReasonSlowConsumer, mqtt.QuotaExceeded, true
+	case errors.Is(err, ErrShutdown):
+		return session.ReasonServerShutdown, mqtt.ServerShuttingDown, true
+	case errors.Is(err, ErrKafkaUnavailable):
+		return session.ReasonClosed, mqtt.ServerUnavailable, true
+	case errors.Is(err, errNotAuthorized):
+		return "not_authorized", mqtt.NotAuthorized, true
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		return session.ReasonKeepalive, mqtt.KeepAliveTimeout, true
+	case errors.As(err, &rc):
+		switch rc {
+		case mqtt.PacketTooLarge:
+			return "packet_too_large", rc, true
+		case mqtt.ReceiveMaximumExceeded, mqtt.QuotaExceeded:
+			return "quota_exceeded", rc, true
+		}
+		if !rc.IsError() {
+			rc = mqtt.ProtocolError
+		}
+		return session.ReasonProtocolError, rc, true
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
+		return session.ReasonClosed, mqtt.UnspecifiedError, false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return session.ReasonClosed, mqtt.UnspecifiedError, false
+	}
+	return session.ReasonProtocolError, mqtt.UnspecifiedError, true
+}

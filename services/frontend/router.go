@@ -1,0 +1,147 @@
+package frontend
+
+import (
+	"sync"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/topic"
+)
+
+// router delivers records of the messages topic to the locally connected
+// sessions whose subscriptions match, in log order per partition.
+//
+// Locking: mu guards the index and the dispatch positions together, so a
+// session that attaches (inserts its subscriptions and reads the positions
+// under mu) receives exactly the records at or after the positions it read;
+// replay covers the ones before. offer must not block (it only queues).
+type router struct {
+	mu  sync.Mutex
+	idx *topic.Index[*conn, session.Subscription]
+	pos map[int]int64 // next offset to dispatch per partition
+}
+
+func newRouter() *router {
+	return &router{idx: topic.NewIndex[*conn, session.Subscription](), pos: make(map[int]int64)}
+}
+
+// setStart records the follower's resolved start positions for partitions
+// that have not dispatched anything yet.
+func (r *router) setStart(pos map[int]int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for p, o := range pos {
+		if _, ok := r.pos[p]; !ok {
+			r.pos[p] = o
+		}
+	}
+}
+
+// match aggregates the matching subscriptions of one session for one
+// message: one delivery at the highest granted QoS with every matching
+// subscription identifier [MQTT-3.3.4-2, MQTT-3.3.4-3].
+type match struct {
+	qos    byte
+	rap    bool
+	subIDs []uint32
+	ok     bool
+}
+
+// add folds one matching subscription in, unless No Local excludes it.
+func (m *match) add(msg *message, self string, s session.Subscription) {
+	if s.NoLocal && msg.client == self {
+		return // [MQTT-3.8.3-3]
+	}
+	q := min(msg.qos, s.QoS)
+	if !m.ok || q > m.qos {
+		m.qos = q
+	}
+	m.ok = true
+	m.rap = m.rap || s.RetainAsPublished
+	if s.SubID != 0 {
+		m.subIDs = append(m.subIDs, s.SubID)
+	}
+}
+
+// dispatch is the messages follower's handler (one goroutine per partition).
+func (r *router) dispatch(rec *kafkalog.Record) {
+	var msg *message
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.idx.Len() > 0 {
+		name := string(rec.Key)
+		var matches map[*conn]*match
+		r.idx.Match(name, func(c *conn, _ string, s session.Subscription) {
+			if msg == nil {
+				msg = decodeMessage(rec)
+			}
+			if matches == nil {
+				matches = make(map[*conn]*match, 4)
+			}
+			m := matches[c]
+			if m == nil {
+				m = &match{}
+				matches[c] = m
+			}
+			m.add(msg, c.clientID, s)
+		})
+		for c, m := range matches {
+			if m.ok {
+				c.out.offer(&delivery{msg: msg, qos: m.qos, retain: m.rap && msg.retain, subIDs: m.subIDs})
+			}
+		}
+	}
+	r.pos[rec.Partition] = rec.Offset + 1
+}
+
+// attach inserts subs for c and returns the positions from which live
+// dispatch covers c (sw in docs/design.md).
+func (r *router) attach(c *conn, subs []session.Subscription) map[int]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, s := range subs {
+		r.idx.Subscribe(c, s.Filter, s)
+	}
+	sw := make(map[int]int64, len(r.pos))
+	for p, o := range r.pos {
+		sw[p] = o
+	}
+	return sw
+}
+
+func (r *router) subscribe(c *conn, s session.Subscription) {
+	r.mu.Lock()
+	r.idx.Subscribe(c, s.Filter, s)
+	r.mu.Unlock()
+}
+
+func (r *router) unsubscribe(c *conn, filter string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.idx.Unsubscribe(c, filter)
+}
+
+// remove takes c out of live dispatch and returns the positions up to
+// which c was offered every matching record.
+func (r *router) remove(c *conn) map[int]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.idx.Remove(c)
+	out := make(map[int]int64, len(r.pos))
+	for p, o := range r.pos {
+		out[p] = o
+	}
+	return out
+}
+
+// positions returns a copy of the dispatch positions: every record below
+// them has been offered to every matching session.
+func (r *router) positions() map[int]int64 {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make(map[int]int64, len(r.pos))
+	for p, o := range r.pos {
+		out[p] = o
+	}
+	return out
+}

@@ -1,0 +1,366 @@
+// Package frontend is the MQTT frontend of the broker: it terminates MQTT
+// 3.1, 3.1.1 and 5.0 connections over TCP, TLS, WebSocket and secure
+// WebSocket, logs every PUBLISH to Kafka before acknowledging it, delivers
+// the messages topic live to its locally connected subscribers, and replays
+// a resumed session's undelivered messages from the log.
+//
+// A frontend holds only live connection state. Session state changes are
+// ops appended to the sessions topic; the session service applies them to
+// the Redis view, which the frontend only reads at CONNECT. Takeover across
+// frontends follows from watching the connect ops: the newer epoch wins.
+package frontend
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/services/frontend/wsnet"
+)
+
+// Server is one frontend node.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	m        *metrics
+	tls      *tls.Config
+	app      *kafkalog.Appender
+	rdb      redis.UniversalClient
+	reader   *session.Reader
+	router   *router
+	retained *retainedStore
+
+	mu       sync.Mutex
+	clients  map[string]*conn   // by ClientID, once the connect op is logged
+	conns    map[*conn]struct{} // every open connection
+	wills    map[string]*time.Timer
+	draining bool
+	connWG   sync.WaitGroup
+	bg       sync.WaitGroup // wills being published
+
+	addrMu sync.Mutex
+	addrs  map[string]net.Addr
+
+	readyCh chan struct{} // closed once the followers caught up
+	ready   atomic.Bool   // readyCh closed and listeners bound
+}
+
+// New checks cfg and builds a Server; Run starts it.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.applyDefaults(); err != nil {
+		return nil, err
+	}
+	tc, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
+	return &Server{
+		cfg:      cfg,
+		log:      cfg.Logger.With("node", cfg.Node),
+		m:        newMetrics(cfg.Registry),
+		tls:      tc,
+		rdb:      rdb,
+		reader:   session.NewReader(rdb),
+		router:   newRouter(),
+		retained: newRetainedStore(),
+		clients:  make(map[string]*conn),
+		conns:    make(map[*conn]struct{}),
+		wills:    make(map[string]*time.Timer),
+		addrs:    make(map[string]net.Addr),
+		readyCh:  make(chan struct{}),
+	}, nil
+}
+
+// Addr returns the bound address of a listener ("mqtt", "ws", "tls",
+// "wss"), or nil when it is off or not bound yet.
+func (s *Server) Addr(listener string) net.Addr {
+	s.addrMu.Lock()
+	defer s.addrMu.Unlock()
+	return s.addrs[listener]
+}
+
+// Ready reports whether the frontend serves: listeners bound, live
+// dispatch positioned, retained messages loaded.
+func (s *Server) Ready() bool { return s.ready.Load() }
+
+// drainTimeout bounds the graceful end of the connections at shutdown.
+const drainTimeout = 10 * time.Second
+
+// Run listens and serves until ctx ends, then drains: it stops accepting,
+// sends MQTT 5 clients DISCONNECT 0x8B (3.1.x connections are closed),
+// logs their progress and disconnect ops, and returns.
+func (s *Server) Run(ctx context.Context) error {
+	s.app = kafkalog.NewAppender(s.cfg.Kafka, kafkalog.AppenderOptions{Logger: s.log})
+	defer s.rdb.Close()
+
+	lns, err := s.listen()
+	if err != nil {
+		_ = s.app.Close()
+		return err
+	}
+	fctx, stopFollowers := context.WithCancel(context.Background())
+	var fwg sync.WaitGroup
+	followers := s.followers()
+	for _, f := range followers {
+		fwg.Add(1)
+		go func() { defer fwg.Done(); _ = f.Run(fctx) }()
+	}
+	go s.becomeReady(ctx, followers)
+
+	var lwg sync.WaitGroup
+	for _, l := range lns {
+		lwg.Add(1)
+		go func() { defer lwg.Done(); l.serve() }()
+	}
+
+	<-ctx.Done()
+	s.ready.Store(false)
+	for _, l := range lns {
+		l.close()
+	}
+	lwg.Wait()
+	s.drain()
+	stopFollowers()
+	fwg.Wait()
+	s.bg.Wait()
+	if err := s.app.Close(); err != nil {
+		s.log.Warn("close appender", "err", err)
+	}
+	return nil
+}
+
+// followers builds the three topic followers: messages (live delivery,
+// from the end), retained (from the beginning), sessions (takeover, from
+// the end).
+func (s *Server) followers() []*kafkalog.Follower {
+	t := s.cfg.Topics
+	return []*kafkalog.Follower{
+		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Messages, Default: kafkalog.Latest, Logger: s.log}, s.router.dispatch),
+		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Retained, Default: kafkalog.Earliest, Logger: s.log}, s.retained.apply),
+		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Sessions, Default: kafkalog.Latest, Logger: s.log}, s.onSessionOp),
+	}
+}
+
+// becomeReady waits for the followers to position themselves and for the
+// retained copy to catch up, then opens CONNECT handling.
+func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
+	for _, f := range fs {
+		select {
+		case <-f.Ready():
+		case <-ctx.Done():
+			return
+		}
+	}
+	s.router.setStart(fs[0].Positions())
+	var ends map[int]kafkalog.Bounds
+	for ends == nil {
+		b, err := kafkalog.TopicBounds(ctx, s.cfg.Kafka, s.cfg.Topics.Retained)
+		if err == nil {
+			ends = b
+			break
+		}
+		s.log.Warn("retained topic bounds", "err", err)
+		select {
+		case <-time.After(time.Second):
+		case <-ctx.Done():
+			return
+		}
+	}
+	t := time.NewTicker(10 * time.Millisecond)
+	defer t.Stop()
+	for !s.retained.caughtUp(ends) {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return
+		}
+	}
+	close(s.readyCh)
+	s.ready.Store(true)
+	s.log.Info("frontend ready")
+}
+
+// onSessionOp watches connect ops for takeover: a connect for a ClientID
+// connected here with a lower epoch closes that connection.
+func (s *Server) onSessionOp(rec *kafkalog.Record) {
+	if h, _ := rec.Header(session.HeaderOp); string(h) != session.OpConnect {
+		return
+	}
+	cid := string(rec.Key)
+	s.cancelWill(cid)
+	s.mu.Lock()
+	c := s.clients[cid]
+	s.mu.Unlock()
+	if c != nil {
+		if e := c.epoch.Load(); e > 0 && e < rec.Offset {
+			c.kill(ErrTakenOver)
+		}
+	}
+}
+
+// track adds a new connection unless the server is draining.
+func (s *Server) track(c *conn) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.draining {
+		return false
+	}
+	s.conns[c] = struct{}{}
+	s.connWG.Add(1)
+	return true
+}
+
+func (s *Server) untrack(c *conn) {
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	s.connWG.Done()
+}
+
+// register makes c the local connection of its ClientID; an older one is
+// taken over at once (the sessions follower would do the same a little
+// later).
+func (s *Server) register(c *conn) {
+	s.cancelWill(c.clientID)
+	s.mu.Lock()
+	old := s.clients[c.clientID]
+	if old == nil || old.epoch.Load() < c.epoch.Load() {
+		s.clients[c.clientID] = c
+	}
+	s.mu.Unlock()
+	if old != nil && old != c && old.epoch.Load() < c.epoch.Load() {
+		old.kill(ErrTakenOver)
+	}
+}
+
+func (s *Server) unregister(c *conn) {
+	s.mu.Lock()
+	if s.clients[c.clientID] == c {
+		delete(s.clients, c.clientID)
+	}
+	s.mu.Unlock()
+}
+
+// drain ends every connection with ErrShutdown and waits (bounded).
+func (s *Server) drain() {
+	s.mu.Lock()
+	s.draining = true
+	conns := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
+	s.mu.Unlock()
+	for _, c := range conns {
+		c.kill(ErrShutdown)
+	}
+	done := make(chan struct{})
+	go func() { s.connWG.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drainTimeout):
+		s.log.Warn("drain timed out", "connections", len(conns))
+	}
+}
+
+// listener is one bound listener with its accept loop.
+type listener struct {
+	serve func()
+	close func()
+}
+
+func (s *Server) listen() ([]listener, error) {
+	var out []listener
+	fail := func(err error) ([]listener, error) {
+		for _, l := range out {
+			l.close()
+		}
+		return nil, err
+	}
+	type spec struct {
+		name, addr string
+		tls, ws    bool
+	}
+	specs := []spec{
+		{"mqtt", s.cfg.MQTTAddr, false, false},
+		{"tls", s.cfg.TLSAddr, true, false},
+		{"ws", s.cfg.WSAddr, false, true},
+		{"wss", s.cfg.WSSAddr, true, true},
+	}
+	for _, sp := range specs {
+		if sp.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", sp.addr)
+		if err != nil {
+			return fail(fmt.Errorf("listen %s on %s: %w", sp.name, sp.addr, err))
+		}
+		if sp.tls {
+			ln = tls.NewListener(ln, s.tls)
+		}
+		s.addrMu.Lock()
+		s.addrs[sp.name] = ln.Addr()
+		s.addrMu.Unlock()
+		s.log.Info("listening", "listener", sp.name, "addr", ln.Addr().String())
+		if sp.ws {
+			hs := &http.Server{Handler: wsnet.Handler(s.serveConn), ReadHeaderTimeout: s.cfg.ConnectTimeout}
+			out = append(out, listener{
+				serve: func() { _ = hs.Serve(ln) },
+				close: func() { _ = hs.Close() },
+			})
+			continue
+		}
+		out = append(out, listener{
+			serve: func() { s.accept(ln) },
+			close: func() { _ = ln.Close() },
+		})
+	}
+	return out, nil
+}
+
+// accept runs one listener's accept loop until it is closed.
+func (s *Server) accept(ln net.Listener) {
+	wait := 5 * time.Millisecond
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(wait) // e.g. out of file descriptors: back off
+				wait = min(wait*2, time.Second)
+				continue
+			}
+			s.log.Warn("accept", "err", err)
+			return
+		}
+		wait = 5 * time.Millisecond
+		go s.serveConn(nc)
+	}
+}
+
+// serveConn serves one connection from any listener.
+func (s *Server) serveConn(nc net.Conn) {
+	if tc, ok := nc.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
+		if err := tc.Handshake(); err != nil {
+			s.log.Debug("tls handshake", "peer", nc.RemoteAddr(), "err", err)
+			nc.Close()
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+	}
+	s.serve(nc)
+}

@@ -1,0 +1,176 @@
+package frontend
+
+import (
+	"context"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// bufPool holds write buffers between flushes, so an idle connection holds
+// none. Buffers that grew large are not kept.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledBuf = 64 << 10
+
+// writeLoop is the writer goroutine: it drains the outbox into the socket
+// with a write deadline and never holds a lock during I/O.
+func (c *conn) writeLoop() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.out.signal:
+		case <-c.ctx.Done():
+			return
+		}
+		b := c.out.take(time.Now())
+		if b.slow {
+			c.kill(ErrSlowConsumer)
+			// The DISCONNECT queued by kill is taken on the next round.
+			b = c.out.takeControl()
+		}
+		if len(b.pkts) == 0 && len(b.drops) == 0 {
+			continue
+		}
+		for _, d := range b.drops {
+			c.drop(d.reason, d.msg)
+		}
+		for _, q := range b.q2out {
+			// The session service must know the packet id before the client
+			// can see it, so a resend after any failure reuses it.
+			if err := c.op(func() *session.Op {
+				return &session.Op{Kind: session.OpQoS2Out, PacketID: q.pid, Partition: q.p, Offset: q.o}
+			}); err != nil {
+				c.killNow(errors.Join(ErrKafkaUnavailable, err))
+				return
+			}
+		}
+		if err := c.flush(b.pkts); err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				c.killNow(ErrSlowConsumer)
+			} else {
+				c.killNow(err)
+			}
+			return
+		}
+		c.out.written(&b)
+		for _, p := range b.pkts {
+			switch p := p.(type) {
+			case *mqtt.Publish:
+				c.s.m.messagesOut.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+			case *mqtt.Disconnect:
+				c.nc.Close() // the server's last word
+				return
+			}
+		}
+	}
+}
+
+// flush encodes pkts into one pooled buffer and writes it.
+func (c *conn) flush(pkts []mqtt.Packet) error {
+	if len(pkts) == 0 {
+		return nil
+	}
+	bp := bufPool.Get().(*[]byte)
+	buf := (*bp)[:0]
+	var err error
+	for _, p := range pkts {
+		if buf, err = mqtt.AppendPacket(buf, p, c.version); err != nil {
+			break
+		}
+	}
+	if err == nil {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
+		_, err = c.nc.Write(buf)
+	}
+	if cap(buf) <= maxPooledBuf {
+		*bp = buf[:0]
+		bufPool.Put(bp)
+	}
+	return err
+}
+
+// drop logs a message the session will not get, as an op and a metric.
+func (c *conn) drop(reason string, m *message) {
+	c.s.m.drops.WithLabelValues(reason).Inc()
+	if m.offset < 0 {
+		return
+	}
+	if err := c.op(func() *session.Op {
+		return &session.Op{Kind: session.OpDrop, Reason: reason, Partition: m.partition, Offset: m.offset, Topic: m.topic, Count: 1}
+	}); err != nil {
+		c.log.Warn("log drop", "err", err)
+	}
+}
+
+// progressLoop logs the session's cursor and inflight window when they
+// changed, every ProgressInterval.
+func (c *conn) progressLoop() {
+	defer c.wg.Done()
+	t := time.NewTicker(c.s.cfg.ProgressInterval)
+	defer t.Stop()
+	var last *progressState
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case <-t.C:
+			last = c.sendProgress(c.ctx, last, false)
+		}
+	}
+}
+
+type progressState struct {
+	cursor   map[int]int64
+	inflight []session.Inflight
+}
+
+func (p *progressState) equal(q *progressState) bool {
+	if p == nil || q == nil || len(p.cursor) != len(q.cursor) || len(p.inflight) != len(q.inflight) {
+		return false
+	}
+	for k, v := range p.cursor {
+		if q.cursor[k] != v {
+			return false
+		}
+	}
+	seen := make(map[session.Inflight]bool, len(p.inflight))
+	for _, e := range p.inflight {
+		seen[e] = true
+	}
+	for _, e := range q.inflight {
+		if !seen[e] {
+			return false
+		}
+	}
+	return true
+}
+
+// sendProgress logs a progress op unless nothing changed since last (force
+// logs it anyway, before disconnect). The snapshot is taken under the op
+// lock, so it is never older than an op logged before it.
+func (c *conn) sendProgress(ctx context.Context, last *progressState, force bool) *progressState {
+	var now *progressState
+	_, err := c.appendOpIf(ctx, func() *session.Op {
+		pos := c.finalPos
+		if !force {
+			pos = c.s.router.positions()
+		}
+		cur, infl := c.out.progress(pos)
+		now = &progressState{cursor: cur, inflight: infl}
+		if !force && now.equal(last) {
+			return nil
+		}
+		return &session.Op{Kind: session.OpProgress, Cursor: cur, Inflight: infl}
+	})
+	if err != nil {
+		c.log.Warn("log progress", "err", err)
+		return last
+	}
+	return now
+}
