@@ -114,7 +114,7 @@ func (r *Reader) Load(ctx context.Context, clientID string) (State, error) {
 	if err != nil || meta == nil {
 		return State{}, err
 	}
-	st := State{Present: meta.Present, Epoch: meta.Epoch, Meta: *meta}
+	st := State{Exists: true, Present: meta.Present, Epoch: meta.Epoch, Meta: *meta}
 	if st.Subscriptions, err = parseSubs(subs.Val()); err != nil {
 		return State{}, err
 	}

@@ -81,12 +81,12 @@ func TestEnqueueDropsOldest(t *testing.T) {
 	for i := range 5 {
 		refs = append(refs, session.QueueRef{Partition: 1, Offset: int64(i), QoS: 1})
 	}
-	dropped, err := w.Enqueue(ctx, "c", refs[:3], map[int]int64{1: 3}, 4)
-	if err != nil || len(dropped) != 0 {
+	dropped, n, err := w.Enqueue(ctx, "c", refs[:3], map[int]int64{1: 3}, 4)
+	if err != nil || len(dropped) != 0 || n != 3 {
 		t.Fatalf("dropped %v err %v", dropped, err)
 	}
-	dropped, err = w.Enqueue(ctx, "c", refs[3:], map[int]int64{1: 5}, 4)
-	if err != nil {
+	dropped, n, err = w.Enqueue(ctx, "c", refs[3:], map[int]int64{1: 5}, 4)
+	if err != nil || n != 4 {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(dropped, refs[:1]) {

@@ -20,8 +20,9 @@ type Meta struct {
 	ExpiresAt int64  // unix ms while offline and expiring, else 0
 	Present   bool   // the connect at Epoch resumed an existing session
 	Applied   int64  // offset of the last op applied for this client
-	Created   int64  // unix ms
-	Partition int    // sessions partition (not part of the hash layout in docs; kept for the owner)
+	Created   int64  // unix ms when the session began
+	Since     int64  // unix ms when the connection at Epoch connected
+	Partition int    // sessions partition whose ops build this session
 }
 
 // Resumable reports whether a new connection may take the session over
@@ -34,7 +35,7 @@ func (m *Meta) fields() map[string]any {
 		"epoch": m.Epoch, "conn": m.Conn, "node": m.Node, "online": b01(m.Online),
 		"clean": b01(m.Clean), "proto": int(m.Proto), "expiry": int64(m.Expiry),
 		"expires_at": m.ExpiresAt, "present": b01(m.Present), "applied": m.Applied,
-		"created": m.Created, "partition": m.Partition,
+		"created": m.Created, "since": m.Since, "partition": m.Partition,
 	}
 }
 
@@ -70,6 +71,7 @@ func parseMeta(h map[string]string) (*Meta, error) {
 	m.Present = i64("present") == 1
 	m.Applied = i64("applied")
 	m.Created = i64("created")
+	m.Since = i64("since")
 	m.Partition = int(i64("partition"))
 	if err != nil {
 		return nil, fmt.Errorf("parse session hash: %w", err)
@@ -114,6 +116,8 @@ func ParseQueueRef(s string) (QueueRef, error) {
 
 // State is everything a frontend needs to resume a session at CONNECT.
 type State struct {
+	// Exists reports whether a session hash was found at all.
+	Exists bool
 	// Present is the CONNACK Session Present flag for the connect at Epoch.
 	Present       bool
 	Epoch         int64

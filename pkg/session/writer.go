@@ -213,12 +213,14 @@ func offsetArgs(m map[int]int64) []any {
 
 // Enqueue appends refs to an offline queue and advances its qfrom in one
 // transaction; when the queue then exceeds max (max > 0), the oldest
-// entries are removed and returned so the caller can announce them.
-func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, error) {
+// entries are removed and returned so the caller can announce them. It
+// also returns the queue's length afterwards.
+func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, int64, error) {
 	if len(refs) == 0 && len(qfrom) == 0 {
-		return nil, nil
+		return nil, 0, nil
 	}
 	var dropped *redis.StringSliceCmd
+	var length *redis.IntCmd
 	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		if len(refs) > 0 {
 			vals := make([]any, len(refs))
@@ -234,23 +236,24 @@ func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom
 			dropped = p.LRange(ctx, w.keys.Queue(cid), 0, int64(-max-1))
 			p.LTrim(ctx, w.keys.Queue(cid), int64(-max), -1)
 		}
+		length = p.LLen(ctx, w.keys.Queue(cid))
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("enqueue %q: %w", cid, err)
+		return nil, 0, fmt.Errorf("enqueue %q: %w", cid, err)
 	}
 	if dropped == nil {
-		return nil, nil
+		return nil, length.Val(), nil
 	}
 	var out []QueueRef
 	for _, s := range dropped.Val() {
 		r, err := ParseQueueRef(s)
 		if err != nil {
-			return out, err
+			return out, length.Val(), err
 		}
 		out = append(out, r)
 	}
-	return out, nil
+	return out, length.Val(), nil
 }
 
 // QueueLen returns the length of a session's offline queue.

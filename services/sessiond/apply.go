@@ -1,0 +1,232 @@
+package sessiond
+
+import (
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// MQTT reason code the server sends to a connection taken over by another
+// with the same ClientID (MQTT 5 Session taken over).
+const codeTakenOver = 0x8E
+
+// Results of deciding an op, for metrics.
+const (
+	resultApplied = "applied"
+	resultStale   = "stale"
+)
+
+// outcome is what one op does: events (in the batch), Redis changes, and
+// moves in or out of the offline queue index.
+type outcome struct {
+	tx func(*session.Tx)
+	// leave: the session is no longer an offline persistent session; it
+	// leaves the queue index before the Redis change is applied, so no
+	// queue write can land after it.
+	leave bool
+	// offline: the session went offline and persists; it joins the queue
+	// index after the Redis change.
+	offline bool
+	result  string
+}
+
+// input is the view of one client before an op: meta is nil when no
+// session exists; cursor and qfrom are loaded for disconnect ops only.
+type input struct {
+	meta   *session.Meta
+	cursor map[int]int64
+	qfrom  map[int]int64
+}
+
+// decide works out one op's effects from the view before it. It is pure
+// (no I/O), so the same op on the same view always yields the same events
+// and changes: what makes re-processing and rebuilds safe.
+//
+// follow gives the queue follower's position per messages partition, used
+// as the queue start for partitions with no cursor.
+func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
+	cid := op.ClientID
+	m := in.meta
+	switch op.Kind {
+	case session.OpConnect:
+		return s.decideConnect(b, op, m)
+	case session.OpRejected:
+		b.add(events.ClientConnectRejected, op.Node, cid, &events.ConnectRejected{
+			ClientID: cid, ConnID: op.Conn, Node: op.Node, Epoch: b.offset, Proto: int(op.Proto),
+			ConnAck: int(op.Connack), Reason: op.Reason, Peer: op.Peer, Username: op.Username,
+		})
+		return outcome{result: resultApplied}
+	case session.OpDrop:
+		// A drop by a frontend is a fact whatever the epoch: announce it.
+		epoch, proto := op.Epoch, 0
+		if m != nil {
+			proto = int(m.Proto)
+		}
+		n := int64(op.Count)
+		if n <= 0 {
+			n = 1
+		}
+		b.add(events.SessionMessageDropped, op.Node, cid, &events.MessageDropped{
+			Session: events.Session{ClientID: cid, ConnID: op.Conn, Node: op.Node, Epoch: epoch, Proto: proto},
+			Reason:  events.DropReason(op.Reason), Topic: op.Topic, Partition: op.Partition, From: op.Offset, To: op.Offset + n, Count: n,
+		})
+		return outcome{result: resultApplied}
+	case session.OpExpire:
+		if m == nil || m.Epoch != op.Epoch || m.Online {
+			return outcome{result: resultStale}
+		}
+		b.add(events.SessionTerminated, s.cfg.Node, cid, &events.Terminated{
+			Session: sess(m, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
+		})
+		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, result: resultApplied}
+	}
+
+	// Every other op belongs to the connection at the session's epoch;
+	// an older epoch is a late op of a connection already replaced (its
+	// end, if it was a disconnect, was announced at the takeover).
+	if m == nil || op.Epoch != m.Epoch || !m.Online {
+		return outcome{result: resultStale}
+	}
+	touch := func(f func(*session.Tx)) func(*session.Tx) {
+		return func(tx *session.Tx) { f(tx); tx.Touch(cid) }
+	}
+	switch op.Kind {
+	case session.OpSubscribe:
+		b.add(events.SessionSubscribed, op.Node, cid, &events.Subscribed{
+			Session: sess(m, cid, op.Conn, op.Node), Subscriptions: toEventSubs(op.Subs),
+		})
+		return outcome{tx: touch(func(tx *session.Tx) { tx.PutSubs(cid, op.Subs...) }), result: resultApplied}
+	case session.OpUnsubscribe:
+		b.add(events.SessionUnsubscribed, op.Node, cid, &events.Unsubscribed{
+			Session: sess(m, cid, op.Conn, op.Node), Filters: op.Filters,
+		})
+		return outcome{tx: touch(func(tx *session.Tx) { tx.DelSubs(cid, op.Filters...) }), result: resultApplied}
+	case session.OpProgress:
+		return outcome{tx: touch(func(tx *session.Tx) {
+			tx.MergeCursor(cid, op.Cursor)
+			tx.ReplaceInflight(cid, op.Inflight)
+		}), result: resultApplied}
+	case session.OpQoS2Out:
+		return outcome{tx: touch(func(tx *session.Tx) {
+			tx.PutInflight(cid, session.Inflight{PacketID: op.PacketID, Partition: op.Partition, Offset: op.Offset, QoS: 2, State: session.InflightSent})
+		}), result: resultApplied}
+	case session.OpQoS2In:
+		return outcome{tx: touch(func(tx *session.Tx) { tx.AddQoS2In(cid, op.PacketID) }), result: resultApplied}
+	case session.OpQoS2Rel:
+		return outcome{tx: touch(func(tx *session.Tx) { tx.DelQoS2In(cid, op.PacketID) }), result: resultApplied}
+	case session.OpDisconnect:
+		return s.decideDisconnect(b, op, in, follow)
+	}
+	s.log.Warn("unknown session op kind; skipped", "kind", op.Kind, "partition", b.partition, "offset", b.offset)
+	return outcome{result: resultStale}
+}
+
+// decideConnect implements the connect rows of the lifecycle tables: the
+// previous connection (if online) is announced disconnected first, then
+// the old session ends or is resumed, then the new connection is
+// announced. The connect's offset is its epoch.
+func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) outcome {
+	cid := op.ClientID
+	epoch := b.offset
+	ts := op.TS
+	expiry := s.cfg.expiry(op.Proto, op.Clean, op.Expiry)
+	present := false
+	if old != nil {
+		expired := !old.Online && old.ExpiresAt > 0 && old.ExpiresAt <= ts
+		switch {
+		case expired:
+			// The expire op has not come round yet; the session is gone
+			// all the same.
+			b.add(events.SessionTerminated, s.cfg.Node, cid, &events.Terminated{
+				Session: sess(old, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
+			})
+		case old.Online && old.Resumable() && !op.Clean:
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonTakenOver, codeTakenOver, ts))
+			present = true
+		case old.Online:
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonDiscarded, codeTakenOver, ts))
+			reason := events.TerminateConflict
+			if old.Resumable() {
+				reason = events.TerminateDiscarded
+			}
+			b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{Session: sess(old, cid, op.Conn, op.Node), Reason: reason})
+		case op.Clean:
+			b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
+				Session: sess(old, cid, op.Conn, op.Node), Reason: events.TerminateDiscarded,
+			})
+		default:
+			present = true
+		}
+	}
+	m := &session.Meta{
+		Epoch: epoch, Conn: op.Conn, Node: op.Node, Online: true, Clean: op.Clean, Proto: op.Proto,
+		Expiry: expiry, Present: present, Created: ts, Since: ts,
+	}
+	if present {
+		m.Created = old.Created
+		b.add(events.SessionResumed, op.Node, cid, &events.Resumed{Session: sess(m, cid, op.Conn, op.Node), ExpiryInterval: expiry})
+	} else {
+		b.add(events.SessionCreated, op.Node, cid, &events.Created{Session: sess(m, cid, op.Conn, op.Node), CleanStart: op.Clean, ExpiryInterval: expiry})
+	}
+	b.add(events.ClientConnected, op.Node, cid, &events.Connected{
+		Connection: connection(m, cid), CleanStart: op.Clean, SessionPresent: present, ExpiryInterval: expiry,
+		KeepAlive: op.Keepalive, Peer: op.Peer, Username: op.Username,
+	})
+	return outcome{
+		leave: true,
+		tx: func(tx *session.Tx) {
+			if !present {
+				tx.Discard(cid)
+			}
+			tx.PutSession(cid, m)
+		},
+		result: resultApplied,
+	}
+}
+
+// decideDisconnect ends the connection; a session that ends with it is
+// deleted, a persistent one goes offline with its queue restarting at the
+// cursor.
+func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
+	cid := op.ClientID
+	old := in.meta
+	b.add(events.ClientDisconnected, op.Node, cid, disconnected(old, cid, op.Reason, op.Code, op.TS))
+	expiry := old.Expiry
+	if old.Proto >= 5 {
+		// MQTT 5 may change the expiry at DISCONNECT; the op carries the
+		// effective value.
+		expiry = s.cfg.expiry(old.Proto, old.Clean, op.Expiry)
+	}
+	if expiry == 0 {
+		b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
+			Session: sess(old, cid, op.Conn, op.Node), Reason: events.TerminateNormal,
+		})
+		return outcome{tx: func(tx *session.Tx) { tx.Delete(cid) }, result: resultApplied}
+	}
+	m := *old
+	m.Online = false
+	m.Expiry = expiry
+	m.ExpiresAt = 0
+	if expiry != 0xFFFFFFFF {
+		m.ExpiresAt = op.TS + int64(expiry)*int64(time.Second/time.Millisecond)
+	}
+	qfrom := make(map[int]int64, len(follow))
+	for p, o := range follow {
+		qfrom[p] = o
+	}
+	for p, o := range in.qfrom {
+		qfrom[p] = o
+	}
+	for p, o := range in.cursor {
+		qfrom[p] = o
+	}
+	return outcome{
+		offline: true,
+		tx: func(tx *session.Tx) {
+			tx.PutSession(cid, &m)
+			tx.ResetQueue(cid, qfrom)
+		},
+		result: resultApplied,
+	}
+}

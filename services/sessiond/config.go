@@ -1,0 +1,161 @@
+// Package sessiond is the session service: a consumer group over the
+// sessions topic that applies every op, in partition order, to the Redis
+// view (it is the view's only writer) and announces the lifecycle events
+// the ops cause. It also expires offline sessions and fills their offline
+// queues from the messages topic.
+//
+// Per op the order is: decide from the view as it stands, append the op's
+// events (acks=all, ids derived from the op's log position), apply the op
+// to Redis in one transaction that records the op's offset, then (later,
+// in batches) commit the group offset. A crash at any point re-processes
+// the op: if Redis already has it, it is skipped (its events were appended
+// before); if not, the same events are appended again with the same ids.
+package sessiond
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+)
+
+// Topics names the Kafka topics; the defaults match the frontend's.
+type Topics struct {
+	Messages, Retained, Sessions, Lifecycle string
+}
+
+// DefaultTopics returns the default topic names.
+func DefaultTopics() Topics {
+	return Topics{Messages: "mqtt.messages", Retained: "mqtt.retained", Sessions: "mqtt.sessions", Lifecycle: "mqtt.lifecycle"}
+}
+
+// Config configures a Service. Zero values take the documented defaults.
+type Config struct {
+	// Node names this instance in events it causes itself (expiry, queue
+	// drops); default the host name.
+	Node string
+	// Kafka lists the bootstrap brokers.
+	Kafka []string
+	// Redis is the Redis address (host:port); ignored when RedisClient is
+	// set.
+	Redis string
+	// RedisClient, when set, is used instead of dialling Redis.
+	RedisClient redis.UniversalClient
+	// KeyPrefix is prepended to every Redis key (tests, shared Redis).
+	KeyPrefix string
+	// Topics default to DefaultTopics; empty names take their default.
+	Topics Topics
+	// GroupID of the consumer group; default "mqtt-sessiond".
+	GroupID string
+	// MaxQueued bounds each offline queue (drop oldest beyond it); default
+	// 1000.
+	MaxQueued int
+	// QueueQoS0 queues QoS 0 messages for offline sessions too. The binary's
+	// flag defaults to true; a zero Config does not queue QoS 0.
+	QueueQoS0 bool
+	// DefaultExpiry is the expiry of MQTT 3.1.1 CleanSession=0 sessions;
+	// default 2h.
+	DefaultExpiry time.Duration
+	// MaxExpiry caps every session expiry; 0 means no cap.
+	MaxExpiry time.Duration
+	// ExpiryCheck is how often offline sessions are checked for expiry;
+	// default 1s.
+	ExpiryCheck time.Duration
+	// CommitInterval is how often applied offsets are committed; default
+	// 100ms. Committing late is safe: re-delivered ops that Redis already
+	// has are skipped.
+	CommitInterval time.Duration
+	// SessionTimeout of the consumer group membership; default 10s.
+	SessionTimeout time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+	// Registry receives the service's metrics when set.
+	Registry prometheus.Registerer
+}
+
+// ErrConfig is wrapped by New's errors for unusable configurations.
+var ErrConfig = errors.New("invalid sessiond config")
+
+func (c *Config) defaults() error {
+	if c.Node == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			h = "sessiond"
+		}
+		c.Node = h
+	}
+	if len(c.Kafka) == 0 {
+		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
+	}
+	if c.Redis == "" && c.RedisClient == nil {
+		return fmt.Errorf("%w: no redis", ErrConfig)
+	}
+	d := DefaultTopics()
+	if c.Topics.Messages == "" {
+		c.Topics.Messages = d.Messages
+	}
+	if c.Topics.Retained == "" {
+		c.Topics.Retained = d.Retained
+	}
+	if c.Topics.Sessions == "" {
+		c.Topics.Sessions = d.Sessions
+	}
+	if c.Topics.Lifecycle == "" {
+		c.Topics.Lifecycle = d.Lifecycle
+	}
+	if c.GroupID == "" {
+		c.GroupID = "mqtt-sessiond"
+	}
+	if c.MaxQueued == 0 {
+		c.MaxQueued = 1000
+	}
+	if c.DefaultExpiry == 0 {
+		c.DefaultExpiry = 2 * time.Hour
+	}
+	if c.ExpiryCheck == 0 {
+		c.ExpiryCheck = time.Second
+	}
+	if c.CommitInterval == 0 {
+		c.CommitInterval = 100 * time.Millisecond
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 {
+		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	return nil
+}
+
+// expiry returns the effective session expiry in seconds for a connect:
+// 3.1.1 CleanSession=1 ends with the connection, CleanSession=0 gets
+// DefaultExpiry; MQTT 5 keeps the requested value; MaxExpiry caps both.
+// The frontend applies the same rules; applying them again here keeps the
+// cap authoritative.
+func (c *Config) expiry(proto byte, clean bool, requested uint32) uint32 {
+	e := requested
+	if proto < 5 {
+		switch {
+		case clean:
+			e = 0
+		case e == 0:
+			e = secs(c.DefaultExpiry)
+		}
+	}
+	if c.MaxExpiry > 0 && e > secs(c.MaxExpiry) {
+		e = secs(c.MaxExpiry)
+	}
+	return e
+}
+
+func secs(d time.Duration) uint32 {
+	s := d / time.Second
+	if s > 0xFFFFFFFF {
+		return 0xFFFFFFFF
+	}
+	return uint32(s)
+}

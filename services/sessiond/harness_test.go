@@ -1,0 +1,358 @@
+package sessiond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog/kafkatest"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
+)
+
+// testPartitions is the partition count of the test topics.
+const testPartitions = 4
+
+// harness drives session services the way frontends do: it appends ops
+// to a private sessions topic and reads the private lifecycle topic.
+type harness struct {
+	t       *testing.T
+	brokers []string
+	rdb     *redis.Client
+	prefix  string
+	topics  Topics
+	group   string
+	app     *kafkalog.Appender
+	reader  *session.Reader
+	valid   *events.Validator
+
+	mu     sync.Mutex
+	events map[string][]events.Envelope // by ClientID, in log order
+	ids    map[string]int               // event id -> times seen
+	bad    []error
+	notify chan struct{}
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	brokers := kafkatest.Brokers(t)
+	rdb := redistest.Client(t)
+	h := &harness{
+		t: t, brokers: brokers, rdb: rdb, prefix: redistest.Prefix(t, rdb),
+		group:  kafkatest.UniqueName(t, "sessiond"),
+		events: map[string][]events.Envelope{}, ids: map[string]int{}, notify: make(chan struct{}),
+	}
+	h.topics = Topics{
+		Sessions:  kafkatest.NewTopic(t, testPartitions),
+		Messages:  kafkatest.NewTopic(t, testPartitions),
+		Lifecycle: kafkatest.NewTopic(t, testPartitions),
+		Retained:  "unused",
+	}
+	h.reader = session.NewReaderOptions(rdb, session.Options{Prefix: h.prefix})
+	v, err := events.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.valid = v
+	h.app = kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	t.Cleanup(func() { h.app.Close() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	fol := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = fol.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-fol.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("lifecycle follower not ready")
+	}
+	return h
+}
+
+func (h *harness) onEvent(r *kafkalog.Record) {
+	env, err := events.Decode(r.Value)
+	verr := h.valid.Validate(r.Value)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if err != nil {
+		h.bad = append(h.bad, err)
+		return
+	}
+	if verr != nil {
+		h.bad = append(h.bad, fmt.Errorf("%s: %w", env.Type, verr))
+	}
+	if string(r.Key) != env.Subject {
+		h.bad = append(h.bad, fmt.Errorf("key %q != subject %q", r.Key, env.Subject))
+	}
+	h.ids[env.ID]++
+	h.events[env.Subject] = append(h.events[env.Subject], *env)
+	close(h.notify)
+	h.notify = make(chan struct{})
+}
+
+// connID returns a stable UUID naming connection label of cid.
+func connID(cid, label string) string {
+	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(cid+"/"+label)).String()
+}
+
+// instance is one running Service.
+type instance struct {
+	svc    *Service
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (h *harness) config() Config {
+	return Config{
+		Node: "sessiond-test", Kafka: h.brokers, RedisClient: h.rdb, KeyPrefix: h.prefix, Topics: h.topics,
+		GroupID: h.group, QueueQoS0: true, ExpiryCheck: 100 * time.Millisecond, CommitInterval: 50 * time.Millisecond,
+		SessionTimeout: 6 * time.Second,
+		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	}
+}
+
+// start runs a Service with the harness config changed by tweak, and
+// waits until it is ready.
+func (h *harness) start(tweak func(*Config)) *instance {
+	h.t.Helper()
+	cfg := h.config()
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	svc, err := New(cfg)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	in := &instance{svc: svc, cancel: cancel, done: make(chan struct{})}
+	go func() { defer close(in.done); _ = svc.Run(ctx) }()
+	h.t.Cleanup(in.stop)
+	deadline := time.Now().Add(40 * time.Second)
+	for !svc.Ready() {
+		if time.Now().After(deadline) {
+			h.t.Fatal("service not ready in time")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return in
+}
+
+func (in *instance) stop() {
+	in.cancel()
+	<-in.done
+}
+
+// op appends an op and returns its offset.
+func (h *harness) op(o *session.Op) int64 {
+	h.t.Helper()
+	if o.TS == 0 {
+		o.TS = time.Now().UnixMilli()
+	}
+	if o.Node == "" {
+		o.Node = "fe-1"
+	}
+	rec := o.Record(h.topics.Sessions)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.app.Append(ctx, rec); err != nil {
+		h.t.Fatalf("append %s: %v", o.Kind, err)
+	}
+	return rec.Offset
+}
+
+// conn is a simulated frontend connection.
+type conn struct {
+	h     *harness
+	cid   string
+	id    string
+	epoch int64
+	proto byte
+}
+
+// connect appends a connect op and waits until it is applied.
+func (h *harness) connect(cid, id string, clean bool, proto byte, expiry uint32) (*conn, session.State) {
+	h.t.Helper()
+	epoch := h.op(&session.Op{Kind: session.OpConnect, ClientID: cid, Conn: id, Proto: proto, Clean: clean, Expiry: expiry, Keepalive: 30, Peer: "127.0.0.1:5"})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	st, err := h.reader.WaitApplied(ctx, cid, epoch)
+	if err != nil {
+		h.t.Fatalf("wait connect %s/%s applied: %v", cid, id, err)
+	}
+	return &conn{h: h, cid: cid, id: id, epoch: epoch, proto: proto}, st
+}
+
+func (c *conn) send(o *session.Op) int64 {
+	o.ClientID, o.Conn, o.Epoch = c.cid, c.id, c.epoch
+	return c.h.op(o)
+}
+
+func (c *conn) disconnect(reason string, expiry uint32) int64 {
+	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: reason, Expiry: expiry})
+}
+
+// marker appends a rejected op for cid and waits until its event is seen:
+// every op of cid appended before has been processed by then.
+func (h *harness) marker(cid string) {
+	h.t.Helper()
+	off := h.op(&session.Op{Kind: session.OpRejected, ClientID: cid, Conn: connID(cid, "marker"), Proto: 4, Connack: 5, Reason: "marker"})
+	h.waitFor(cid, func(evs []events.Envelope) bool {
+		for _, e := range evs {
+			if d, ok := e.Data.(*events.ConnectRejected); ok && d.Epoch == off {
+				return true
+			}
+		}
+		return false
+	})
+}
+
+// waitFor waits until cond holds for cid's events.
+func (h *harness) waitFor(cid string, cond func([]events.Envelope) bool) []events.Envelope {
+	h.t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		h.mu.Lock()
+		evs := slices.Clone(h.events[cid])
+		ch := h.notify
+		h.mu.Unlock()
+		if cond(evs) {
+			return evs
+		}
+		select {
+		case <-ch:
+		case <-deadline.C:
+			h.t.Fatalf("events of %s: condition not met; have %s", cid, describe(evs))
+		}
+	}
+}
+
+// sequence returns cid's events up to (not including) marker events.
+func (h *harness) sequence(cid string) []events.Envelope {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []events.Envelope
+	for _, e := range h.events[cid] {
+		if d, ok := e.Data.(*events.ConnectRejected); ok && d.Reason == "marker" {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// checkEvents fails on invalid or duplicated events.
+func (h *harness) checkEvents() {
+	h.t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, err := range h.bad {
+		h.t.Errorf("bad event: %v", err)
+	}
+	for id, n := range h.ids {
+		if n > 1 {
+			h.t.Errorf("event %s announced %d times", id, n)
+		}
+	}
+}
+
+// want is one expected event: its type, the connection it names, and the
+// reason or Session Present flag where the type has one.
+type want struct {
+	typ     events.Type
+	conn    string
+	reason  string
+	present bool
+}
+
+func (w want) String() string {
+	s := string(w.typ) + "(" + w.conn
+	if w.reason != "" {
+		s += "," + w.reason
+	}
+	if w.typ == events.ClientConnected {
+		s += ",present=" + strconv.FormatBool(w.present)
+	}
+	return s + ")"
+}
+
+// summarize turns an event into a want for comparison.
+func summarize(e events.Envelope) want {
+	w := want{typ: e.Type}
+	switch d := e.Data.(type) {
+	case *events.Connected:
+		w.conn, w.present = d.ConnID, d.SessionPresent
+	case *events.Disconnected:
+		w.conn, w.reason = d.ConnID, string(d.Reason)
+	case *events.ConnectRejected:
+		w.conn = d.ConnID
+	case *events.Created:
+		w.conn = d.ConnID
+	case *events.Resumed:
+		w.conn = d.ConnID
+	case *events.Terminated:
+		w.conn, w.reason = d.ConnID, string(d.Reason)
+	case *events.Subscribed:
+		w.conn = d.ConnID
+	case *events.Unsubscribed:
+		w.conn = d.ConnID
+	case *events.MessageDropped:
+		w.conn, w.reason = d.ConnID, string(d.Reason)
+	}
+	return w
+}
+
+func describe(evs []events.Envelope) string {
+	s := "["
+	for i, e := range evs {
+		if i > 0 {
+			s += " "
+		}
+		s += summarize(e).String()
+	}
+	return s + "]"
+}
+
+// waitGone waits until cid has no session in Redis.
+func (h *harness) load(cid string) session.State {
+	h.t.Helper()
+	st, err := h.reader.Load(context.Background(), cid)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return st
+}
+
+// eventually polls cond (bounded) for state that has no event to wait on.
+func eventually(t *testing.T, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	wait := 10 * time.Millisecond
+	for {
+		ok, err := cond()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			t.Fatal(err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not reached in time", what)
+		}
+		time.Sleep(wait)
+		wait = min(2*wait, 200*time.Millisecond)
+	}
+}

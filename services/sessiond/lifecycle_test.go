@@ -1,0 +1,216 @@
+package sessiond
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// TestLifecycleSequences drives one service through every scenario of the
+// lifecycle tables (SESSIONS.md §3) and asserts the exact event sequence
+// per ClientID, with reasons and Session Present.
+func TestLifecycleSequences(t *testing.T) {
+	h := newHarness(t)
+	h.start(nil)
+
+	const v311, v5 = 4, 5
+	// Connection ids are "A" and "B"; the test prefixes them with the cid.
+	cases := []struct {
+		name string
+		run  func(h *harness, cid string, id func(string) string)
+		want []want
+	}{
+		{
+			name: "clean connect and normal disconnect",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), true, v311, 0)
+				a.disconnect(session.ReasonNormal, 0)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A", present: false},
+				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.SessionTerminated, conn: "A", reason: "normal"},
+			},
+		},
+		{
+			name: "clean session conflict",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), true, v311, 0)
+				h.connect(cid, id("B"), true, v311, 0)
+				// The old frontend's late disconnect is stale: no second event.
+				a.disconnect(session.ReasonTakenOver, 0)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "discarded"},
+				{typ: events.SessionTerminated, conn: "B", reason: "conflict"},
+				{typ: events.SessionCreated, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: false},
+			},
+		},
+		{
+			name: "persistent first connect, disconnect, resume",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v311, 0)
+				a.disconnect(session.ReasonNormal, 0)
+				h.connect(cid, id("B"), false, v311, 0)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A", present: false},
+				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.SessionResumed, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: true},
+			},
+		},
+		{
+			name: "persistent conflict (takeover)",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 300)
+				h.connect(cid, id("B"), false, v5, 300)
+				a.disconnect(session.ReasonTakenOver, 300)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A", present: false},
+				{typ: events.ClientDisconnected, conn: "A", reason: "takenover"},
+				{typ: events.SessionResumed, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: true},
+			},
+		},
+		{
+			name: "persistent then clean while offline",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v311, 0)
+				a.disconnect(session.ReasonClosed, 0)
+				h.connect(cid, id("B"), true, v311, 0)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "closed"},
+				{typ: events.SessionTerminated, conn: "B", reason: "discarded"},
+				{typ: events.SessionCreated, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: false},
+			},
+		},
+		{
+			name: "persistent then clean while online",
+			run: func(h *harness, cid string, id func(string) string) {
+				h.connect(cid, id("A"), false, v5, 60)
+				h.connect(cid, id("B"), true, v5, 0)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "discarded"},
+				{typ: events.SessionTerminated, conn: "B", reason: "discarded"},
+				{typ: events.SessionCreated, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: false},
+			},
+		},
+		{
+			name: "MQTT 5 clean start with expiry survives disconnect",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), true, v5, 60)
+				a.disconnect(session.ReasonNormal, 60)
+				h.connect(cid, id("B"), false, v5, 60)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.SessionResumed, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: true},
+			},
+		},
+		{
+			name: "MQTT 5 expiry set to zero at disconnect ends the session",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 60)
+				a.disconnect(session.ReasonNormal, 0)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.SessionTerminated, conn: "A", reason: "normal"},
+			},
+		},
+		{
+			name: "rejected connect creates nothing",
+			run: func(h *harness, cid string, id func(string) string) {
+				h.op(&session.Op{Kind: session.OpRejected, ClientID: cid, Conn: id("A"), Proto: v311, Connack: 4, Reason: "bad credentials"})
+			},
+			want: []want{{typ: events.ClientConnectRejected, conn: "A"}},
+		},
+		{
+			name: "subscribe and unsubscribe",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 60)
+				a.send(&session.Op{Kind: session.OpSubscribe, Subs: []session.Subscription{{Filter: "a/+", QoS: 1}, {Filter: "b/#", QoS: 2, NoLocal: true}}})
+				a.send(&session.Op{Kind: session.OpUnsubscribe, Filters: []string{"a/+"}})
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.SessionSubscribed, conn: "A"},
+				{typ: events.SessionUnsubscribed, conn: "A"},
+			},
+		},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			cid := "client-" + string(rune('a'+i))
+			id := func(label string) string { return connID(cid, label) }
+			tc.run(h, cid, id)
+			h.marker(cid)
+			var got []want
+			for _, e := range h.sequence(cid) {
+				got = append(got, summarize(e))
+			}
+			var exp []want
+			for _, w := range tc.want {
+				w.conn = id(w.conn)
+				exp = append(exp, w)
+			}
+			if !reflect.DeepEqual(got, exp) {
+				t.Fatalf("events\n got %v\nwant %v", got, exp)
+			}
+		})
+	}
+	// Per-row state checks that events alone do not show.
+	t.Run("state after rows", func(t *testing.T) {
+		cases := []struct {
+			cid     string
+			exists  bool
+			online  bool
+			filters []string
+		}{
+			{"client-a", false, false, nil},
+			{"client-b", true, true, nil},
+			{"client-c", true, true, nil},
+			{"client-h", false, false, nil},
+			{"client-i", false, false, nil},
+			{"client-j", true, true, []string{"b/#"}},
+		}
+		for _, c := range cases {
+			st := h.load(c.cid)
+			if st.Exists != c.exists || st.Meta.Online != c.online {
+				t.Errorf("%s: exists=%v online=%v, want %v %v", c.cid, st.Exists, st.Meta.Online, c.exists, c.online)
+			}
+			var filters []string
+			for _, s := range st.Subscriptions {
+				filters = append(filters, s.Filter)
+			}
+			if !reflect.DeepEqual(filters, c.filters) {
+				t.Errorf("%s: filters %v want %v", c.cid, filters, c.filters)
+			}
+		}
+	})
+	h.checkEvents()
+}

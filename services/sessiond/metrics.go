@@ -1,0 +1,60 @@
+package sessiond
+
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics are the service's Prometheus collectors.
+type metrics struct {
+	ops        *prometheus.CounterVec // by op kind and result
+	events     *prometheus.CounterVec // by event type
+	drops      *prometheus.CounterVec // by drop reason
+	queued     prometheus.Counter
+	queueLen   *prometheus.GaugeVec // by client
+	offline    prometheus.Gauge
+	partitions prometheus.Gauge
+	lag        *prometheus.GaugeVec // seconds behind the last handled op, by partition
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		ops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_ops_total", Help: "Session ops processed, by kind and result (applied, stale, skipped).",
+		}, []string{"kind", "result"}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_events_total", Help: "Lifecycle events appended, by type.",
+		}, []string{"type"}),
+		drops: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_dropped_messages_total", Help: "Messages dropped from offline queues, by reason.",
+		}, []string{"reason"}),
+		queued: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_queued_messages_total", Help: "Message refs appended to offline queues.",
+		}),
+		queueLen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_queue_length", Help: "Offline queue length after the last write, by client.",
+		}, []string{"client"}),
+		offline: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_offline_sessions", Help: "Offline persistent sessions this instance queues for.",
+		}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_partitions", Help: "Sessions partitions owned by this instance.",
+		}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_consumer_lag_seconds", Help: "Age of the last op handled, by sessions partition.",
+		}, []string{"partition"}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.partitions, m.lag} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -1,0 +1,465 @@
+package sessiond
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/topic"
+)
+
+// Record headers of the messages topic the queue reads (docs/design.md).
+const (
+	headerQoS     = "mqtt-qos"
+	headerClient  = "mqtt-client"
+	headerExpires = "mqtt-expires"
+)
+
+// catchUpWorkers bounds the concurrent range reads of sessions that are
+// behind the follower.
+const catchUpWorkers = 4
+
+// queue fills the offline queues of the offline persistent sessions this
+// instance owns. A Follower reads every messages partition from the end;
+// each session, per partition, is either catching up (a range read from
+// its qfrom to the follower's position) or synced (the follower's records
+// are matched against it through a topic index). A session switches to
+// synced only when its qfrom has reached the follower's position, under
+// the same lock the follower matches with, so no record is evaluated twice
+// or skipped.
+//
+// Lock order: q.mu, then offline.mu. Redis writes for a session happen
+// under its offline.mu only, and a session that comes online is marked
+// gone under that lock before its connect is applied, so no queue write
+// lands after the session's owner changed.
+type queue struct {
+	s     *Service
+	fol   *kafkalog.Follower
+	work  chan *offline
+	ready func() bool
+
+	mu   sync.Mutex
+	pos  map[int]int64 // follower: next offset per messages partition
+	sess map[string]*offline
+	ix   *topic.Index[string, session.Subscription]
+}
+
+// offline is one offline persistent session being queued for.
+type offline struct {
+	cid   string
+	part  int // sessions partition
+	epoch int64
+	proto byte
+	subs  []session.Subscription
+
+	// guarded by queue.mu
+	qfrom  map[int]int64 // next messages offset to evaluate per partition
+	synced map[int]bool
+
+	mu   sync.Mutex
+	gone bool // left the offline set: write nothing more for it
+}
+
+func newQueue(s *Service) *queue {
+	q := &queue{
+		s: s, work: make(chan *offline, 1024),
+		pos: map[int]int64{}, sess: map[string]*offline{}, ix: topic.NewIndex[string, session.Subscription](),
+	}
+	q.fol = kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{
+		Topic: s.cfg.Topics.Messages, Default: kafkalog.Latest, Logger: s.log,
+	}, q.onRecord)
+	q.ready = func() bool {
+		select {
+		case <-q.fol.Ready():
+			return true
+		default:
+			return false
+		}
+	}
+	return q
+}
+
+func (q *queue) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := q.fol.Run(ctx); err != nil && ctx.Err() == nil {
+			q.s.log.Error("messages follower stopped", "err", err)
+		}
+	}()
+	select {
+	case <-ctx.Done():
+		wg.Wait()
+		return
+	case <-q.fol.Ready():
+	}
+	q.mu.Lock()
+	for p, o := range q.fol.Positions() {
+		if _, ok := q.pos[p]; !ok {
+			q.pos[p] = o
+		}
+	}
+	q.mu.Unlock()
+	for range catchUpWorkers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case o := <-q.work:
+					q.catchUp(ctx, o)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// positions returns the follower's next offset per partition (empty before
+// the follower is ready).
+func (q *queue) positions() map[int]int64 {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := make(map[int]int64, len(q.pos))
+	for p, o := range q.pos {
+		out[p] = o
+	}
+	return out
+}
+
+// load adds the offline persistent sessions of a sessions partition.
+func (q *queue) load(ctx context.Context, n int) error {
+	cids, err := q.s.w.Clients(ctx, n)
+	if err != nil {
+		return err
+	}
+	for _, cid := range cids {
+		if err := q.add(ctx, cid, n); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// add starts queueing for cid if its session is offline, reading its
+// subscriptions and qfrom from Redis.
+func (q *queue) add(ctx context.Context, cid string, n int) error {
+	st, err := q.s.w.Load(ctx, cid)
+	if err != nil {
+		return err
+	}
+	m := st.Meta
+	if !st.Exists || m.Online {
+		return nil
+	}
+	o := &offline{cid: cid, part: n, epoch: m.Epoch, proto: m.Proto, qfrom: st.QueueFrom, synced: map[int]bool{}}
+	if o.qfrom == nil {
+		o.qfrom = map[int]int64{}
+	}
+	for _, sub := range st.Subscriptions {
+		if strings.HasPrefix(sub.Filter, topic.SharePrefix) {
+			continue // shared subscriptions deliver to online members only
+		}
+		o.subs = append(o.subs, sub)
+	}
+	q.remove(cid)
+	q.mu.Lock()
+	q.sess[cid] = o
+	for _, sub := range o.subs {
+		q.ix.Subscribe(cid, sub.Filter, sub)
+	}
+	q.mu.Unlock()
+	q.s.met.offline.Inc()
+	select {
+	case q.work <- o:
+	default:
+		// The workers are busy; a goroutine waits for room instead of
+		// blocking the op that went offline.
+		go func() {
+			select {
+			case q.work <- o:
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return nil
+}
+
+// remove stops queueing for cid (it came online, expired or was deleted).
+func (q *queue) remove(cid string) {
+	q.mu.Lock()
+	o := q.sess[cid]
+	if o != nil {
+		delete(q.sess, cid)
+		q.ix.Remove(cid)
+	}
+	q.mu.Unlock()
+	if o == nil {
+		return
+	}
+	o.mu.Lock()
+	o.gone = true
+	o.mu.Unlock()
+	q.s.met.offline.Dec()
+}
+
+// forget drops the sessions of a revoked sessions partition.
+func (q *queue) forget(n int) {
+	q.mu.Lock()
+	var cids []string
+	for cid, o := range q.sess {
+		if o.part == n {
+			cids = append(cids, cid)
+		}
+	}
+	q.mu.Unlock()
+	for _, cid := range cids {
+		q.remove(cid)
+	}
+}
+
+// onRecord is the follower's handler for one messages record: it matches
+// the record against the synced sessions and queues it for them.
+func (q *queue) onRecord(r *kafkalog.Record) {
+	name := string(r.Key)
+	type hit struct {
+		o   *offline
+		sub []session.Subscription
+	}
+	var hits map[string]*hit
+	q.mu.Lock()
+	q.pos[r.Partition] = r.Offset + 1
+	q.ix.Match(name, func(cid, _ string, sub session.Subscription) {
+		o := q.sess[cid]
+		if o == nil || !o.synced[r.Partition] || o.qfrom[r.Partition] > r.Offset {
+			return
+		}
+		if hits == nil {
+			hits = map[string]*hit{}
+		}
+		h := hits[cid]
+		if h == nil {
+			h = &hit{o: o}
+			hits[cid] = h
+		}
+		h.sub = append(h.sub, sub)
+	})
+	for _, h := range hits {
+		h.o.qfrom[r.Partition] = r.Offset + 1
+	}
+	q.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, h := range hits {
+		var ev evaluation
+		ev.eval(q.s, h.o, r, h.sub)
+		q.commit(ctx, h.o, r.Partition, r.Offset+1, &ev)
+	}
+}
+
+// evaluation collects what one session gets from a run of records.
+type evaluation struct {
+	refs    []session.QueueRef
+	expired []*kafkalog.Record
+}
+
+// eval decides what record r means for session o given its matching
+// subscriptions: a queue ref, an expiry drop, or nothing.
+func (ev *evaluation) eval(s *Service, o *offline, r *kafkalog.Record, subs []session.Subscription) {
+	publisher := ""
+	if v, ok := r.Header(headerClient); ok {
+		publisher = string(v)
+	}
+	best := -1
+	for _, sub := range subs {
+		if sub.NoLocal && publisher == o.cid {
+			continue
+		}
+		best = max(best, int(sub.QoS))
+	}
+	if best < 0 {
+		return
+	}
+	pubQoS := 0
+	if v, ok := r.Header(headerQoS); ok {
+		pubQoS, _ = strconv.Atoi(string(v))
+	}
+	qos := min(best, pubQoS)
+	if qos == 0 && !s.cfg.QueueQoS0 {
+		return
+	}
+	if v, ok := r.Header(headerExpires); ok {
+		if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms <= time.Now().UnixMilli() {
+			ev.expired = append(ev.expired, r)
+			return
+		}
+	}
+	ev.refs = append(ev.refs, session.QueueRef{Partition: r.Partition, Offset: r.Offset, QoS: byte(qos)})
+}
+
+// commit writes an evaluation for o: queue refs and qfrom[p] = next in one
+// transaction, then the drop events. Nothing is written once o is gone.
+func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *evaluation) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.gone {
+		return
+	}
+	dropped, length, err := q.s.w.Enqueue(ctx, o.cid, ev.refs, map[int]int64{p: next}, q.s.cfg.MaxQueued)
+	if err != nil {
+		// The refs are not queued and qfrom did not move: the frontend's
+		// scan from qfrom at reconnect still covers them.
+		q.s.log.Warn("offline queue write failed", "client", o.cid, "err", err)
+		return
+	}
+	q.s.met.queued.Add(float64(len(ev.refs)))
+	q.s.met.queueLen.WithLabelValues(o.cid).Set(float64(length))
+	var envs []events.Envelope
+	if len(dropped) > 0 {
+		// One event per partition for a run of drops, as a range.
+		byPart := map[int][]session.QueueRef{}
+		for _, d := range dropped {
+			byPart[d.Partition] = append(byPart[d.Partition], d)
+		}
+		for dp, refs := range byPart {
+			from, to := refs[0].Offset, refs[len(refs)-1].Offset+1
+			envs = append(envs, q.dropEvent(o, events.DropQueueFull, "", dp, from, to, int64(len(refs))))
+		}
+		q.s.met.drops.WithLabelValues(string(events.DropQueueFull)).Add(float64(len(dropped)))
+	}
+	for _, r := range ev.expired {
+		envs = append(envs, q.dropEvent(o, events.DropExpired, string(r.Key), r.Partition, r.Offset, r.Offset+1, 1))
+		q.s.met.drops.WithLabelValues(string(events.DropExpired)).Inc()
+	}
+	q.announce(ctx, envs)
+}
+
+func (q *queue) announce(ctx context.Context, envs []events.Envelope) {
+	if len(envs) == 0 {
+		return
+	}
+	recs, err := records(q.s.cfg.Topics.Lifecycle, envs)
+	if err == nil {
+		err = q.s.app.Append(ctx, recs...)
+	}
+	if err != nil {
+		q.s.log.Warn("drop events not announced", "err", err, "events", len(envs))
+		return
+	}
+	for _, e := range envs {
+		q.s.met.events.WithLabelValues(string(e.Type)).Inc()
+	}
+}
+
+// dropEvent builds a message_dropped event; its id derives from the
+// session, reason and range, so a repeated evaluation repeats the id.
+func (q *queue) dropEvent(o *offline, reason events.DropReason, name string, p int, from, to, count int64) events.Envelope {
+	id := events.DeterministicID(q.s.cfg.Topics.Messages+"/"+o.cid+"/"+string(reason), p, from, 0)
+	return events.NewWithID(id, events.SessionMessageDropped, q.s.cfg.Node, o.cid, &events.MessageDropped{
+		Session: events.Session{ClientID: o.cid, Node: q.s.cfg.Node, Epoch: o.epoch, Proto: int(o.proto)},
+		Reason:  reason, Topic: name, Partition: p, From: from, To: to, Count: count,
+	}, time.Now())
+}
+
+// catchUp brings o up to the follower on every partition, then marks it
+// synced there.
+func (q *queue) catchUp(ctx context.Context, o *offline) {
+	bounds, err := kafkalog.TopicBounds(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages)
+	if err != nil {
+		q.s.log.Warn("offline queue catch-up: read bounds", "err", err)
+	}
+	for p := range q.positions() {
+		for ctx.Err() == nil {
+			q.mu.Lock()
+			if q.sess[o.cid] != o {
+				q.mu.Unlock()
+				return
+			}
+			from, ok := o.qfrom[p]
+			target := q.pos[p]
+			if !ok {
+				// No known position: nothing before the follower's is owed.
+				from = target
+				o.qfrom[p] = from
+			}
+			if from >= target {
+				o.synced[p] = true
+				q.mu.Unlock()
+				break
+			}
+			q.mu.Unlock()
+			if bd, ok := bounds[p]; ok && from < bd.First {
+				q.gap(ctx, o, p, from, bd.First)
+				from = bd.First
+			}
+			if err := q.scan(ctx, o, p, from, target); err != nil {
+				if ctx.Err() == nil {
+					q.s.log.Warn("offline queue catch-up failed; retrying", "client", o.cid, "partition", p, "err", err)
+					time.Sleep(200 * time.Millisecond)
+				}
+			}
+		}
+	}
+}
+
+// gap announces records lost to retention before they were evaluated.
+func (q *queue) gap(ctx context.Context, o *offline, p int, from, to int64) {
+	q.commit(ctx, o, p, to, &evaluation{})
+	q.mu.Lock()
+	if o.qfrom[p] < to {
+		o.qfrom[p] = to
+	}
+	q.mu.Unlock()
+	q.announce(ctx, []events.Envelope{q.dropEvent(o, events.DropRetentionGap, "", p, from, to, to-from)})
+	q.s.met.drops.WithLabelValues(string(events.DropRetentionGap)).Add(float64(to - from))
+}
+
+// scan evaluates [from, to) of partition p for o, committing in chunks.
+func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) error {
+	const chunk = 256
+	var ev evaluation
+	next := from
+	flush := func() {
+		q.commit(ctx, o, p, next, &ev)
+		q.mu.Lock()
+		if o.qfrom[p] < next {
+			o.qfrom[p] = next
+		}
+		q.mu.Unlock()
+		ev = evaluation{}
+	}
+	err := kafkalog.ReadRange(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages, p, from, to, func(r *kafkalog.Record) error {
+		var subs []session.Subscription
+		name := string(r.Key)
+		for _, sub := range o.subs {
+			if topic.Match(sub.Filter, name) {
+				subs = append(subs, sub)
+			}
+		}
+		ev.eval(q.s, o, r, subs)
+		next = r.Offset + 1
+		if len(ev.refs)+len(ev.expired) >= chunk {
+			flush()
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("scan %d [%d,%d): %w", p, from, to, err)
+	}
+	// ReadRange stops at the high watermark; everything below to was
+	// read, or deleted (then the next pass reports the gap).
+	if next < to {
+		next = to
+	}
+	flush()
+	return nil
+}
