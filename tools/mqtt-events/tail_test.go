@@ -65,13 +65,6 @@ func (l *lines) waitFor(t *testing.T, what string, cond func([]string) bool) []s
 	}
 }
 
-// fixture is a set of events appended to a fresh lifecycle topic.
-type fixture struct {
-	brokers []string
-	topic   string
-	envs    []events.Envelope
-}
-
 // sampleEvents returns a realistic sequence for clients a, b and c.
 func sampleEvents(now time.Time) []events.Envelope {
 	var out []events.Envelope
