@@ -28,7 +28,8 @@ type GroupHandler interface {
 	// commit are delivered again in the next one.
 	Handle(ctx context.Context, rec *Record) error
 	// Revoked is called when the generation ends, after the last Handle of
-	// those partitions has returned.
+	// those partitions has returned. It may Commit final offsets; once it
+	// returns, Commit fails with ErrNotAssigned for these partitions.
 	Revoked(partitions []int)
 }
 
@@ -169,13 +170,16 @@ func (g *Group) startGeneration(runCtx context.Context, gen *kafka.Generation) {
 	gen.Start(func(ctx context.Context) {
 		<-ctx.Done()
 		wg.Wait()
+		// Revoked runs while the generation still counts as ours, so
+		// the handler can commit its final offsets there (the
+		// coordinator accepts them while a rebalance is prepared).
+		g.log.Info("partitions revoked", "generation", gen.ID, "partitions", ids)
+		g.h.Revoked(ids)
 		g.mu.Lock()
 		if g.gen == gen {
 			g.gen, g.owned = nil, nil
 		}
 		g.mu.Unlock()
-		g.log.Info("partitions revoked", "generation", gen.ID, "partitions", ids)
-		g.h.Revoked(ids)
 	})
 }
 

@@ -459,3 +459,79 @@ func BenchmarkAppend100B(b *testing.B) {
 		}
 	})
 }
+
+// lateCommitter commits nothing while handling and everything in Revoked,
+// as a service that batches commits does at shutdown.
+type lateCommitter struct {
+	g        *kafkalog.Group
+	col      *collector
+	mu       sync.Mutex
+	next     map[int]int64
+	assigned chan map[int]int64
+	errs     chan error
+}
+
+func (h *lateCommitter) Assigned(_ context.Context, parts map[int]int64) error {
+	h.assigned <- parts
+	return nil
+}
+
+func (h *lateCommitter) Handle(_ context.Context, rec *kafkalog.Record) error {
+	h.mu.Lock()
+	h.next[rec.Partition] = rec.Offset + 1
+	h.mu.Unlock()
+	h.col.add(rec)
+	return nil
+}
+
+func (h *lateCommitter) Revoked(parts []int) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for p, n := range h.next {
+		if err := h.g.Commit(ctx, p, n); err != nil {
+			h.errs <- err
+			return
+		}
+	}
+	h.errs <- nil
+}
+
+func TestGroupCommitInRevoked(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.NewTopic(t, 1)
+	groupID := kafkatest.UniqueName(t, "group")
+	ctx := testCtx(t)
+	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	defer a.Close()
+	for range 3 {
+		if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: []byte("k"), Value: []byte("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	run := func(want int) map[int]int64 {
+		h := &lateCommitter{col: newCollector(), next: map[int]int64{}, assigned: make(chan map[int]int64, 2), errs: make(chan error, 2)}
+		h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: groupID, Topic: topic}, h)
+		gctx, stop := context.WithCancel(ctx)
+		done := make(chan error, 1)
+		go func() { done <- h.g.Run(gctx) }()
+		assigned := <-h.assigned
+		h.col.wait(t, want)
+		stop()
+		<-done
+		if err := <-h.errs; err != nil {
+			t.Fatalf("commit in Revoked: %v", err)
+		}
+		return assigned
+	}
+	if got := run(3); !maps.Equal(got, map[int]int64{0: -1}) {
+		t.Fatalf("first assignment %v", got)
+	}
+	if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: []byte("k"), Value: []byte("v")}); err != nil {
+		t.Fatal(err)
+	}
+	if got := run(1); !maps.Equal(got, map[int]int64{0: 3}) {
+		t.Fatalf("second assignment %v, want {0: 3}", got)
+	}
+}
