@@ -30,7 +30,7 @@ func TestGoldenDecode(t *testing.T) {
 				t.Fatalf("ReadPacket: %v", err)
 			}
 			if !reflect.DeepEqual(got, c.Packet) {
-				t.Fatalf("decoded\n got %#v\nwant %#v", got, c.Packet)
+				t.Fatalf("decoded\n got %s\nwant %s", show(got), show(c.Packet))
 			}
 			if _, err := r.ReadPacket(c.Version); err != io.EOF {
 				t.Fatalf("after the packet: got %v, want io.EOF", err)
