@@ -28,15 +28,27 @@ import (
 	"github.com/tidemarkmq/tidemark/services/frontend/wsnet"
 )
 
+// appender is the part of kafkalog.Appender the server uses; tests of the
+// connection engine substitute an in-memory log.
+type appender interface {
+	Append(ctx context.Context, recs ...*kafkalog.Record) error
+	Close() error
+}
+
+// sessionReader is the part of session.Reader the server uses.
+type sessionReader interface {
+	WaitApplied(ctx context.Context, clientID string, epoch int64) (session.State, error)
+}
+
 // Server is one frontend node.
 type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	m        *metrics
 	tls      *tls.Config
-	app      *kafkalog.Appender
+	app      appender
 	rdb      redis.UniversalClient
-	reader   *session.Reader
+	reader   sessionReader
 	router   *router
 	retained *retainedStore
 
@@ -70,6 +82,7 @@ func New(cfg Config) (*Server, error) {
 		log:      cfg.Logger.With("node", cfg.Node),
 		m:        newMetrics(cfg.Registry),
 		tls:      tc,
+		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
 		reader:   session.NewReader(rdb),
 		router:   newRouter(),
@@ -101,7 +114,6 @@ const drainTimeout = 10 * time.Second
 // sends MQTT 5 clients DISCONNECT 0x8B (3.1.x connections are closed),
 // logs their progress and disconnect ops, and returns.
 func (s *Server) Run(ctx context.Context) error {
-	s.app = kafkalog.NewAppender(s.cfg.Kafka, kafkalog.AppenderOptions{Logger: s.log})
 	defer s.rdb.Close()
 
 	lns, err := s.listen()
