@@ -38,7 +38,8 @@ var (
 	ErrNotLifecycle = errors.New("not a cloudevents 1.0 envelope")
 )
 
-// idSpace is the UUIDv5 namespace of DeterministicID.
+// idSpace is the UUIDv5 namespace of DeterministicID. Changing it would
+// change every derived id and break de-duplication across versions.
 var idSpace = uuid.MustParse("6b1e6f3e-4b7c-5d2a-9f0e-7a7d1c2b3e4f")
 
 // Envelope is a CloudEvents 1.0 event in structured JSON mode: the value of

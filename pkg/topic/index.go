@@ -12,8 +12,9 @@ import "strings"
 // filter. Filters should be valid (ValidateFilter) and already stripped of
 // any $share/{group}/ prefix: shared subscriptions are keyed by the caller.
 //
-// An Index is not safe for concurrent use: callers serialise access (a
-// sync.RWMutex fits, Match being read-only).
+// The zero Index is empty and ready to use. An Index is not safe for
+// concurrent use: callers serialise access (a sync.RWMutex fits, Match being
+// read-only).
 type Index[K comparable, V any] struct {
 	root  *node[K, V]
 	byKey map[K]map[string]struct{}
@@ -30,9 +31,9 @@ type node[K comparable, V any] struct {
 	subs     map[K]V
 }
 
-// NewIndex returns an empty index.
+// NewIndex returns an empty index (the same as new(Index[K, V])).
 func NewIndex[K comparable, V any]() *Index[K, V] {
-	return &Index[K, V]{root: &node[K, V]{}, byKey: make(map[K]map[string]struct{})}
+	return &Index[K, V]{}
 }
 
 // Len returns the number of (subscriber, filter) entries.
@@ -72,6 +73,10 @@ func (n *node[K, V]) empty() bool {
 // existed (MQTT: a SUBSCRIBE to an existing filter replaces it
 // [MQTT-3.8.4-3]).
 func (ix *Index[K, V]) Subscribe(k K, filter string, v V) (replaced bool) {
+	if ix.root == nil {
+		ix.root = &node[K, V]{}
+		ix.byKey = make(map[K]map[string]struct{})
+	}
 	n := ix.root
 	rest := filter
 	for {
@@ -181,6 +186,9 @@ func (ix *Index[K, V]) Filters(k K, fn func(filter string)) {
 // [MQTT-3.3.4-2], so callers aggregate. fn must not change the index.
 func (ix *Index[K, V]) Match(name string, fn func(k K, filter string, v V)) {
 	root := ix.root
+	if root == nil {
+		return
+	}
 	if name != "" && name[0] == '$' {
 		// Wildcards at the first level do not match $ names [MQTT-4.7.2-1].
 		if c := root.children[levelOf(name)]; c != nil {

@@ -144,6 +144,18 @@ func TestIndexLifecycle(t *testing.T) {
 	}
 }
 
+func TestIndexZeroValue(t *testing.T) {
+	var ix Index[string, byte]
+	ix.Match("a", func(string, string, byte) { t.Fatal("empty index matched") })
+	if ix.Unsubscribe("c", "a") || ix.Remove("c") != 0 || ix.Len() != 0 {
+		t.Fatal("empty index removed something")
+	}
+	ix.Subscribe("c", "a", 1)
+	if got := matchAll(&ix, "a"); !slices.Equal(got, []hit{{"c", "a", 1}}) {
+		t.Fatalf("Match = %v", got)
+	}
+}
+
 // TestIndexPrunes checks that removing every subscription leaves an empty
 // trie, so churn does not leak nodes.
 func TestIndexPrunes(t *testing.T) {
