@@ -374,7 +374,7 @@ func (q *queue) dropEvent(o *offline, reason events.DropReason, name string, p i
 // synced there.
 func (q *queue) catchUp(ctx context.Context, o *offline) {
 	bounds, err := kafkalog.TopicBounds(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages)
-	if err != nil {
+	if err != nil && ctx.Err() == nil {
 		q.s.log.Warn("offline queue catch-up: read bounds", "err", err)
 	}
 	for p := range q.positions() {

@@ -113,7 +113,7 @@ func (h handler) Assigned(ctx context.Context, parts map[int]int64) error {
 	return h.s.assign(ctx, parts)
 }
 func (h handler) Handle(ctx context.Context, rec *kafkalog.Record) error { return h.s.handle(ctx, rec) }
-func (h handler) Revoked(parts []int)                                   { h.s.revoke(parts) }
+func (h handler) Revoked(parts []int)                                    { h.s.revoke(parts) }
 
 // assign takes over partitions: it brings Redis up to the committed offset
 // when it is behind (a wiped or restored Redis: the rebuild of invariant

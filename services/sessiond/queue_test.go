@@ -1,0 +1,179 @@
+package sessiond
+
+import (
+	"context"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// msg is a record for the messages topic as a frontend writes it.
+type msg struct {
+	topic   string
+	qos     int
+	from    string // publisher ClientID
+	expires time.Duration
+}
+
+func (h *harness) publish(ms ...msg) []*kafkalog.Record {
+	h.t.Helper()
+	recs := make([]*kafkalog.Record, len(ms))
+	for i, m := range ms {
+		hs := []kafkalog.Header{{Key: headerQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: headerClient, Value: []byte(m.from)}}
+		if m.expires != 0 {
+			hs = append(hs, kafkalog.Header{Key: headerExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
+		}
+		recs[i] = &kafkalog.Record{Topic: h.topics.Messages, Key: []byte(m.topic), Value: []byte("payload"), Headers: hs}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.app.Append(ctx, recs...); err != nil {
+		h.t.Fatal(err)
+	}
+	return recs
+}
+
+// cursorNow is the cursor of a client that has seen everything so far.
+func (h *harness) cursorNow() map[int]int64 {
+	h.t.Helper()
+	bs, err := kafkalog.TopicBounds(context.Background(), h.brokers, h.topics.Messages)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	c := map[int]int64{}
+	for p, b := range bs {
+		c[p] = b.Next
+	}
+	return c
+}
+
+func sortRefs(refs []session.QueueRef) []session.QueueRef {
+	refs = slices.Clone(refs)
+	slices.SortFunc(refs, func(a, b session.QueueRef) int {
+		if a.Partition != b.Partition {
+			return a.Partition - b.Partition
+		}
+		return int(a.Offset - b.Offset)
+	})
+	return refs
+}
+
+// goOffline connects cid persistently with subs, reports a cursor at the
+// current end of the messages topic, publishes early (seen by the client
+// as undelivered: after the cursor) and disconnects.
+func (h *harness) goOffline(cid string, subs []session.Subscription, early ...msg) []*kafkalog.Record {
+	h.t.Helper()
+	a, _ := h.connect(cid, connID(cid, "A"), false, 5, 600)
+	a.send(&session.Op{Kind: session.OpSubscribe, Subs: subs})
+	a.send(&session.Op{Kind: session.OpProgress, Cursor: h.cursorNow()})
+	recs := h.publish(early...)
+	a.disconnect(session.ReasonNormal, 600)
+	h.marker(cid)
+	return recs
+}
+
+// TestOfflineQueue: messages for an offline persistent session are
+// queued as refs with the delivered QoS, both those published before the
+// service saw the session go offline (catch-up) and after (live), with No
+// Local, QoS 0 and message expiry applied.
+func TestOfflineQueue(t *testing.T) {
+	h := newHarness(t)
+	h.start(nil)
+	const cid = "queued"
+	subs := []session.Subscription{{Filter: "q/#", QoS: 1}, {Filter: "nl/+", QoS: 2, NoLocal: true}}
+	type expect int // index into published, or -1: not queued
+	published := []msg{
+		{topic: "q/a", qos: 1, from: "p"},                          // queued qos 1
+		{topic: "q/b", qos: 2, from: "p"},                          // queued qos min(2,1)=1
+		{topic: "other", qos: 1, from: "p"},                        // no match
+		{topic: "nl/x", qos: 2, from: cid},                         // no local
+		{topic: "nl/y", qos: 2, from: "p"},                         // queued qos 2
+		{topic: "q/c", qos: 0, from: "p"},                          // queued qos 0
+		{topic: "q/exp", qos: 1, from: "p", expires: -time.Second}, // expired: dropped
+	}
+	wantQoS := []int{1, 1, -1, -1, 2, 0, -1}
+	early := h.goOffline(cid, subs, published...)
+	late := h.publish(published...)
+	var want []session.QueueRef
+	for _, recs := range [][]*kafkalog.Record{early, late} {
+		for i, r := range recs {
+			if wantQoS[i] >= 0 {
+				want = append(want, session.QueueRef{Partition: r.Partition, Offset: r.Offset, QoS: byte(wantQoS[i])})
+			}
+		}
+	}
+	eventually(t, "queue filled", func() (bool, error) { return len(h.load(cid).Queue) >= len(want), nil })
+	st := h.load(cid)
+	if got := sortRefs(st.Queue); !slices.Equal(got, sortRefs(want)) {
+		t.Fatalf("queue\n got %v\nwant %v", got, sortRefs(want))
+	}
+	// Per partition, refs are in log order.
+	last := map[int]int64{}
+	for _, r := range st.Queue {
+		if o, ok := last[r.Partition]; ok && r.Offset <= o {
+			t.Fatalf("queue out of log order: %v", st.Queue)
+		}
+		last[r.Partition] = r.Offset
+	}
+	// Two expired messages, two drop events with reason expired.
+	evs := h.waitFor(cid, func(evs []events.Envelope) bool { return countDrops(evs, events.DropExpired) == 2 })
+	if n := countDrops(evs, events.DropQueueFull); n != 0 {
+		t.Fatalf("unexpected queue_full drops: %d", n)
+	}
+	// Reconnecting stops queueing: a message published afterwards is not queued.
+	b, st := h.connect(cid, connID(cid, "B"), false, 5, 600)
+	if !st.Present || len(st.Queue) != len(want) {
+		t.Fatalf("resume: present=%v queue=%d", st.Present, len(st.Queue))
+	}
+	h.publish(msg{topic: "q/online", qos: 1, from: "p"})
+	b.send(&session.Op{Kind: session.OpProgress, Cursor: h.cursorNow()})
+	h.marker(cid)
+	if n := len(h.load(cid).Queue); n != len(want) {
+		t.Fatalf("queue grew while online: %d", n)
+	}
+	h.checkEvents()
+}
+
+func countDrops(evs []events.Envelope, reason events.DropReason) int64 {
+	var n int64
+	for _, e := range evs {
+		if d, ok := e.Data.(*events.MessageDropped); ok && d.Reason == reason {
+			n += d.Count
+		}
+	}
+	return n
+}
+
+// TestOfflineQueueBound: beyond MaxQueued the oldest refs are dropped and
+// every drop is announced.
+func TestOfflineQueueBound(t *testing.T) {
+	h := newHarness(t)
+	h.start(func(c *Config) { c.MaxQueued = 3 })
+	const cid = "bounded"
+	h.goOffline(cid, []session.Subscription{{Filter: "b/t", QoS: 1}})
+	var ms []msg
+	for range 5 {
+		ms = append(ms, msg{topic: "b/t", qos: 1, from: "p"})
+	}
+	recs := h.publish(ms...)
+	evs := h.waitFor(cid, func(evs []events.Envelope) bool { return countDrops(evs, events.DropQueueFull) == 2 })
+	st := h.load(cid)
+	var want []session.QueueRef
+	for _, r := range recs[2:] {
+		want = append(want, session.QueueRef{Partition: r.Partition, Offset: r.Offset, QoS: 1})
+	}
+	if !slices.Equal(st.Queue, want) {
+		t.Fatalf("queue %v want %v", st.Queue, want)
+	}
+	for _, e := range evs {
+		if d, ok := e.Data.(*events.MessageDropped); ok && (d.From < recs[0].Offset || d.To > recs[2].Offset) {
+			t.Fatalf("drop range [%d,%d) outside the two oldest", d.From, d.To)
+		}
+	}
+	h.checkEvents()
+}
