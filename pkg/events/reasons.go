@@ -73,7 +73,7 @@ const (
 // DropReasons describes every DropReason; the schema's descriptions must say
 // the same (checked by a test).
 var DropReasons = map[DropReason]string{
-	DropQueueFull:      "The offline queue was at its bound; the oldest queued message was dropped.",
+	DropQueueFull:      "The offline queue was at its bound; its oldest messages were dropped to make room.",
 	DropExpired:        "The message expiry interval elapsed before the message could be delivered.",
 	DropRetentionGap:   "Log retention deleted the records before they could be delivered; from/to name the gap.",
 	DropSlowConsumer:   "The client could not take the message in time (outbound queue full) and QoS 0 messages were shed.",
