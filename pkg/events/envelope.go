@@ -196,16 +196,18 @@ func (e *Envelope) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
-// Decode parses a lifecycle-topic record value. It returns ErrNotLifecycle
-// when the value is not a CloudEvents 1.0 envelope and ErrUnknownType (with
-// the envelope, data raw) for a type this version does not know.
+// Decode parses a lifecycle-topic record value. It fails when the value is
+// not JSON or its data does not fit the type's Go struct; it returns an
+// error wrapping ErrNotLifecycle for JSON that is not a CloudEvents 1.0
+// envelope, and ErrUnknownType together with the envelope (data left raw)
+// for a type this version does not know, which consumers should skip.
 func Decode(b []byte) (*Envelope, error) {
 	var e Envelope
 	if err := json.Unmarshal(b, &e); err != nil {
 		return nil, err
 	}
 	if e.SpecVersion != SpecVersion || e.ID == "" || e.Type == "" || e.Source == "" {
-		return nil, ErrNotLifecycle
+		return nil, fmt.Errorf("%w: specversion %q", ErrNotLifecycle, e.SpecVersion)
 	}
 	if DataFor(e.Type) == nil {
 		return &e, fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
