@@ -207,7 +207,7 @@ func Decode(b []byte) (*Envelope, error) {
 		return nil, err
 	}
 	if e.SpecVersion != SpecVersion || e.ID == "" || e.Type == "" || e.Source == "" {
-		return nil, fmt.Errorf("%w: specversion %q", ErrNotLifecycle, e.SpecVersion)
+		return nil, fmt.Errorf("%w: needs specversion 1.0, id, type and source", ErrNotLifecycle)
 	}
 	if DataFor(e.Type) == nil {
 		return &e, fmt.Errorf("%w: %q", ErrUnknownType, e.Type)
