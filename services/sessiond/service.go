@@ -80,24 +80,30 @@ func (s *Service) Run(ctx context.Context) error {
 		Brokers: s.cfg.Kafka, GroupID: s.cfg.GroupID, Topic: s.cfg.Topics.Sessions,
 		SessionTimeout: s.cfg.SessionTimeout, Logger: s.log,
 	}, handler{s})
-	var wg sync.WaitGroup
-	run := func(f func(context.Context)) {
+	// The group runs on its own context so that, at shutdown, the final
+	// commit happens while the generation still owns the partitions.
+	gctx, gcancel := context.WithCancel(context.WithoutCancel(ctx))
+	defer gcancel()
+	var wg, gwg sync.WaitGroup
+	run := func(wg *sync.WaitGroup, ctx context.Context, f func(context.Context)) {
 		wg.Add(1)
 		go func() { defer wg.Done(); f(ctx) }()
 	}
-	run(s.q.run)
-	run(s.commitLoop)
-	run(s.expiryLoop)
-	run(func(ctx context.Context) {
+	run(&wg, ctx, s.q.run)
+	run(&wg, ctx, s.commitLoop)
+	run(&wg, ctx, s.expiryLoop)
+	run(&gwg, gctx, func(ctx context.Context) {
 		if err := s.group.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("consumer group stopped", "err", err)
 		}
 	})
+	<-ctx.Done()
 	wg.Wait()
-	// Commit what was applied, on a fresh context: ctx has ended.
 	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	s.commitAll(cctx)
+	gcancel()
+	gwg.Wait()
 	return nil
 }
 
