@@ -49,7 +49,7 @@ func closeReason(err error) (reason string, code mqtt.ReasonCode, send bool) {
 	case errors.Is(err, ErrShutdown):
 		return session.ReasonServerShutdown, mqtt.ServerShuttingDown, true
 	case errors.Is(err, ErrKafkaUnavailable):
-		return session.ReasonClosed, mqtt.ServerUnavailable, true
+		return session.ReasonClosed, mqtt.ServerBusy, true
 	case errors.Is(err, errNotAuthorized):
 		return "not_authorized", mqtt.NotAuthorized, true
 	case errors.Is(err, os.ErrDeadlineExceeded):

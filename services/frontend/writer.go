@@ -157,8 +157,10 @@ func (p *progressState) equal(q *progressState) bool {
 func (c *conn) sendProgress(ctx context.Context, last *progressState, force bool) *progressState {
 	var now *progressState
 	_, err := c.appendOpIf(ctx, func() *session.Op {
-		pos := c.finalPos
-		if !force {
+		var pos map[int]int64
+		if force {
+			pos = c.finalPos
+		} else {
 			pos = c.s.router.positions()
 		}
 		cur, infl := c.out.progress(pos)
