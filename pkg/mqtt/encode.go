@@ -217,6 +217,15 @@ func (p *Publish) check(v Version) error {
 	if err := checkLen("topic", len(p.Topic)); err != nil {
 		return err
 	}
+	if p.Topic == "" {
+		// Without a Topic Alias (MQTT 5 only) nobody can route it.
+		if v < V5 {
+			return errTopicEmpty
+		}
+		if p.Properties.TopicAlias == nil {
+			return errTopicNoAlias
+		}
+	}
 	return checkProps(&p.Properties, uint8(PUBLISH), v)
 }
 

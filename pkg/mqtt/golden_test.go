@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 	"testing/iotest"
 
@@ -105,6 +106,9 @@ func TestBadPackets(t *testing.T) {
 			}
 			if !errors.Is(err, c.Want) {
 				t.Fatalf("errors.Is(%q, %v) = false", err, c.Want)
+			}
+			if !strings.Contains(err.Error(), c.Want.Error()) {
+				t.Fatalf("error %q does not name %q", err, c.Want.Error())
 			}
 		})
 	}

@@ -60,58 +60,98 @@ const (
 	WildcardSubscriptionsNotSupported   ReasonCode = 0xA2
 )
 
-// reasonNames holds the specification's name of each code, lower-cased so it
-// reads well inside wrapped error messages.
-var reasonNames = map[ReasonCode]string{
-	Success:                             "success",
-	GrantedQoS1:                         "granted qos 1",
-	GrantedQoS2:                         "granted qos 2",
-	DisconnectWithWillMessage:           "disconnect with will message",
-	NoMatchingSubscribers:               "no matching subscribers",
-	NoSubscriptionExisted:               "no subscription existed",
-	ContinueAuthentication:              "continue authentication",
-	ReAuthenticate:                      "re-authenticate",
-	UnspecifiedError:                    "unspecified error",
-	MalformedPacket:                     "malformed packet",
-	ProtocolError:                       "protocol error",
-	ImplementationSpecificError:         "implementation specific error",
-	UnsupportedProtocolVersion:          "unsupported protocol version",
-	ClientIdentifierNotValid:            "client identifier not valid",
-	BadUsernameOrPassword:               "bad user name or password",
-	NotAuthorized:                       "not authorized",
-	ServerUnavailable:                   "server unavailable",
-	ServerBusy:                          "server busy",
-	Banned:                              "banned",
-	ServerShuttingDown:                  "server shutting down",
-	BadAuthenticationMethod:             "bad authentication method",
-	KeepAliveTimeout:                    "keep alive timeout",
-	SessionTakenOver:                    "session taken over",
-	TopicFilterInvalid:                  "topic filter invalid",
-	TopicNameInvalid:                    "topic name invalid",
-	PacketIdentifierInUse:               "packet identifier in use",
-	PacketIdentifierNotFound:            "packet identifier not found",
-	ReceiveMaximumExceeded:              "receive maximum exceeded",
-	TopicAliasInvalid:                   "topic alias invalid",
-	PacketTooLarge:                      "packet too large",
-	MessageRateTooHigh:                  "message rate too high",
-	QuotaExceeded:                       "quota exceeded",
-	AdministrativeAction:                "administrative action",
-	PayloadFormatInvalid:                "payload format invalid",
-	RetainNotSupported:                  "retain not supported",
-	QoSNotSupported:                     "qos not supported",
-	UseAnotherServer:                    "use another server",
-	ServerMoved:                         "server moved",
-	SharedSubscriptionsNotSupported:     "shared subscriptions not supported",
-	ConnectionRateExceeded:              "connection rate exceeded",
-	MaximumConnectTime:                  "maximum connect time",
-	SubscriptionIdentifiersNotSupported: "subscription identifiers not supported",
-	WildcardSubscriptionsNotSupported:   "wildcard subscriptions not supported",
-}
-
-// Error returns the specification's name of the code, e.g. "packet too large".
+// Error returns the specification's name of the code, lower-cased so it
+// reads well inside wrapped errors, e.g. "packet too large". It is a switch,
+// not a table, because package-level errors wrap codes during package
+// initialisation, before any table would be guaranteed to be filled.
 func (rc ReasonCode) Error() string {
-	if s, ok := reasonNames[rc]; ok {
-		return s
+	switch rc {
+	case Success:
+		return "success"
+	case GrantedQoS1:
+		return "granted qos 1"
+	case GrantedQoS2:
+		return "granted qos 2"
+	case DisconnectWithWillMessage:
+		return "disconnect with will message"
+	case NoMatchingSubscribers:
+		return "no matching subscribers"
+	case NoSubscriptionExisted:
+		return "no subscription existed"
+	case ContinueAuthentication:
+		return "continue authentication"
+	case ReAuthenticate:
+		return "re-authenticate"
+	case UnspecifiedError:
+		return "unspecified error"
+	case MalformedPacket:
+		return "malformed packet"
+	case ProtocolError:
+		return "protocol error"
+	case ImplementationSpecificError:
+		return "implementation specific error"
+	case UnsupportedProtocolVersion:
+		return "unsupported protocol version"
+	case ClientIdentifierNotValid:
+		return "client identifier not valid"
+	case BadUsernameOrPassword:
+		return "bad user name or password"
+	case NotAuthorized:
+		return "not authorized"
+	case ServerUnavailable:
+		return "server unavailable"
+	case ServerBusy:
+		return "server busy"
+	case Banned:
+		return "banned"
+	case ServerShuttingDown:
+		return "server shutting down"
+	case BadAuthenticationMethod:
+		return "bad authentication method"
+	case KeepAliveTimeout:
+		return "keep alive timeout"
+	case SessionTakenOver:
+		return "session taken over"
+	case TopicFilterInvalid:
+		return "topic filter invalid"
+	case TopicNameInvalid:
+		return "topic name invalid"
+	case PacketIdentifierInUse:
+		return "packet identifier in use"
+	case PacketIdentifierNotFound:
+		return "packet identifier not found"
+	case ReceiveMaximumExceeded:
+		return "receive maximum exceeded"
+	case TopicAliasInvalid:
+		return "topic alias invalid"
+	case PacketTooLarge:
+		return "packet too large"
+	case MessageRateTooHigh:
+		return "message rate too high"
+	case QuotaExceeded:
+		return "quota exceeded"
+	case AdministrativeAction:
+		return "administrative action"
+	case PayloadFormatInvalid:
+		return "payload format invalid"
+	case RetainNotSupported:
+		return "retain not supported"
+	case QoSNotSupported:
+		return "qos not supported"
+	case UseAnotherServer:
+		return "use another server"
+	case ServerMoved:
+		return "server moved"
+	case SharedSubscriptionsNotSupported:
+		return "shared subscriptions not supported"
+	case ConnectionRateExceeded:
+		return "connection rate exceeded"
+	case MaximumConnectTime:
+		return "maximum connect time"
+	case SubscriptionIdentifiersNotSupported:
+		return "subscription identifiers not supported"
+	case WildcardSubscriptionsNotSupported:
+		return "wildcard subscriptions not supported"
 	}
 	return fmt.Sprintf("reason code 0x%02x", byte(rc))
 }
