@@ -1,0 +1,107 @@
+// Command mqtt-sessiond runs the session service: the consumer group that
+// applies session ops to Redis, announces lifecycle events, expires
+// sessions and fills offline queues. Every flag can also be set from the
+// environment as TIDEMARK_<FLAG> (upper case, - as _).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/services/sessiond"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mqtt-sessiond:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("mqtt-sessiond", flag.ContinueOnError)
+	host, _ := os.Hostname()
+	var (
+		kafka         = fs.String("kafka", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+		redisAddr     = fs.String("redis", "127.0.0.1:6379", "Redis address (host:port)")
+		httpAddr      = fs.String("http-addr", ":8081", "address of /healthz, /readyz and /metrics (empty: off)")
+		node          = fs.String("node", host, "node name in the events this instance causes")
+		groupID       = fs.String("group-id", "mqtt-sessiond", "consumer group id")
+		maxQueued     = fs.Int("max-queued", 1000, "offline queue bound per session (oldest dropped beyond it)")
+		queueQoS0     = fs.Bool("queue-qos0", true, "queue QoS 0 messages for offline sessions")
+		defaultExpiry = fs.Duration("default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 CleanSession=0 clients")
+		maxExpiry     = fs.Duration("max-expiry", 0, "cap on every session expiry (0: none)")
+		expiryCheck   = fs.Duration("expiry-check", time.Second, "how often offline sessions are checked for expiry")
+		createTopics  = fs.Bool("create-topics", true, "create missing topics at start")
+		partitions    = fs.Int("partitions", 8, "partitions of created topics")
+		logFormat     = fs.String("log-format", "text", "log format: text or json")
+		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := telemetry.ApplyEnv(fs); err != nil {
+		return err
+	}
+	log, err := telemetry.NewLogger(*logFormat, *logLevel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	brokers := strings.Split(*kafka, ",")
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	if *createTopics {
+		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := sessiond.EnsureTopics(tctx, brokers, sessiond.DefaultTopics(), *partitions, retention(*maxExpiry))
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
+	reg := telemetry.NewRegistry()
+	svc, err := sessiond.New(sessiond.Config{
+		Node: *node, Kafka: brokers, Redis: *redisAddr, GroupID: *groupID,
+		MaxQueued: *maxQueued, QueueQoS0: *queueQoS0, DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry,
+		ExpiryCheck: *expiryCheck, Logger: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		srv := telemetry.NewHTTPServer(*httpAddr, reg,
+			telemetry.ReadyCheck("sessiond", svc.Ready),
+			telemetry.Check{Name: "dependencies", Fn: svc.Ping})
+		if err := srv.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(sctx)
+		}()
+		log.Info("http listening", "addr", srv.Addr().String())
+	}
+	log.Info("session service starting", "kafka", brokers, "redis", *redisAddr, "node", *node)
+	err = svc.Run(ctx)
+	log.Info("session service stopped")
+	return err
+}
+
+// retention keeps the messages and sessions logs at least as long as the
+// longest session may stay offline (plus a day), or the cluster default
+// when expiry is uncapped.
+func retention(maxExpiry time.Duration) time.Duration {
+	if maxExpiry == 0 {
+		return 0
+	}
+	return max(maxExpiry+24*time.Hour, 7*24*time.Hour)
+}
