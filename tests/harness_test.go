@@ -463,3 +463,48 @@ func pairing(evs []events.Envelope) ([]string, error) {
 	sort.Strings(open)
 	return open, nil
 }
+
+// events returns the events of cid so far.
+func (l *lifecycle) events(cid string) []events.Envelope {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]events.Envelope(nil), l.byCID[cid]...)
+}
+
+// waitMore waits until cid has more than n events.
+func (l *lifecycle) waitMore(cid string, n int) {
+	l.t.Helper()
+	deadline := time.After(waitFor)
+	for {
+		l.mu.Lock()
+		got, notify := len(l.byCID[cid]), l.notify
+		l.mu.Unlock()
+		if got > n {
+			return
+		}
+		select {
+		case <-notify:
+		case <-deadline:
+			l.t.Fatalf("%s: no event after the %d-th within %v", cid, n, waitFor)
+		}
+	}
+}
+
+// waitEvents waits until cid has at least n events of type kind and
+// returns all of them.
+func (l *lifecycle) waitEvents(cid string, kind events.Type, n int) []events.Envelope {
+	l.t.Helper()
+	for {
+		all := l.events(cid)
+		var of []events.Envelope
+		for _, e := range all {
+			if e.Type == kind {
+				of = append(of, e)
+			}
+		}
+		if len(of) >= n {
+			return of
+		}
+		l.waitMore(cid, len(all))
+	}
+}
