@@ -41,6 +41,9 @@ type Config struct {
 	Kafka []string
 	// Redis is the host:port of the session view.
 	Redis string
+	// KeyPrefix is prepended to every Redis key, as the session service's
+	// own KeyPrefix (tests sharing one Redis).
+	KeyPrefix string
 	// Topics default to DefaultTopics for empty names.
 	Topics Topics
 	// MaxPacketSize bounds inbound packets (and is announced in CONNACK);

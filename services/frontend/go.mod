@@ -11,6 +11,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
+	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 )
 
 require (
@@ -22,16 +23,23 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 replace (
+	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
 	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
 	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
+	github.com/tidemarkmq/tidemark/schemas => ../../schemas
+	github.com/tidemarkmq/tidemark/services/sessiond => ../sessiond
 )

@@ -84,7 +84,7 @@ func New(cfg Config) (*Server, error) {
 		tls:      tc,
 		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
-		reader:   session.NewReader(rdb),
+		reader:   session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}),
 		router:   newRouter(),
 		retained: newRetainedStore(),
 		clients:  make(map[string]*conn),
