@@ -19,7 +19,7 @@
 #   TIDEMARK_KAFKA_VERSION [4.1.1]    TIDEMARK_KAFKA_HEAP [768m]
 #   TIDEMARK_KAFKA_START_TIMEOUT [120] seconds
 #   TIDEMARK_REDIS_PORT [16379]
-#   TIDEMARK_JAEGER_VERSION [v1.76.0] TIDEMARK_JAEGER_UI_PORT [16686] (query API and UI)
+#   TIDEMARK_JAEGER_VERSION [v1.76.0] TIDEMARK_JAEGER_UI_PORT [16686] (query HTTP API)
 #   TIDEMARK_JAEGER_QUERY_GRPC_PORT [16685]
 #   TIDEMARK_OTLP_GRPC_PORT [4317]    TIDEMARK_OTLP_HTTP_PORT [4318]
 #   TIDEMARK_STOP_TIMEOUT [30] seconds before SIGKILL
@@ -470,7 +470,7 @@ jaeger_up() {
 	start=$SECONDS
 	stop_pid jaeger "$JAEGER_PIDFILE" "$JAEGER_BIN" >/dev/null || true
 	jaeger_write_config
-	say "jaeger: starting (UI http://$HOST:$JAEGER_UI_PORT, OTLP grpc $OTLP_GRPC_PORT, http $OTLP_HTTP_PORT)"
+	say "jaeger: starting (query API http://$HOST:$JAEGER_UI_PORT/api, OTLP grpc $OTLP_GRPC_PORT, http $OTLP_HTTP_PORT)"
 	setsid "$JAEGER_BIN" --config "$JAEGER_STATE/config.yaml" >"$JAEGER_STATE/jaeger.log" 2>&1 </dev/null &
 	pid=$!
 	printf '%s\n' "$pid" >"$JAEGER_PIDFILE"
@@ -497,7 +497,7 @@ jaeger_down() {
 
 jaeger_status() {
 	if jaeger_ready; then
-		say "jaeger: up (UI http://$HOST:$JAEGER_UI_PORT, OTLP http $HOST:$OTLP_HTTP_PORT)"
+		say "jaeger: up (query API http://$HOST:$JAEGER_UI_PORT/api, OTLP http $HOST:$OTLP_HTTP_PORT)"
 		return 0
 	fi
 	say "jaeger: down"
