@@ -98,6 +98,9 @@ func (h *harness) onEvent(r *kafkalog.Record) {
 		h.bad = append(h.bad, fmt.Errorf("key %q != subject %q", r.Key, env.Subject))
 	}
 	h.ids[env.ID]++
+	if h.ids[env.ID] > 1 {
+		h.bad = append(h.bad, fmt.Errorf("duplicate %s %s at %d/%d: %s", env.Type, env.Subject, r.Partition, r.Offset, describe([]events.Envelope{*env})))
+	}
 	h.events[env.Subject] = append(h.events[env.Subject], *env)
 	close(h.notify)
 	h.notify = make(chan struct{})

@@ -32,6 +32,7 @@ type Service struct {
 	mu       sync.Mutex
 	parts    map[int]*part // owned sessions partitions
 	assigned atomic.Bool
+	stopping atomic.Bool // set at shutdown: handle no more ops
 }
 
 // part is the state of one owned sessions partition. Handle calls for it
@@ -41,6 +42,10 @@ type part struct {
 	applied int64 // last op offset applied to Redis
 	next    atomic.Int64
 	done    int64 // last committed next offset (committer only)
+
+	// handling is held while an op is processed, so the final commit at
+	// shutdown waits for the op in flight and covers it.
+	handling sync.Mutex
 
 	mu       sync.Mutex
 	expiring map[string]int64 // cid -> epoch of an expire op already appended
@@ -99,7 +104,15 @@ func (s *Service) Run(ctx context.Context) error {
 	})
 	<-ctx.Done()
 	wg.Wait()
-	cctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	// Stop handling, wait for the ops in flight, and commit everything
+	// applied while the generation still owns the partitions: the next
+	// owner then starts exactly after the last applied op.
+	s.stopping.Store(true)
+	for _, p := range s.owned() {
+		p.handling.Lock()
+		p.handling.Unlock()
+	}
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	s.commitAll(cctx)
 	gcancel()
@@ -200,10 +213,22 @@ func (s *Service) handle(ctx context.Context, rec *kafkalog.Record) error {
 	if p == nil {
 		return fmt.Errorf("handle %d/%d: %w", rec.Partition, rec.Offset, kafkalog.ErrNotAssigned)
 	}
-	if err := s.process(ctx, p, rec, true); err != nil {
+	p.handling.Lock()
+	if s.stopping.Load() {
+		// Returning would end the generation before the final commit;
+		// hold the partition until the group is left instead.
+		p.handling.Unlock()
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	err := s.process(ctx, p, rec, true)
+	if err == nil {
+		p.next.Store(rec.Offset + 1)
+	}
+	p.handling.Unlock()
+	if err != nil {
 		return err
 	}
-	p.next.Store(rec.Offset + 1)
 	s.met.lag.WithLabelValues(itoa(p.n)).Set(float64(time.Since(rec.Time).Seconds()))
 	return nil
 }
