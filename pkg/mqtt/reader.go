@@ -66,6 +66,9 @@ func (r *Reader) SetMaxPacketSize(n int) {
 // over the size limit is refused with PacketTooLarge before its body is
 // read or allocated.
 func (r *Reader) ReadPacket(v Version) (Packet, error) {
+	if v != 0 && !v.valid() {
+		return nil, fmt.Errorf("read packet: version %d: %w", v, UnsupportedProtocolVersion)
+	}
 	if r.pos == r.end {
 		r.release()
 		// Block on a one-byte read so that an idle connection holds no

@@ -156,3 +156,10 @@ func TestReadConnect(t *testing.T) {
 		t.Fatalf("PINGREQ first: %v", err)
 	}
 }
+
+func TestReadPacketUnknownVersion(t *testing.T) {
+	_, err := mqtt.NewReader(bytes.NewReader([]byte{0xC0, 0x00}), 0).ReadPacket(6)
+	if !errors.Is(err, mqtt.UnsupportedProtocolVersion) {
+		t.Fatalf("got %v, want unsupported protocol version", err)
+	}
+}
