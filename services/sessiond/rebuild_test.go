@@ -46,7 +46,7 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 		out := map[string]session.State{}
 		for _, c := range cids {
 			st := h.load(c)
-			st.QueueFrom = nil // how far evaluation got differs; the queue may not
+			st.QueueFrom = nil            // how far evaluation got differs; the queue may not
 			st.Queue = sortRefs(st.Queue) // only the order per partition is kept
 			out[c] = st
 		}

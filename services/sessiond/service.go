@@ -109,7 +109,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// owner then starts exactly after the last applied op.
 	s.stopping.Store(true)
 	for _, p := range s.owned() {
-		p.handling.Lock()
+		p.handling.Lock() // waits for the op in flight, if any
 		p.handling.Unlock()
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
