@@ -12,7 +12,7 @@ const DefaultMaxPacketSize = 1 << 20
 
 // MaxRemainingLength is the largest remaining length the four-byte variable
 // byte integer can express (268,435,455).
-const MaxRemainingLength = maxVarint
+const MaxRemainingLength = 268435455
 
 // readBufSize is the size of the pooled read buffers. Packets that do not
 // fit get a buffer of their own, which their decoded fields then share.

@@ -22,7 +22,7 @@ var (
 
 // maxVarint is the largest value of a variable byte integer (MQTT 5.0
 // section 1.5.5).
-const maxVarint = 268435455
+const maxVarint = MaxRemainingLength
 
 // varintSize is the encoded length of a variable byte integer.
 func varintSize(n int) int {
