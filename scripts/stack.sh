@@ -165,7 +165,7 @@ kafka_fetch() {
 kafka_cluster_id() {
 	python3 - <<'EOF'
 import base64, uuid
-while True:
+for _ in range(100):
     s = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
     if not s.startswith("-"):
         print(s)
@@ -237,7 +237,7 @@ kafka_ready() {
 
 # kafka_jvm fills KAFKA_JVM with the java command line up to the main class.
 kafka_jvm() {
-	KAFKA_JVM=(java -Xms256m "-Xmx$KAFKA_HEAP" -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData
+	KAFKA_JVM=(java "-Xmx$KAFKA_HEAP" -XX:+ExitOnOutOfMemoryError -XX:-UsePerfData
 		-Djava.awt.headless=true
 		"-Dlog4j2.configurationFile=$KAFKA_STATE/log4j2.xml"
 		"-Dkafka.logs.dir=$KAFKA_STATE/logs"
@@ -255,7 +255,7 @@ kafka_up() {
 		stop_pid kafka "$KAFKA_PIDFILE" kafka.Kafka || true
 	fi
 	for i in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-		port_open "$i" && fail "kafka: port $HOST:$i is taken by something that is not a Kafka broker (set TIDEMARK_KAFKA_PORT)"
+		port_open "$i" && fail "kafka: port $HOST:$i is taken by another process (set TIDEMARK_KAFKA_PORT or TIDEMARK_KAFKA_CONTROLLER_PORT)"
 	done
 	command -v python3 >/dev/null || fail "kafka: python3 not found (needed for the readiness probe)"
 	kafka_fetch
