@@ -179,7 +179,9 @@ const (
 
 // ReturnCodeFor maps an MQTT 5 CONNACK reason code to the closest 3.1.1
 // return code, so that connection code decides refusals once, in MQTT 5
-// terms. Failures without a 3.1.1 equivalent become "server unavailable".
+// terms. Banned and BadAuthenticationMethod become "not authorized" (the
+// client must not simply retry); other failures without a 3.1.1 equivalent
+// become "server unavailable".
 func ReturnCodeFor(rc ReasonCode) ReturnCode {
 	switch rc {
 	case Success:
