@@ -17,6 +17,23 @@ const (
 	resultStale   = "stale"
 )
 
+// Session states, for metrics.
+const (
+	stateNone    = "none"
+	stateOnline  = "online"
+	stateOffline = "offline"
+)
+
+func stateOf(m *session.Meta) string {
+	switch {
+	case m == nil:
+		return stateNone
+	case m.Online:
+		return stateOnline
+	}
+	return stateOffline
+}
+
 // outcome is what one op does: events (in the batch), Redis changes, and
 // moves in or out of the offline queue index.
 type outcome struct {
@@ -28,7 +45,13 @@ type outcome struct {
 	// offline: the session went offline and persists; it joins the queue
 	// index after the Redis change.
 	offline bool
-	result  string
+	// state is the session's state after the op; empty: unchanged.
+	state  string
+	result string
+	// meta and qfrom are what tx writes to the session hash and the queue
+	// start, when it writes them (kept for inspection).
+	meta  *session.Meta
+	qfrom map[int]int64
 }
 
 // input is the view of one client before an op: meta is nil when no
@@ -79,7 +102,7 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		b.add(events.SessionTerminated, s.cfg.Node, cid, &events.Terminated{
 			Session: sess(m, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 		})
-		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, result: resultApplied}
+		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
 	}
 
 	// Every other op belongs to the connection at the session's epoch;
@@ -175,6 +198,8 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 	})
 	return outcome{
 		leave: true,
+		state: stateOnline,
+		meta:  m,
 		tx: func(tx *session.Tx) {
 			if !present {
 				tx.Discard(cid)
@@ -202,7 +227,7 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
 			Session: sess(old, cid, op.Conn, op.Node), Reason: events.TerminateNormal,
 		})
-		return outcome{tx: func(tx *session.Tx) { tx.Delete(cid) }, result: resultApplied}
+		return outcome{tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
 	}
 	m := *old
 	m.Online = false
@@ -223,6 +248,9 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	}
 	return outcome{
 		offline: true,
+		state:   stateOffline,
+		meta:    &m,
+		qfrom:   qfrom,
 		tx: func(tx *session.Tx) {
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)

@@ -13,10 +13,12 @@ type metrics struct {
 	events     *prometheus.CounterVec // by event type
 	drops      *prometheus.CounterVec // by drop reason
 	queued     prometheus.Counter
-	queueLen   *prometheus.GaugeVec // by client
-	offline    prometheus.Gauge
+	queueLen   prometheus.Gauge     // refs in the offline queues this instance fills
+	offline    prometheus.Gauge     // sessions the queue follower evaluates for
+	sessions   *prometheus.GaugeVec // owned sessions by state
 	partitions prometheus.Gauge
 	lag        *prometheus.GaugeVec // seconds behind the last handled op, by partition
+	lagRecords *prometheus.GaugeVec // records not yet handled, by partition
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,9 +35,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		queued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_sessiond_queued_messages_total", Help: "Message refs appended to offline queues.",
 		}),
-		queueLen: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "tidemark_sessiond_queue_length", Help: "Offline queue length after the last write, by client.",
-		}, []string{"client"}),
+		queueLen: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_queued_refs", Help: "Message refs held in the offline queues of the sessions this instance owns.",
+		}),
+		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_sessions", Help: "Sessions owned by this instance, by state (online, offline).",
+		}, []string{"state"}),
+		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_consumer_lag_records", Help: "Ops in the sessions topic not yet handled, by partition.",
+		}, []string{"partition"}),
 		offline: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tidemark_sessiond_offline_sessions", Help: "Offline persistent sessions this instance queues for.",
 		}),
@@ -49,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.partitions, m.lag} {
+	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -62,8 +62,9 @@ type offline struct {
 	qfrom  map[int]int64 // next messages offset to evaluate per partition
 	synced map[int]bool
 
-	mu   sync.Mutex
-	gone bool // left the offline set: write nothing more for it
+	mu     sync.Mutex
+	gone   bool  // left the offline set: write nothing more for it
+	length int64 // queue length after the last write
 }
 
 func newQueue(s *Service) *queue {
@@ -136,32 +137,43 @@ func (q *queue) positions() map[int]int64 {
 	return out
 }
 
-// load adds the offline persistent sessions of a sessions partition.
-func (q *queue) load(ctx context.Context, n int) error {
+// load adds the offline persistent sessions of a sessions partition and
+// counts its sessions by state.
+func (q *queue) load(ctx context.Context, n int) (online, offline int64, err error) {
 	cids, err := q.s.w.Clients(ctx, n)
 	if err != nil {
-		return err
+		return 0, 0, err
 	}
 	for _, cid := range cids {
-		if err := q.add(ctx, cid, n); err != nil {
-			return err
+		state, err := q.add(ctx, cid, n)
+		if err != nil {
+			return 0, 0, err
+		}
+		switch state {
+		case stateOnline:
+			online++
+		case stateOffline:
+			offline++
 		}
 	}
-	return nil
+	return online, offline, nil
 }
 
 // add starts queueing for cid if its session is offline, reading its
-// subscriptions and qfrom from Redis.
-func (q *queue) add(ctx context.Context, cid string, n int) error {
+// subscriptions and qfrom from Redis. It returns the session's state.
+func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
 	st, err := q.s.w.Load(ctx, cid)
 	if err != nil {
-		return err
+		return "", err
 	}
 	m := st.Meta
-	if !st.Exists || m.Online {
-		return nil
+	if !st.Exists {
+		return stateNone, nil
 	}
-	o := &offline{cid: cid, part: n, epoch: m.Epoch, proto: m.Proto, qfrom: st.QueueFrom, synced: map[int]bool{}}
+	if m.Online {
+		return stateOnline, nil
+	}
+	o := &offline{cid: cid, part: n, epoch: m.Epoch, proto: m.Proto, qfrom: st.QueueFrom, synced: map[int]bool{}, length: int64(len(st.Queue))}
 	if o.qfrom == nil {
 		o.qfrom = map[int]int64{}
 	}
@@ -179,6 +191,7 @@ func (q *queue) add(ctx context.Context, cid string, n int) error {
 	}
 	q.mu.Unlock()
 	q.s.met.offline.Inc()
+	q.s.met.queueLen.Add(float64(o.length))
 	select {
 	case q.work <- o:
 	default:
@@ -191,7 +204,7 @@ func (q *queue) add(ctx context.Context, cid string, n int) error {
 			}
 		}()
 	}
-	return nil
+	return stateOffline, nil
 }
 
 // remove stops queueing for cid (it came online, expired or was deleted).
@@ -208,6 +221,7 @@ func (q *queue) remove(cid string) {
 	}
 	o.mu.Lock()
 	o.gone = true
+	q.s.met.queueLen.Sub(float64(o.length))
 	o.mu.Unlock()
 	q.s.met.offline.Dec()
 }
@@ -322,7 +336,8 @@ func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *e
 		return
 	}
 	q.s.met.queued.Add(float64(len(ev.refs)))
-	q.s.met.queueLen.WithLabelValues(o.cid).Set(float64(length))
+	q.s.met.queueLen.Add(float64(length - o.length))
+	o.length = length
 	var envs []events.Envelope
 	if len(dropped) > 0 {
 		// One event per partition for a run of drops, as a range.

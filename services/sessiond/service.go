@@ -43,6 +43,9 @@ type part struct {
 	next    atomic.Int64
 	done    int64 // last committed next offset (committer only)
 
+	// sessions by state (online, offline), for the sessions gauge
+	online, offline atomic.Int64
+
 	// handling is held while an op is processed, so the final commit at
 	// shutdown waits for the op in flight and covers it.
 	handling sync.Mutex
@@ -161,16 +164,47 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 		}
 		p.next.Store(next)
 		p.done = next
-		if err := s.q.load(ctx, n); err != nil {
+		on, off, err := s.q.load(ctx, n)
+		if err != nil {
 			return err
 		}
+		p.online.Store(on)
+		p.offline.Store(off)
 		s.mu.Lock()
 		s.parts[n] = p
 		s.mu.Unlock()
 	}
-	s.met.partitions.Set(float64(len(s.owned())))
+	s.updateGauges()
 	s.assigned.Store(true)
 	return nil
+}
+
+// updateGauges recomputes the gauges summed over owned partitions.
+func (s *Service) updateGauges() {
+	parts := s.owned()
+	var on, off int64
+	for _, p := range parts {
+		on += p.online.Load()
+		off += p.offline.Load()
+	}
+	s.met.partitions.Set(float64(len(parts)))
+	s.met.sessions.WithLabelValues(stateOnline).Set(float64(on))
+	s.met.sessions.WithLabelValues(stateOffline).Set(float64(off))
+}
+
+// count moves one session between states in p's counts.
+func (p *part) count(from, to string) {
+	if from == to || to == "" {
+		return
+	}
+	for st, d := range map[string]int64{from: -1, to: 1} {
+		switch st {
+		case stateOnline:
+			p.online.Add(d)
+		case stateOffline:
+			p.offline.Add(d)
+		}
+	}
 }
 
 // rebuild applies the ops of [from, to) silently: their events were
@@ -193,7 +227,7 @@ func (s *Service) revoke(parts []int) {
 	for _, n := range parts {
 		s.q.forget(n)
 	}
-	s.met.partitions.Set(float64(len(s.owned())))
+	s.updateGauges()
 }
 
 func (s *Service) owned() []*part {
@@ -293,8 +327,14 @@ func (s *Service) process(ctx context.Context, p *part, rec *kafkalog.Record, em
 	if err := s.apply(ctx, p, rec.Offset, out.tx); err != nil {
 		return err
 	}
+	if emit {
+		p.count(stateOf(in.meta), out.state)
+		if out.state != "" {
+			s.updateGauges()
+		}
+	}
 	if out.offline && emit {
-		if err := s.q.add(ctx, op.ClientID, p.n); err != nil {
+		if _, err := s.q.add(ctx, op.ClientID, p.n); err != nil {
 			return err
 		}
 	}
@@ -314,12 +354,17 @@ func (s *Service) apply(ctx context.Context, p *part, offset int64, fn func(*ses
 func (s *Service) commitLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.CommitInterval)
 	defer t.Stop()
+	var lagAt time.Time
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 			s.commitAll(ctx)
+			if time.Since(lagAt) >= time.Second {
+				lagAt = time.Now()
+				s.measureLag(ctx)
+			}
 		}
 	}
 }
@@ -340,5 +385,26 @@ func (s *Service) commitAll(ctx context.Context) {
 			continue
 		}
 		p.done = next
+	}
+}
+
+// measureLag sets the records-behind gauge of each owned partition.
+func (s *Service) measureLag(ctx context.Context) {
+	parts := s.owned()
+	if len(parts) == 0 {
+		return
+	}
+	bs, err := kafkalog.TopicBounds(ctx, s.cfg.Kafka, s.cfg.Topics.Sessions)
+	if err != nil {
+		return // the group logs Kafka outages already
+	}
+	for _, p := range parts {
+		if b, ok := bs[p.n]; ok {
+			next := p.next.Load()
+			if next < b.First {
+				next = b.First // nothing committed yet: the group starts at the first
+			}
+			s.met.lagRecords.WithLabelValues(itoa(p.n)).Set(float64(max(0, b.Next-next)))
+		}
 	}
 }

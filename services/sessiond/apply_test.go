@@ -1,0 +1,180 @@
+package sessiond
+
+import (
+	"reflect"
+	"testing"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+func testService(t *testing.T) *Service {
+	t.Helper()
+	s, err := New(Config{Kafka: []string{"127.0.0.1:1"}, Redis: "127.0.0.1:1", Node: "sd", MaxExpiry: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// TestDecideConnect covers the connect decision without Kafka or Redis:
+// which events, in which order, and whether the session is present.
+func TestDecideConnect(t *testing.T) {
+	s := testService(t)
+	const now = 1_000_000
+	online := func(clean bool, expiry uint32) *session.Meta {
+		return &session.Meta{Epoch: 5, Conn: "old", Node: "fe-0", Online: true, Clean: clean, Proto: 5, Expiry: expiry, Since: now - 10}
+	}
+	offline := func(expiresAt int64) *session.Meta {
+		return &session.Meta{Epoch: 5, Conn: "old", Online: false, Proto: 4, Expiry: 7200, ExpiresAt: expiresAt}
+	}
+	cases := []struct {
+		name    string
+		old     *session.Meta
+		clean   bool
+		want    []string // type:reason
+		present bool
+	}{
+		{"no session", nil, false, []string{"created", "connected"}, false},
+		{"offline persistent, resume", offline(now + 1), false, []string{"resumed", "connected"}, true},
+		{"offline persistent, clean start", offline(now + 1), true, []string{"terminated:discarded", "created", "connected"}, false},
+		{"offline persistent, expired", offline(now), false, []string{"terminated:expired", "created", "connected"}, false},
+		{"online persistent, takeover", online(false, 60), false, []string{"disconnected:takenover", "resumed", "connected"}, true},
+		{"online persistent, clean start", online(false, 60), true, []string{"disconnected:discarded", "terminated:discarded", "created", "connected"}, false},
+		{"online clean session, conflict", online(true, 0), false, []string{"disconnected:discarded", "terminated:conflict", "created", "connected"}, false},
+		{"online MQTT 5 clean start with expiry, takeover", online(true, 60), false, []string{"disconnected:takenover", "resumed", "connected"}, true},
+		{"online expiry 0 without clean start, takeover", online(false, 0), false, []string{"disconnected:takenover", "resumed", "connected"}, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &batch{topic: "s", partition: 1, offset: 9, at: time.UnixMilli(now)}
+			op := &session.Op{Kind: session.OpConnect, ClientID: "c", Conn: "new", Node: "fe-1", TS: now, Proto: 5, Clean: tc.clean, Expiry: 60}
+			out := s.decide(b, op, input{meta: tc.old}, nil)
+			var got []string
+			present := false
+			for _, e := range b.envs {
+				w := summarize(e)
+				name := string(e.Type)[len("mqtt.session."):]
+				if e.Type == events.ClientConnected || e.Type == events.ClientDisconnected {
+					name = string(e.Type)[len("mqtt.client."):]
+				}
+				if w.reason != "" {
+					name += ":" + w.reason
+				}
+				got = append(got, name)
+				if d, ok := e.Data.(*events.Connected); ok {
+					present = d.SessionPresent
+					if d.Epoch != 9 || d.ConnID != "new" {
+						t.Errorf("connected names epoch %d conn %s", d.Epoch, d.ConnID)
+					}
+				}
+				if d, ok := e.Data.(*events.Disconnected); ok && (d.ConnID != "old" || d.Epoch != 5 || d.DurationMS != 10) {
+					t.Errorf("disconnected names %+v", d)
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) || present != tc.present {
+				t.Fatalf("got %v present=%v, want %v present=%v", got, present, tc.want, tc.present)
+			}
+			if out.state != stateOnline || !out.leave || out.tx == nil || out.meta.Epoch != 9 || out.meta.Present != tc.present || out.meta.Expiry != 60 {
+				t.Fatalf("outcome %+v", out)
+			}
+			// Ids are a function of the op's position only.
+			b2 := &batch{topic: "s", partition: 1, offset: 9, at: time.UnixMilli(now)}
+			s.decide(b2, op, input{meta: tc.old}, nil)
+			for i := range b.envs {
+				if b.envs[i].ID != b2.envs[i].ID {
+					t.Fatal("event ids not deterministic")
+				}
+			}
+		})
+	}
+}
+
+func TestDecideStale(t *testing.T) {
+	s := testService(t)
+	cur := &session.Meta{Epoch: 20, Conn: "new", Online: true, Proto: 5, Expiry: 60}
+	off := &session.Meta{Epoch: 20, Conn: "new", Online: false, Proto: 5, Expiry: 60, ExpiresAt: 5}
+	cases := []struct {
+		name string
+		meta *session.Meta
+		op   session.Op
+	}{
+		{"older epoch disconnect", cur, session.Op{Kind: session.OpDisconnect, Epoch: 10}},
+		{"older epoch subscribe", cur, session.Op{Kind: session.OpSubscribe, Epoch: 10}},
+		{"no session", nil, session.Op{Kind: session.OpProgress, Epoch: 20}},
+		{"offline session progress", off, session.Op{Kind: session.OpProgress, Epoch: 20}},
+		{"expire of an older epoch", off, session.Op{Kind: session.OpExpire, Epoch: 10}},
+		{"expire of an online session", cur, session.Op{Kind: session.OpExpire, Epoch: 20}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &batch{}
+			op := tc.op
+			op.ClientID = "c"
+			out := s.decide(b, &op, input{meta: tc.meta}, nil)
+			if out.result != resultStale || out.tx != nil || len(b.envs) != 0 || out.state != "" {
+				t.Fatalf("stale op had effects: %+v events %d", out, len(b.envs))
+			}
+		})
+	}
+}
+
+func TestExpiryRules(t *testing.T) {
+	c := Config{DefaultExpiry: 2 * time.Hour, MaxExpiry: time.Hour}
+	cases := []struct {
+		name      string
+		proto     byte
+		clean     bool
+		requested uint32
+		want      uint32
+	}{
+		{"3.1.1 clean", 4, true, 500, 0},
+		{"3.1.1 persistent default, capped", 4, false, 0, 3600},
+		{"3.1.1 persistent explicit", 4, false, 600, 600},
+		{"5 zero", 5, false, 0, 0},
+		{"5 requested", 5, true, 120, 120},
+		{"5 never, capped", 5, false, 0xFFFFFFFF, 3600},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := c.expiry(tc.proto, tc.clean, tc.requested); got != tc.want {
+				t.Fatalf("got %d want %d", got, tc.want)
+			}
+		})
+	}
+}
+
+func TestDecideDisconnectQueueStart(t *testing.T) {
+	s := testService(t)
+	m := &session.Meta{Epoch: 3, Conn: "c1", Online: true, Proto: 5, Expiry: 60}
+	cases := []struct {
+		name   string
+		expiry uint32
+		state  string
+		at     int64
+	}{
+		{"persistent", 60, stateOffline, 1000 + 60_000},
+		{"expiry zero ends it", 0, stateNone, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &batch{}
+			op := &session.Op{Kind: session.OpDisconnect, ClientID: "c", Epoch: 3, TS: 1000, Reason: "normal", Expiry: tc.expiry}
+			out := s.decide(b, op, input{meta: m, cursor: map[int]int64{0: 7}, qfrom: map[int]int64{0: 2, 1: 4}}, map[int]int64{0: 9, 1: 9, 2: 9})
+			if out.state != tc.state {
+				t.Fatalf("state %q want %q", out.state, tc.state)
+			}
+			if tc.state != stateOffline {
+				return
+			}
+			if !out.offline || out.meta.Online || out.meta.ExpiresAt != tc.at {
+				t.Fatalf("offline outcome %+v meta %+v", out, out.meta)
+			}
+			// Cursor first, then an older qfrom, then the follower's position.
+			if want := map[int]int64{0: 7, 1: 4, 2: 9}; !reflect.DeepEqual(out.qfrom, want) {
+				t.Fatalf("qfrom %v want %v", out.qfrom, want)
+			}
+		})
+	}
+}
