@@ -34,8 +34,12 @@ type conn struct {
 	connExp   uint32        // session expiry from CONNECT (seconds)
 	info      ClientInfo
 
-	epoch     atomic.Int64 // offset of the connect op; 0 until logged
+	epoch     atomic.Int64 // offset of the connect op; -1 until logged
 	connacked atomic.Bool
+	// lastWord is set when a server DISCONNECT is queued; writerDone is
+	// closed when the writer returns, so finish lets it flush that packet.
+	lastWord   atomic.Bool
+	writerDone chan struct{}
 
 	out    *outbox
 	pumpCh chan inbound
@@ -64,16 +68,19 @@ type conn struct {
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
-	return &conn{
-		s:      s,
-		nc:     nc,
-		log:    s.log,
-		id:     uuid.NewString(),
-		ctx:    ctx,
-		cancel: cancel,
-		dead:   make(chan struct{}),
-		subs:   make(map[string]session.Subscription),
+	c := &conn{
+		s:          s,
+		nc:         nc,
+		log:        s.log,
+		id:         uuid.NewString(),
+		ctx:        ctx,
+		cancel:     cancel,
+		dead:       make(chan struct{}),
+		writerDone: make(chan struct{}),
+		subs:       make(map[string]session.Subscription),
 	}
+	c.epoch.Store(-1)
+	return c
 }
 
 // kill ends the connection for err (the first cause wins). MQTT 5 clients
@@ -90,6 +97,7 @@ func (c *conn) kill(err error) {
 	_, code, send := closeReason(err)
 	if send && c.version == mqtt.V5 && c.connacked.Load() && c.out != nil {
 		if c.out.control(&mqtt.Disconnect{ReasonCode: code}) {
+			c.lastWord.Store(true)
 			// The writer closes the socket after the DISCONNECT; this bounds
 			// the wait for a client that does not read.
 			time.AfterFunc(2*time.Second, func() { c.nc.Close() })
@@ -132,7 +140,7 @@ func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafka
 	}
 	op.ClientID = c.clientID
 	op.Conn = c.id
-	op.Epoch = c.epoch.Load()
+	op.Epoch = max(c.epoch.Load(), 0)
 	op.Node = c.s.cfg.Node
 	op.TS = time.Now().UnixMilli()
 	rec := op.Record(c.s.cfg.Topics.Sessions)
@@ -634,6 +642,12 @@ func (c *conn) finish() {
 		err := c.cause()
 		reason, code, _ := closeReason(err)
 		c.finalPos = c.s.router.remove(c)
+		if c.lastWord.Load() {
+			select {
+			case <-c.writerDone:
+			case <-time.After(2 * time.Second):
+			}
+		}
 		c.cancel() // stops the pump, replayer, progress ticker
 		if c.out != nil {
 			c.out.close()
@@ -649,7 +663,7 @@ func (c *conn) finish() {
 		case session.ReasonTakenOver:
 			c.s.m.takeovers.Inc()
 		}
-		if c.epoch.Load() == 0 {
+		if c.epoch.Load() < 0 {
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)

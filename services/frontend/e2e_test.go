@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	paho3 "github.com/eclipse/paho.mqtt.golang"
 	"github.com/eclipse/paho.golang/paho"
+	paho3 "github.com/eclipse/paho.mqtt.golang"
 )
 
 // client3 connects an MQTT 3.1.1 client (paho.mqtt.golang) and forwards

@@ -43,8 +43,8 @@ func (m *memLog) Append(ctx context.Context, recs ...*kafkalog.Record) error {
 		return fmt.Errorf("append: %w", kafkalog.ErrUnavailable)
 	}
 	for _, r := range recs {
-		m.next[r.Topic]++ // offsets start at 1 so that an epoch is never 0
-		r.Offset = m.next[r.Topic]
+		r.Offset = m.next[r.Topic] // from 0, as Kafka: epoch 0 is valid
+		m.next[r.Topic]++
 		m.recs = append(m.recs, r)
 	}
 	return nil

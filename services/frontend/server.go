@@ -210,12 +210,14 @@ func (s *Server) onSessionOp(rec *kafkalog.Record) {
 		return
 	}
 	cid := string(rec.Key)
+	s.log.Debug("connect op seen", "client", cid, "offset", rec.Offset)
 	s.cancelWill(cid)
 	s.mu.Lock()
 	c := s.clients[cid]
 	s.mu.Unlock()
 	if c != nil {
-		if e := c.epoch.Load(); e > 0 && e < rec.Offset {
+		if e := c.epoch.Load(); e >= 0 && e < rec.Offset {
+			c.log.Debug("taken over", "epoch", e, "by", rec.Offset)
 			c.kill(ErrTakenOver)
 		}
 	}

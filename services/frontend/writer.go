@@ -21,6 +21,7 @@ const maxPooledBuf = 64 << 10
 // with a write deadline and never holds a lock during I/O.
 func (c *conn) writeLoop() {
 	defer c.wg.Done()
+	defer close(c.writerDone)
 	for {
 		select {
 		case <-c.out.signal:
