@@ -3,6 +3,8 @@ module github.com/tidemarkmq/tidemark/services/frontend
 go 1.26.0
 
 require (
+	github.com/eclipse/paho.golang v0.23.0
+	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/google/uuid v1.6.0
 	github.com/gorilla/websocket v1.5.3
 	github.com/prometheus/client_golang v1.25.0
@@ -10,6 +12,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 )
@@ -28,6 +31,8 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/net v0.59.0 // indirect
+	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect

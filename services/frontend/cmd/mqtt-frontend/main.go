@@ -1,0 +1,122 @@
+// Command mqtt-frontend runs one MQTT frontend node: MQTT over TCP, TLS,
+// WebSocket and secure WebSocket, with health, readiness and metrics over
+// HTTP. Every flag can also be set from the environment as TIDEMARK_<FLAG>
+// (upper case, - as _). SIGINT/SIGTERM drain the connections and exit.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/services/frontend"
+)
+
+func main() {
+	if err := run(os.Args[1:]); err != nil {
+		fmt.Fprintln(os.Stderr, "mqtt-frontend:", err)
+		os.Exit(1)
+	}
+}
+
+func run(args []string) error {
+	fs := flag.NewFlagSet("mqtt-frontend", flag.ContinueOnError)
+	host, _ := os.Hostname()
+	var (
+		mqttAddr      = fs.String("mqtt-addr", ":1883", "MQTT over TCP listen address (empty: off)")
+		wsAddr        = fs.String("ws-addr", ":8083", "MQTT over WebSocket listen address, path /mqtt (empty: off)")
+		tlsAddr       = fs.String("tls-addr", "", "MQTT over TLS listen address (default :8883 when --tls-cert is set)")
+		wssAddr       = fs.String("wss-addr", "", "MQTT over secure WebSocket listen address (default :8084 when --tls-cert is set)")
+		tlsCert       = fs.String("tls-cert", "", "PEM certificate file for TLS and WSS")
+		tlsKey        = fs.String("tls-key", "", "PEM private key file for TLS and WSS")
+		tlsClientCA   = fs.String("tls-client-ca", "", "PEM CA file; when set, client certificates are required")
+		httpAddr      = fs.String("http-addr", ":8080", "address of /healthz, /readyz and /metrics (empty: off)")
+		kafka         = fs.String("kafka", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+		redisAddr     = fs.String("redis", "127.0.0.1:6379", "Redis address (host:port)")
+		node          = fs.String("node", host, "node name in session ops")
+		maxPacket     = fs.Int("max-packet-size", 1<<20, "largest accepted MQTT packet in bytes")
+		defaultExpiry = fs.Duration("default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 CleanSession=0 clients")
+		maxExpiry     = fs.Duration("max-expiry", 0, "cap on every session expiry (0: none)")
+		maxKeepAlive  = fs.Int("max-keepalive", 0, "cap on the client keep alive in seconds (0: none)")
+		createTopics  = fs.Bool("create-topics", true, "create missing topics at start")
+		partitions    = fs.Int("partitions", 8, "partitions of created messages and sessions topics")
+		logFormat     = fs.String("log-format", "text", "log format: text or json")
+		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+	)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := telemetry.ApplyEnv(fs); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if *tlsCert != "" {
+		if !set["tls-addr"] {
+			*tlsAddr = ":8883"
+		}
+		if !set["wss-addr"] {
+			*wssAddr = ":8084"
+		}
+	}
+	log, err := telemetry.NewLogger(*logFormat, *logLevel, os.Stderr)
+	if err != nil {
+		return err
+	}
+	for _, a := range []string{*mqttAddr, *wsAddr, *tlsAddr, *wssAddr, *httpAddr} {
+		if err := telemetry.CheckListen(a); err != nil {
+			return err
+		}
+	}
+	brokers := strings.Split(*kafka, ",")
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+
+	topics := frontend.DefaultTopics()
+	if *createTopics {
+		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := kafkalog.EnsureTopics(tctx, brokers,
+			kafkalog.TopicSpec{Name: topics.Messages, Partitions: *partitions},
+			kafkalog.TopicSpec{Name: topics.Sessions, Partitions: *partitions},
+			kafkalog.TopicSpec{Name: topics.Lifecycle, Partitions: *partitions},
+			kafkalog.TopicSpec{Name: topics.Retained, Partitions: 1, Compact: true})
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create topics: %w", err)
+		}
+	}
+	reg := telemetry.NewRegistry()
+	srv, err := frontend.New(frontend.Config{
+		Node: *node, MQTTAddr: *mqttAddr, WSAddr: *wsAddr, TLSAddr: *tlsAddr, WSSAddr: *wssAddr,
+		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSClientCA: *tlsClientCA,
+		Kafka: brokers, Redis: *redisAddr, Topics: topics, MaxPacketSize: *maxPacket,
+		DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry, MaxKeepAlive: *maxKeepAlive,
+		Logger: log, Registry: reg,
+	})
+	if err != nil {
+		return err
+	}
+	if *httpAddr != "" {
+		hs := telemetry.NewHTTPServer(*httpAddr, reg, telemetry.ReadyCheck("frontend", srv.Ready))
+		if err := hs.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = hs.Shutdown(sctx)
+		}()
+		log.Info("http listening", "addr", hs.Addr().String())
+	}
+	log.Info("frontend starting", "kafka", brokers, "redis", *redisAddr, "node", *node)
+	err = srv.Run(ctx)
+	log.Info("frontend stopped")
+	return err
+}
