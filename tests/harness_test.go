@@ -85,7 +85,7 @@ func newCluster(t *testing.T, opt options) *cluster {
 	c := &cluster{
 		t: t, opt: opt, brokers: brokers, rdb: rdb, prefix: redistest.Prefix(t, rdb),
 		group: kafkatest.UniqueName(t, "sessiond"),
-		log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		log:   testLogger(),
 	}
 	c.topics = frontend.Topics{
 		Messages:  kafkatest.NewTopic(t, testPartitions),
@@ -155,6 +155,16 @@ func start[S any](t *testing.T, svc S, run func(context.Context) error, ready fu
 		time.Sleep(10 * time.Millisecond)
 	}
 	return r
+}
+
+// testLogger logs warnings, or everything from TIDEMARK_TEST_LOG's level
+// (for example TIDEMARK_TEST_LOG=debug when a test needs explaining).
+func testLogger() *slog.Logger {
+	level := slog.LevelWarn
+	if v := os.Getenv("TIDEMARK_TEST_LOG"); v != "" {
+		_ = level.UnmarshalText([]byte(v))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 }
 
 // addr is the MQTT address of frontend i.

@@ -1,7 +1,9 @@
 package e2e
 
 import (
-	"bufio"
+	"bytes"
+	"fmt"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -25,13 +27,11 @@ var (
 	terminatedDiscarded = step{events.SessionTerminated, "discarded"}
 )
 
-// TestCleanSessionLifecycle covers the CleanSession = 1 table: connect,
-// normal disconnect, and a conflict across two frontends where the newer
-// connection wins.
-func TestCleanSessionLifecycle(t *testing.T) {
-	c := newCluster(t, options{})
-
-	t.Run("connect and normal disconnect", func(t *testing.T) {
+// TestCleanSessionConnectDisconnect covers the CleanSession = 1 rows
+// "connect" and "normal disconnect".
+func TestCleanSessionConnectDisconnect(t *testing.T) {
+	c := newCluster(t, options{frontends: 1})
+	{
 		cl, present := c.dial(0, "clean-1", true)
 		if present {
 			t.Error("Session Present set for a clean session")
@@ -40,9 +40,14 @@ func TestCleanSessionLifecycle(t *testing.T) {
 		cl.disconnect()
 		c.life.waitSteps("clean-1", created, connectedFresh, disconnectedNormal, terminatedNormal)
 		c.life.waitPaired("clean-1")
-	})
+	}
+}
 
-	t.Run("conflict across frontends", func(t *testing.T) {
+// TestCleanSessionConflict covers the CleanSession = 1 conflict row: the
+// same ClientID connects on another frontend, the newer connection wins.
+func TestCleanSessionConflict(t *testing.T) {
+	c := newCluster(t, options{})
+	{
 		old, _ := c.dial(0, "clean-2", true)
 		c.life.waitSteps("clean-2", created, connectedFresh)
 		cl, present := c.dial(1, "clean-2", true)
@@ -66,7 +71,7 @@ func TestCleanSessionLifecycle(t *testing.T) {
 		}
 		cl.disconnect()
 		c.life.waitPaired("clean-2")
-	})
+	}
 }
 
 // TestPersistentSessionLifecycle covers the CleanSession = 0 table: first
@@ -141,38 +146,66 @@ func TestSwitchToCleanDiscards(t *testing.T) {
 		disconnectedNormal, terminatedNormal)
 }
 
-// TestRefusedConnectCreatesNoSession: a CONNECT with an unsupported
-// protocol level gets CONNACK 0x01, creates no session and is announced
-// with its CONNACK code.
+// TestRefusedConnectCreatesNoSession: refused CONNECTs get the CONNACK
+// code their version defines, create no session, and are announced with
+// that code: an unsupported protocol level (0x01) and, in 3.1.1, an empty
+// ClientID with CleanSession=0 (0x02). Neither names a usable ClientID, so
+// their events have no subject.
 func TestRefusedConnectCreatesNoSession(t *testing.T) {
 	c := newCluster(t, options{frontends: 1})
-	const id = "refused-1"
-	nc, err := net.DialTimeout("tcp", c.addr(0), waitFor)
-	if err != nil {
-		t.Fatal(err)
+	cases := []struct {
+		name    string
+		connect []byte
+		code    byte
+	}{{
+		name: "unsupported protocol level",
+		connect: []byte{
+			0x10, 0x15, // CONNECT, remaining length 21
+			0x00, 0x04, 'M', 'Q', 'T', 'T', // protocol name
+			0x06,       // protocol level 6: unsupported
+			0x02,       // flags: CleanSession
+			0x00, 0x1e, // keep alive 30 s
+			0x00, 0x09, 'r', 'e', 'f', 'u', 's', 'e', 'd', '-', '1', // ClientID
+		},
+		code: 0x01,
+	}, {
+		name: "empty ClientID without CleanSession",
+		connect: []byte{
+			0x10, 0x0c, // CONNECT, remaining length 12
+			0x00, 0x04, 'M', 'Q', 'T', 'T', // protocol name
+			0x04,       // protocol level 4 (3.1.1)
+			0x00,       // flags: CleanSession=0
+			0x00, 0x1e, // keep alive 30 s
+			0x00, 0x00, // ClientID: empty
+		},
+		code: 0x02,
+	}}
+	var want []step
+	for _, tc := range cases {
+		nc, err := net.DialTimeout("tcp", c.addr(0), waitFor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := nc.Write(tc.connect); err != nil {
+			t.Fatal(err)
+		}
+		_ = nc.SetReadDeadline(time.Now().Add(waitFor))
+		connack := make([]byte, 4)
+		if _, err := io.ReadFull(nc, connack); err != nil {
+			t.Fatalf("%s: read CONNACK: %v", tc.name, err)
+		}
+		if !bytes.Equal(connack, []byte{0x20, 0x02, 0x00, tc.code}) {
+			t.Errorf("%s: CONNACK % x, want 20 02 00 %02x", tc.name, connack, tc.code)
+		}
+		// The server closes the connection after a refusing CONNACK.
+		if n, err := nc.Read(make([]byte, 1)); err == nil {
+			t.Errorf("%s: connection still open after a refusing CONNACK (read %d bytes)", tc.name, n)
+		}
+		nc.Close()
+		want = append(want, step{events.ClientConnectRejected, fmt.Sprintf("connack=%d", tc.code)})
+		c.life.waitSteps("", want...)
 	}
-	defer nc.Close()
-	connect := []byte{
-		0x10, 0x15, // CONNECT, remaining length 21
-		0x00, 0x04, 'M', 'Q', 'T', 'T', // protocol name
-		0x06,       // protocol level 6: unsupported
-		0x02,       // flags: CleanSession
-		0x00, 0x1e, // keep alive 30 s
-		0x00, 0x09, 'r', 'e', 'f', 'u', 's', 'e', 'd', '-', '1', // ClientID
-	}
-	if _, err := nc.Write(connect); err != nil {
-		t.Fatal(err)
-	}
-	_ = nc.SetReadDeadline(time.Now().Add(waitFor))
-	connack := make([]byte, 4)
-	if _, err := bufio.NewReader(nc).Read(connack); err != nil {
-		t.Fatalf("read CONNACK: %v", err)
-	}
-	if connack[0] != 0x20 || connack[3] != 0x01 {
-		t.Fatalf("CONNACK % x, want 20 02 00 01 (unacceptable protocol version)", connack)
-	}
-	c.life.waitSteps(id, step{events.ClientConnectRejected, "connack=1"})
-	if n, err := c.rdb.Exists(t.Context(), session.Keys{Prefix: c.prefix}.Session(id)).Result(); err != nil || n != 0 {
+	if n, err := c.rdb.Exists(t.Context(), session.Keys{Prefix: c.prefix}.Session("refused-1")).Result(); err != nil || n != 0 {
 		t.Errorf("a refused CONNECT left session state (exists=%d, err=%v)", n, err)
 	}
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 )
@@ -89,14 +90,18 @@ func TestOfflineMessagesReachPersistentSession(t *testing.T) {
 	}
 	sent = append(sent, message{Topic: "elsewhere", Payload: "not subscribed", QoS: 1})
 	pub, _ := c.dial(1, "offline-pub", true)
+	start := time.Now()
 	pub.publishAll(sent)
+	t.Logf("published %d messages in %v", len(sent), time.Since(start))
 
 	// Back on the other frontend: everything arrives, nothing else.
 	sub, present := c.dial(1, "offline-sub", false)
 	if !present {
 		t.Fatal("Session Present not set on reconnect")
 	}
+	start = time.Now()
 	got := sub.waitMessages(len(want))
+	t.Logf("replayed %d messages in %v", len(got), time.Since(start))
 	checkDelivery(t, got, want)
 
 	// The clean client comes back and subscribes again; a marker published
@@ -107,7 +112,7 @@ func TestOfflineMessagesReachPersistentSession(t *testing.T) {
 		t.Error("Session Present for a clean session")
 	}
 	clean.subscribe("seed/#", 2)
-	pub.publish("seed/marker", 1, "marker")
+	pub.publish("seed/other/marker", 1, "marker")
 	if got := clean.waitMessages(1); got[0].Payload != "marker" {
 		t.Errorf("clean client first received %q, want only the marker", got[0].Payload)
 	}
