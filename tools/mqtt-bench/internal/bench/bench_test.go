@@ -1,0 +1,157 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+)
+
+func TestPubSubFindsFaults(t *testing.T) {
+	tests := []struct {
+		name           string
+		version        mqtt.Version
+		qos            byte
+		publishers     int
+		drop, dup, swp []int
+		wantLost       uint64
+		wantDup        uint64
+		wantOutOfOrder uint64
+	}{
+		{name: "honest broker", version: mqtt.V311, qos: 1, publishers: 1},
+		{name: "one lost one duplicated", version: mqtt.V311, qos: 1, publishers: 1,
+			drop: []int{17}, dup: []int{42}, wantLost: 1, wantDup: 1},
+		{name: "one lost one duplicated, MQTT 5, QoS 0", version: mqtt.V5, qos: 0, publishers: 1,
+			drop: []int{3}, dup: []int{99}, wantLost: 1, wantDup: 1},
+		{name: "reordered", version: mqtt.V311, qos: 1, publishers: 1,
+			swp: []int{50}, wantOutOfOrder: 1},
+		{name: "several publishers", version: mqtt.V311, qos: 1, publishers: 3,
+			drop: []int{10, 20}, dup: []int{30}, wantLost: 2, wantDup: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := startFaultyBroker(t, tt.drop, tt.dup, tt.swp)
+			const count = 120
+			res, err := Run(context.Background(), Config{
+				Scenario: PubSub, Pattern: FanIn, PubAddrs: []string{addr},
+				Publishers: tt.publishers, Subscribers: 1, QoS: tt.qos, SubQoS: tt.qos,
+				Version: tt.version, Clean: true, Count: count,
+				Duration: 10 * time.Second, Drain: 300 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Errors != 0 {
+				t.Fatalf("errors: %v", res.ErrorSamples)
+			}
+			if res.Sent != count || res.Expected != count {
+				t.Errorf("sent/expected = %d/%d, want %d/%d", res.Sent, res.Expected, count, count)
+			}
+			if res.Lost != tt.wantLost || res.Duplicated != tt.wantDup || res.OutOfOrder != tt.wantOutOfOrder {
+				t.Errorf("lost/duplicated/out of order = %d/%d/%d, want %d/%d/%d",
+					res.Lost, res.Duplicated, res.OutOfOrder, tt.wantLost, tt.wantDup, tt.wantOutOfOrder)
+			}
+			if want := count - tt.wantLost + tt.wantDup; res.Received != want {
+				t.Errorf("received = %d, want %d", res.Received, want)
+			}
+			if res.Latency == nil || res.Latency.Count != int64(count-tt.wantLost) {
+				t.Errorf("latency samples = %+v, want %d", res.Latency, count-tt.wantLost)
+			}
+		})
+	}
+}
+
+func TestPatterns(t *testing.T) {
+	tests := []struct {
+		pattern      string
+		pubs, subs   int
+		wantExpected uint64
+	}{
+		{FanIn, 4, 2, 100},
+		{FanOut, 1, 3, 300},
+		{P2P, 2, 2, 100},
+	}
+	for _, tt := range tests {
+		t.Run(tt.pattern, func(t *testing.T) {
+			addr := startFaultyBroker(t, nil, nil, nil)
+			res, err := Run(context.Background(), Config{
+				Pattern: tt.pattern, PubAddrs: []string{addr}, Publishers: tt.pubs, Subscribers: tt.subs,
+				QoS: 1, SubQoS: 1, Clean: true, Count: 100, Duration: 10 * time.Second, Drain: 300 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Expected != tt.wantExpected || res.Received != tt.wantExpected || res.Lost != 0 || res.Duplicated != 0 {
+				t.Errorf("expected/received/lost/dup = %d/%d/%d/%d, want %d/%d/0/0",
+					res.Expected, res.Received, res.Lost, res.Duplicated, tt.wantExpected, tt.wantExpected)
+			}
+		})
+	}
+}
+
+func TestRateIsPaced(t *testing.T) {
+	addr := startFaultyBroker(t, nil, nil, nil)
+	start := time.Now()
+	res, err := Run(context.Background(), Config{
+		PubAddrs: []string{addr}, QoS: 1, SubQoS: 1, Clean: true,
+		Count: 100, Rate: 200, Duration: 10 * time.Second, Drain: 300 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 100 messages at 200/s take about half a second, not a few ms.
+	if took := time.Since(start); took < 400*time.Millisecond {
+		t.Errorf("100 messages at 200/s took %v", took)
+	}
+	if res.Received != 100 {
+		t.Errorf("received %d, want 100", res.Received)
+	}
+}
+
+func TestTimeCap(t *testing.T) {
+	addr := startFaultyBroker(t, nil, nil, nil)
+	start := time.Now()
+	res, err := Run(context.Background(), Config{
+		PubAddrs: []string{addr}, QoS: 1, SubQoS: 1, Clean: true,
+		Count: 1_000_000, Rate: 100, Duration: 300 * time.Millisecond, Drain: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("run took %v despite a 300ms cap", took)
+	}
+	if res.Sent == 0 || res.Sent > 100 {
+		t.Errorf("sent %d in 300ms at 100/s", res.Sent)
+	}
+}
+
+func TestConfigChecks(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  Config
+		want error
+	}{
+		{"remote address", Config{PubAddrs: []string{"10.0.0.1:1883"}}, ErrNotLoopback},
+		{"host name", Config{PubAddrs: []string{"example.com:1883"}}, ErrNotLoopback},
+		{"remote subscriber", Config{PubAddrs: []string{"127.0.0.1:1"}, SubAddrs: []string{"192.168.1.1:1883"}}, ErrNotLoopback},
+		{"payload too small", Config{PubAddrs: []string{"127.0.0.1:1"}, Size: 8}, ErrConfig},
+		{"duration over cap", Config{PubAddrs: []string{"127.0.0.1:1"}, Duration: time.Hour}, ErrConfig},
+		{"count over cap", Config{PubAddrs: []string{"127.0.0.1:1"}, Count: MaxCount + 1}, ErrConfig},
+		{"p2p mismatch", Config{PubAddrs: []string{"127.0.0.1:1"}, Pattern: P2P, Publishers: 2, Subscribers: 3}, ErrConfig},
+		{"no address", Config{}, ErrConfig},
+		{"ipv6 loopback", Config{PubAddrs: []string{"[::1]:1883"}}, nil},
+		{"localhost", Config{PubAddrs: []string{"localhost:1883"}}, nil},
+		{"127/8", Config{PubAddrs: []string{"127.1.2.3:1883"}}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.cfg.Normalize()
+			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
+				t.Errorf("Normalize() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}

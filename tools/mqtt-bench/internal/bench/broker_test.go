@@ -1,0 +1,167 @@
+package bench
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"testing"
+
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+)
+
+// faultyBroker is a minimal MQTT broker for tests: exact-match topics, QoS
+// 0 and 1, no sessions. It can misbehave on purpose: the n-th PUBLISH it
+// receives (counting from 1 over all clients) is dropped if drop[n], sent
+// twice if dup[n], and held back until after the next one if swap[n].
+type faultyBroker struct {
+	ln             net.Listener
+	drop, dup, swp map[int]bool
+
+	mu       sync.Mutex
+	received int
+	held     *mqtt.Publish
+	subs     map[string][]*brokerConn
+	conns    map[*brokerConn]bool
+	wg       sync.WaitGroup
+}
+
+type brokerConn struct {
+	nc     net.Conn
+	v      mqtt.Version
+	wmu    sync.Mutex
+	nextID uint16
+}
+
+func (c *brokerConn) write(p mqtt.Packet) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if pub, ok := p.(*mqtt.Publish); ok && pub.QoS > 0 {
+		c.nextID++
+		if c.nextID == 0 {
+			c.nextID = 1
+		}
+		cp := *pub
+		cp.PacketID = c.nextID
+		p = &cp
+	}
+	_ = mqtt.WritePacket(c.nc, p, c.v) // a failed write shows up as a read error
+}
+
+func startFaultyBroker(t *testing.T, drop, dup, swp []int) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	set := func(ns []int) map[int]bool {
+		m := map[int]bool{}
+		for _, n := range ns {
+			m[n] = true
+		}
+		return m
+	}
+	b := &faultyBroker{ln: ln, drop: set(drop), dup: set(dup), swp: set(swp),
+		subs: map[string][]*brokerConn{}, conns: map[*brokerConn]bool{}}
+	b.wg.Add(1)
+	go b.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		b.mu.Lock()
+		for c := range b.conns {
+			c.nc.Close()
+		}
+		b.mu.Unlock()
+		b.wg.Wait()
+	})
+	return ln.Addr().String()
+}
+
+func (b *faultyBroker) accept() {
+	defer b.wg.Done()
+	for {
+		nc, err := b.ln.Accept()
+		if err != nil {
+			return
+		}
+		c := &brokerConn{nc: nc}
+		b.mu.Lock()
+		b.conns[c] = true
+		b.mu.Unlock()
+		b.wg.Add(1)
+		go b.serve(c)
+	}
+}
+
+func (b *faultyBroker) serve(c *brokerConn) {
+	defer b.wg.Done()
+	defer c.nc.Close()
+	r := mqtt.NewReader(c.nc, 0)
+	cp, err := r.ReadConnect()
+	if err != nil {
+		return
+	}
+	c.v = cp.Version
+	c.write(&mqtt.Connack{})
+	for {
+		p, err := r.ReadPacket(c.v)
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				return
+			}
+			return
+		}
+		switch p := p.(type) {
+		case *mqtt.Subscribe:
+			codes := make([]mqtt.ReasonCode, len(p.Subscriptions))
+			b.mu.Lock()
+			for i, s := range p.Subscriptions {
+				b.subs[s.Filter] = append(b.subs[s.Filter], c)
+				codes[i] = mqtt.ReasonCode(min(s.QoS, 1))
+			}
+			b.mu.Unlock()
+			c.write(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes})
+		case *mqtt.Publish:
+			b.route(p)
+			if p.QoS == 1 {
+				c.write(&mqtt.Puback{PacketID: p.PacketID})
+			}
+		case *mqtt.Pingreq:
+			c.write(&mqtt.Pingresp{})
+		case *mqtt.Disconnect:
+			return
+		}
+	}
+}
+
+// route applies the configured faults, then delivers to every subscriber of
+// the exact topic. The lock keeps delivery in arrival order.
+func (b *faultyBroker) route(p *mqtt.Publish) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.received++
+	n := b.received
+	out := &mqtt.Publish{Topic: p.Topic, QoS: min(p.QoS, 1), Payload: p.Payload}
+	switch {
+	case b.drop[n]:
+		return
+	case b.swp[n]:
+		b.held = out
+		return
+	}
+	copies := 1
+	if b.dup[n] {
+		copies = 2
+	}
+	for range copies {
+		for _, c := range b.subs[p.Topic] {
+			c.write(out)
+		}
+	}
+	if b.held != nil {
+		for _, c := range b.subs[b.held.Topic] {
+			c.write(b.held)
+		}
+		b.held = nil
+	}
+}

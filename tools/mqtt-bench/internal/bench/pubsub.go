@@ -1,0 +1,385 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/client"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/latency"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/seqtrack"
+)
+
+// receiver is the state of one subscriber connection, touched only by that
+// connection's read goroutine until the connection is closed.
+type receiver struct {
+	tracker  seqtrack.Tracker
+	hist     *latency.Histogram
+	received atomic.Uint64
+	last     atomic.Int64 // unix ns of the latest delivery
+	group    int          // index of the tracker group it reports into
+}
+
+func (r *receiver) onPublish(p *mqtt.Publish, at time.Time) {
+	r.received.Add(1)
+	r.last.Store(at.UnixNano())
+	pub, seq, sent, ok := parseHeader(p.Payload)
+	if !ok {
+		r.tracker.Observe(seqtrack.MaxPublishers, 0) // counted as invalid
+		return
+	}
+	// A duplicate's latency says how late the redelivery was, not how fast
+	// the broker is; only first arrivals count.
+	if r.tracker.Observe(pub, seq) != seqtrack.Duplicate {
+		r.hist.Record(at.Sub(sent))
+	}
+}
+
+// publisher is one publishing connection and its counters.
+type publisher struct {
+	conn   *client.Conn
+	topic  string
+	n      int     // messages to send
+	rate   float64 // messages/s, 0 = as fast as possible
+	sent   atomic.Uint64
+	acked  atomic.Uint64
+	ackLat *latency.Histogram // read goroutine only
+}
+
+// topology is who publishes where and what each receiver group expects.
+type topology struct {
+	pubTopic  []string
+	subFilter []string
+	subGroup  []int   // receiver -> group
+	groupPubs [][]int // group -> publishers it expects everything from
+}
+
+func (cfg *Config) topology() topology {
+	var t topology
+	for i := range cfg.Publishers {
+		switch cfg.Pattern {
+		case FanIn, P2P:
+			t.pubTopic = append(t.pubTopic, cfg.topic(i%cfg.Subscribers))
+		default:
+			t.pubTopic = append(t.pubTopic, cfg.topic(0))
+		}
+	}
+	all := make([]int, cfg.Publishers)
+	for i := range all {
+		all[i] = i
+	}
+	for j := range cfg.Subscribers {
+		switch cfg.Pattern {
+		case FanIn, P2P:
+			t.subFilter = append(t.subFilter, cfg.topic(j))
+			var pubs []int
+			for i := j; i < cfg.Publishers; i += cfg.Subscribers {
+				pubs = append(pubs, i)
+			}
+			t.subGroup = append(t.subGroup, j)
+			t.groupPubs = append(t.groupPubs, pubs)
+		case FanOut:
+			t.subFilter = append(t.subFilter, cfg.topic(0))
+			t.subGroup = append(t.subGroup, j)
+			t.groupPubs = append(t.groupPubs, all)
+		case Shared:
+			t.subFilter = append(t.subFilter, "$share/"+cfg.ShareGroup+"/"+cfg.topic(0))
+			t.subGroup = append(t.subGroup, 0)
+			if j == 0 {
+				t.groupPubs = append(t.groupPubs, all)
+			}
+		}
+	}
+	return t
+}
+
+func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) error {
+	res.Pattern, res.Size, res.Publishers, res.Subscribers, res.TargetRate =
+		cfg.Pattern, cfg.Size, cfg.Publishers, cfg.Subscribers, cfg.Rate
+	topo := cfg.topology()
+
+	recv := make([]*receiver, cfg.Subscribers)
+	for j := range recv {
+		recv[j] = &receiver{hist: latency.New(), group: topo.subGroup[j]}
+	}
+	subs := connectAll(ctx, cfg, cfg.Subscribers, func(j int) client.Options {
+		o := cfg.clientOptions(pick(cfg.SubAddrs, j), cfg.clientID("s", j))
+		o.OnPublish = recv[j].onPublish
+		return o
+	}, errs, nil)
+	defer closeAll(cfg, subs)
+	if err := subscribeAll(ctx, cfg, subs, topo.subFilter, errs); err != nil {
+		return err
+	}
+
+	pubs := make([]*publisher, cfg.Publishers)
+	per, extra := cfg.Count/cfg.Publishers, cfg.Count%cfg.Publishers
+	for i := range pubs {
+		n := per
+		if i < extra {
+			n++
+		}
+		pubs[i] = &publisher{topic: topo.pubTopic[i], n: n, rate: cfg.Rate / float64(cfg.Publishers), ackLat: latency.New()}
+	}
+	pconns := connectAll(ctx, cfg, cfg.Publishers, func(i int) client.Options {
+		o := cfg.clientOptions(pick(cfg.PubAddrs, i), cfg.clientID("p", i))
+		p := pubs[i]
+		o.OnAck = func(sent time.Time, rc mqtt.ReasonCode) {
+			if rc.IsError() {
+				errs.add(fmt.Errorf("publisher %d: publish refused: %w", i, rc))
+				return
+			}
+			p.acked.Add(1)
+			p.ackLat.Record(time.Since(sent))
+		}
+		return o
+	}, errs, nil)
+	defer closeAll(cfg, pconns)
+	for i, c := range pconns {
+		pubs[i].conn = c
+	}
+
+	start := time.Now()
+	deadline := start.Add(cfg.Duration)
+	pctx, cancel := context.WithDeadline(ctx, deadline)
+	defer cancel()
+	stopProgress := progress(cfg, start, func() (uint64, uint64) {
+		return sumSent(pubs), sumReceived(recv)
+	})
+	defer stopProgress()
+
+	var wg sync.WaitGroup
+	for i, p := range pubs {
+		if p.conn == nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := p.run(pctx, cfg, uint32(i)); err != nil && pctx.Err() == nil {
+				errs.add(fmt.Errorf("publisher %d: %w", i, err))
+			}
+		}()
+	}
+	wg.Wait()
+	pubEnd := time.Now()
+
+	// Expected deliveries: every sent message once per receiver group that
+	// expects its publisher.
+	var expected uint64
+	for _, pubsOf := range topo.groupPubs {
+		for _, i := range pubsOf {
+			expected += pubs[i].sent.Load()
+		}
+	}
+	waitDrain(ctx, cfg, func() (bool, uint64) {
+		var unacked uint64
+		for _, p := range pubs {
+			if p.conn != nil {
+				unacked += uint64(p.conn.Inflight())
+			}
+		}
+		got := sumReceived(recv)
+		return got >= expected && unacked == 0, got + sumAcked(pubs)
+	})
+	stopProgress()
+	closeAll(cfg, pconns)
+	closeAll(cfg, subs)
+
+	// Every read goroutine has ended (Close waits), so the trackers and
+	// histograms can be read without locks.
+	sent := map[uint32]uint64{}
+	for i, p := range pubs {
+		sent[uint32(i)] = p.sent.Load()
+		res.Sent += p.sent.Load()
+		res.Acked += p.acked.Load()
+	}
+	if cfg.QoS > 0 && res.Acked < res.Sent {
+		res.Unacked = res.Sent - res.Acked
+	}
+	groups := make([]*seqtrack.Tracker, len(topo.groupPubs))
+	for g := range groups {
+		groups[g] = &seqtrack.Tracker{}
+	}
+	lat, ackLat := latency.New(), latency.New()
+	var lastRecv int64
+	for _, r := range recv {
+		groups[r.group].Merge(&r.tracker)
+		lat.Merge(r.hist)
+		res.Received += r.received.Load()
+		lastRecv = max(lastRecv, r.last.Load())
+	}
+	for _, p := range pubs {
+		ackLat.Merge(p.ackLat)
+	}
+	for g, tr := range groups {
+		want := map[uint32]uint64{}
+		for _, i := range topo.groupPubs[g] {
+			want[uint32(i)] = sent[uint32(i)]
+		}
+		c := tr.Counts(want)
+		res.Lost += c.Lost
+		res.Duplicated += c.Duplicated
+		res.OutOfOrder += c.OutOfOrder
+		res.Unexpected += c.Unexpected
+		res.Invalid += c.Invalid
+	}
+	res.Expected = expected
+	res.Elapsed = time.Since(start).Seconds()
+	res.ThroughputIn = perSecond(res.Sent, pubEnd.Sub(start))
+	if lastRecv > 0 {
+		res.ThroughputOut = perSecond(res.Received, time.Unix(0, lastRecv).Sub(start))
+	}
+	res.Latency, res.AckLatency = summary(lat), summary(ackLat)
+	return nil
+}
+
+func subscribeAll(ctx context.Context, cfg *Config, subs []*client.Conn, filters []string, errs *errorLog) error {
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, cfg.Concurrency)
+	var failed atomic.Int64
+	for j, c := range subs {
+		if c == nil {
+			failed.Add(1)
+			continue
+		}
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			if err := c.Subscribe(sctx, mqtt.Subscription{Filter: filters[j], QoS: cfg.SubQoS}); err != nil {
+				failed.Add(1)
+				errs.add(fmt.Errorf("subscriber %d: %w", j, err))
+			}
+		}()
+	}
+	wg.Wait()
+	if n := failed.Load(); n == int64(len(subs)) {
+		return fmt.Errorf("no subscriber ready (%d failed)", n)
+	}
+	return nil
+}
+
+// run publishes p.n messages, paced to p.rate, until done or ctx ends.
+// Messages due at the same moment are written with one flush.
+func (p *publisher) run(ctx context.Context, cfg *Config, id uint32) error {
+	payload := make([]byte, cfg.Size)
+	for k := HeaderSize; k < len(payload); k++ {
+		payload[k] = byte('a' + k%26)
+	}
+	msg := &mqtt.Publish{Topic: p.topic, QoS: cfg.QoS, Payload: payload}
+	const maxBatch = 256
+	start := time.Now()
+	for seq := 0; seq < p.n; {
+		if ctx.Err() != nil {
+			return nil
+		}
+		due := p.n - seq
+		if p.rate > 0 {
+			due = min(due, int(time.Since(start).Seconds()*p.rate)+1-seq)
+			if due <= 0 {
+				next := start.Add(time.Duration(float64(seq) / p.rate * float64(time.Second)))
+				t := time.NewTimer(time.Until(next))
+				select {
+				case <-t.C:
+				case <-ctx.Done():
+					t.Stop()
+					return nil
+				}
+				continue
+			}
+		}
+		for range min(due, maxBatch) {
+			now := time.Now()
+			putHeader(payload, id, uint64(seq), now)
+			msg.PacketID = 0
+			if err := p.conn.Publish(ctx, msg, now); err != nil {
+				return err
+			}
+			seq++
+			p.sent.Add(1)
+		}
+		if err := p.conn.Flush(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// waitDrain polls check until it reports done, or its progress value stops
+// changing for cfg.Drain, or the context ends. Polling (every 20 ms) rather
+// than a signal keeps the receive path free of any coordination.
+func waitDrain(ctx context.Context, cfg *Config, check func() (done bool, progress uint64)) {
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	done, last := check()
+	lastChange := time.Now()
+	for !done && time.Since(lastChange) < cfg.Drain {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		var v uint64
+		if done, v = check(); v != last {
+			last, lastChange = v, time.Now()
+		}
+	}
+}
+
+// progress prints one line per second until the returned stop is called
+// (stop may be called more than once).
+func progress(cfg *Config, start time.Time, counts func() (sent, received uint64)) (stop func()) {
+	if cfg.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var lastSent, lastRecv uint64
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				s, r := counts()
+				fmt.Fprintf(cfg.Progress, "%6.1fs  sent %10d (%8d/s)  received %10d (%8d/s)\n",
+					now.Sub(start).Seconds(), s, s-lastSent, r, r-lastRecv)
+				lastSent, lastRecv = s, r
+			}
+		}
+	}()
+	var once sync.Once
+	return func() {
+		once.Do(func() { close(done); <-finished })
+	}
+}
+
+func sumSent(pubs []*publisher) (n uint64) {
+	for _, p := range pubs {
+		n += p.sent.Load()
+	}
+	return n
+}
+
+func sumAcked(pubs []*publisher) (n uint64) {
+	for _, p := range pubs {
+		n += p.acked.Load()
+	}
+	return n
+}
+
+func sumReceived(recv []*receiver) (n uint64) {
+	for _, r := range recv {
+		n += r.received.Load()
+	}
+	return n
+}

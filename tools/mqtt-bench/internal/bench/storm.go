@@ -1,0 +1,141 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/client"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/latency"
+)
+
+// runStorm opens cfg.Connections persistent sessions as fast as
+// cfg.Concurrency allows and reports CONNACKs per second. A persistent
+// session is what costs a broker work at CONNECT (looking up and creating
+// state), so Clean is forced off.
+func runStorm(ctx context.Context, cfg *Config, res *Result, errs *errorLog) error {
+	cfg.Clean = false
+	res.Connections = cfg.Connections
+	var mu sync.Mutex
+	hist := latency.New()
+	start := time.Now()
+	stop := progress(cfg, start, func() (uint64, uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return uint64(hist.Count()), 0
+	})
+	conns := connectAll(ctx, cfg, cfg.Connections, func(k int) client.Options {
+		return cfg.clientOptions(pick(cfg.SubAddrs, k), cfg.clientID("c", k))
+	}, errs, func(d time.Duration) {
+		mu.Lock()
+		hist.Record(d)
+		mu.Unlock()
+	})
+	elapsed := time.Since(start)
+	stop()
+	closeAll(cfg, conns)
+	res.Connects = uint64(hist.Count())
+	res.ConnectRate = perSecond(res.Connects, elapsed)
+	res.ConnectLatency = summary(hist)
+	res.Elapsed = elapsed.Seconds()
+	return nil
+}
+
+// runIdle holds cfg.Connections connections for cfg.Duration and, given a
+// process id, reports how much that process's resident memory grew per
+// connection. The keep-alive is set beyond the hold so that the broker sees
+// no traffic at all from idle clients.
+func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) error {
+	res.Connections = cfg.Connections
+	cfg.KeepAlive = cfg.Duration + time.Minute
+	var before int64
+	if cfg.PID > 0 {
+		var err error
+		if before, err = readRSS(cfg.PID); err != nil {
+			return err
+		}
+	}
+	start := time.Now()
+	var mu sync.Mutex
+	var connected uint64
+	stop := progress(cfg, start, func() (uint64, uint64) {
+		mu.Lock()
+		defer mu.Unlock()
+		return connected, 0
+	})
+	defer stop()
+	hist := latency.New()
+	conns := connectAll(ctx, cfg, cfg.Connections, func(k int) client.Options {
+		o := cfg.clientOptions(pick(cfg.SubAddrs, k), cfg.clientID("i", k))
+		o.KeepAlive = min(cfg.KeepAlive, 65535*time.Second)
+		return o
+	}, errs, func(d time.Duration) {
+		mu.Lock()
+		connected++
+		hist.Record(d)
+		mu.Unlock()
+	})
+	defer closeAll(cfg, conns)
+	res.Connects = uint64(hist.Count())
+	res.ConnectRate = perSecond(res.Connects, time.Since(start))
+	res.ConnectLatency = summary(hist)
+
+	hold := time.NewTimer(cfg.Duration)
+	select {
+	case <-hold.C:
+	case <-ctx.Done():
+		hold.Stop()
+	}
+	var open uint64
+	for _, c := range conns {
+		if c == nil {
+			continue
+		}
+		select {
+		case <-c.Done():
+			errs.add(fmt.Errorf("idle connection dropped: %w", c.Err()))
+		default:
+			open++
+		}
+	}
+	if cfg.PID > 0 {
+		after, err := readRSS(cfg.PID)
+		if err != nil {
+			return err
+		}
+		res.RSSBeforeKiB, res.RSSAfterKiB = before, after
+		if open > 0 {
+			res.KiBPerConn = float64(after-before) / float64(open)
+		}
+	}
+	res.Elapsed = time.Since(start).Seconds()
+	return nil
+}
+
+// readRSS reads VmRSS (KiB) from /proc/<pid>/status.
+func readRSS(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kib, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("read rss: %w", err)
+			}
+			return kib, nil
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return 0, fmt.Errorf("read rss: %w", err)
+	}
+	return 0, fmt.Errorf("read rss: no VmRSS in /proc/%d/status", pid)
+}

@@ -1,0 +1,169 @@
+// Package rawkafka measures the ceiling of the broker's log path: the raw
+// kafka-go producer appending records of the same size with acks=all, as many
+// concurrent synchronous writes as the MQTT publishers would have in flight.
+// The broker cannot acknowledge QoS 1 faster than this on the same Kafka.
+package rawkafka
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/bench"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/latency"
+)
+
+// Config of one producer run.
+type Config struct {
+	Brokers    []string
+	Topic      string // created when missing
+	Partitions int    // for a created topic; default 8 like mqtt.messages
+	Keys       int    // distinct record keys (MQTT topics in the broker); default 1
+	Size       int
+	Count      int
+	Duration   time.Duration
+	Producers  int // default 1
+	Inflight   int // concurrent writes per producer; default 64
+	Progress   io.Writer
+}
+
+// Run produces up to cfg.Count records for at most cfg.Duration.
+func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
+	if len(cfg.Brokers) == 0 {
+		return nil, fmt.Errorf("%w: no kafka address", bench.ErrConfig)
+	}
+	for _, b := range cfg.Brokers {
+		if err := bench.CheckLoopback(b); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Count <= 0 || cfg.Count > bench.MaxCount || cfg.Duration <= 0 || cfg.Duration > bench.MaxDuration {
+		return nil, fmt.Errorf("%w: count and duration must be set and within the caps", bench.ErrConfig)
+	}
+	cfg.Partitions = max(cfg.Partitions, 1)
+	cfg.Keys = max(cfg.Keys, 1)
+	cfg.Producers = max(cfg.Producers, 1)
+	if cfg.Inflight <= 0 {
+		cfg.Inflight = 64
+	}
+	if err := ensureTopic(ctx, cfg); err != nil {
+		return nil, err
+	}
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Topic:        cfg.Topic,
+		Balancer:     &kafka.Murmur2Balancer{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: 2 * time.Millisecond,
+		BatchSize:    cfg.Producers * cfg.Inflight,
+	}
+	defer w.Close()
+
+	res := &bench.Result{Scenario: "raw-kafka", Version: "kafka", QoS: 1, Size: cfg.Size, Publishers: cfg.Producers}
+	var sent, acked, errCount atomic.Uint64
+	var next atomic.Int64
+	var mu sync.Mutex
+	hist := latency.New()
+	var samples []string
+
+	start := time.Now()
+	wctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	stop := progress(cfg.Progress, start, &acked)
+	var wg sync.WaitGroup
+	for range cfg.Producers * cfg.Inflight {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			value := make([]byte, cfg.Size)
+			local := latency.New()
+			defer func() { mu.Lock(); hist.Merge(local); mu.Unlock() }()
+			for wctx.Err() == nil {
+				seq := next.Add(1) - 1
+				if seq >= int64(cfg.Count) {
+					return
+				}
+				key := fmt.Appendf(nil, "bench/%d", seq%int64(cfg.Keys))
+				t := time.Now()
+				sent.Add(1)
+				err := w.WriteMessages(wctx, kafka.Message{Key: key, Value: value})
+				if err != nil {
+					if wctx.Err() != nil {
+						return
+					}
+					errCount.Add(1)
+					mu.Lock()
+					if len(samples) < 5 {
+						samples = append(samples, err.Error())
+					}
+					mu.Unlock()
+					continue
+				}
+				local.Record(time.Since(t))
+				acked.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	stop()
+	res.Sent, res.Acked = sent.Load(), acked.Load()
+	res.Unacked = res.Sent - res.Acked
+	res.ThroughputIn = float64(res.Acked) / elapsed.Seconds()
+	res.Elapsed = elapsed.Seconds()
+	if hist.Count() > 0 {
+		s := hist.Summary()
+		res.AckLatency = &s
+	}
+	res.Errors, res.ErrorSamples = errCount.Load(), samples
+	return res, nil
+}
+
+func ensureTopic(ctx context.Context, cfg Config) error {
+	addr, err := net.ResolveTCPAddr("tcp", cfg.Brokers[0])
+	if err != nil {
+		return fmt.Errorf("create topic: %w", err)
+	}
+	c := &kafka.Client{Addr: addr, Timeout: 30 * time.Second}
+	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
+		Topic: cfg.Topic, NumPartitions: cfg.Partitions, ReplicationFactor: -1,
+	}}})
+	if err != nil {
+		return fmt.Errorf("create topic: %w", err)
+	}
+	if err := resp.Errors[cfg.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
+		return fmt.Errorf("create topic %s: %w", cfg.Topic, err)
+	}
+	return nil
+}
+
+func progress(w io.Writer, start time.Time, acked *atomic.Uint64) (stop func()) {
+	if w == nil {
+		return func() {}
+	}
+	done, finished := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		var last uint64
+		for {
+			select {
+			case <-done:
+				return
+			case now := <-tick.C:
+				n := acked.Load()
+				fmt.Fprintf(w, "%6.1fs  acked %10d (%8d/s)\n", now.Sub(start).Seconds(), n, n-last)
+				last = n
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
+}
