@@ -131,3 +131,31 @@ func TestDeleteRemovesEverything(t *testing.T) {
 		t.Fatalf("keys left %v", keys)
 	}
 }
+
+func TestApplyBatchRecordsEachOffset(t *testing.T) {
+	rdb := redistest.Client(t)
+	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
+	ctx := context.Background()
+	err := w.ApplyBatch(ctx, 1, []session.Step{
+		{Offset: 4, Fn: func(tx *session.Tx) { tx.PutSession("a", &session.Meta{Epoch: 4, Online: true}) }},
+		{Offset: 5, Fn: func(tx *session.Tx) { tx.PutSession("b", &session.Meta{Epoch: 5, Online: true}) }},
+		{Offset: 6},
+		{Offset: 7, Fn: func(tx *session.Tx) { tx.Touch("a") }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		cid     string
+		applied int64
+	}{{"a", 7}, {"b", 5}}
+	for _, c := range cases {
+		m, err := w.Meta(ctx, c.cid)
+		if err != nil || m == nil || m.Applied != c.applied || m.Partition != 1 {
+			t.Fatalf("%s: %+v %v", c.cid, m, err)
+		}
+	}
+	if off, ok, _ := w.Applied(ctx, 1); !ok || off != 7 {
+		t.Fatalf("applied %d", off)
+	}
+}

@@ -92,6 +92,35 @@ func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func
 	return nil
 }
 
+// Step is one op's changes in ApplyBatch.
+type Step struct {
+	Offset int64
+	Fn     func(*Tx) // nil: the op changes nothing but the applied mark
+}
+
+// ApplyBatch applies the steps of a run of ops of one partition, in
+// order, in one MULTI/EXEC, and sets `applied:<n>` to the last step's
+// offset: atomic per op and for the run as a whole, at one round trip.
+func (w *Writer) ApplyBatch(ctx context.Context, partition int, steps []Step) error {
+	if len(steps) == 0 {
+		return nil
+	}
+	last := steps[len(steps)-1].Offset
+	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for _, st := range steps {
+			if st.Fn != nil {
+				st.Fn(&Tx{ctx: ctx, p: p, k: w.keys, partition: partition, offset: st.Offset})
+			}
+		}
+		p.Set(ctx, w.keys.Applied(partition), last, 0)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("apply ops %d/[%d..%d]: %w", partition, steps[0].Offset, last, err)
+	}
+	return nil
+}
+
 // Tx queues the changes of one op; see Writer.Apply.
 type Tx struct {
 	ctx       context.Context

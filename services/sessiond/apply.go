@@ -60,6 +60,13 @@ type input struct {
 	meta   *session.Meta
 	cursor map[int]int64
 	qfrom  map[int]int64
+
+	// Overlay bookkeeping (see run.go): loaded says cursor and qfrom are
+	// known; delta holds cursor changes of the run made before they were;
+	// queued says the session went offline in the run (queue for it).
+	loaded bool
+	delta  map[int]int64
+	queued bool
 }
 
 // decide works out one op's effects from the view before it. It is pure

@@ -19,6 +19,7 @@ type metrics struct {
 	partitions prometheus.Gauge
 	lag        *prometheus.GaugeVec // seconds behind the last handled op, by partition
 	lagRecords *prometheus.GaugeVec // records not yet handled, by partition
+	runs       prometheus.Histogram // ops per applied run
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -41,6 +42,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		sessions: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tidemark_sessiond_sessions", Help: "Sessions owned by this instance, by state (online, offline).",
 		}, []string{"state"}),
+		runs: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tidemark_sessiond_run_ops", Help: "Ops applied per run (one Append, one Redis transaction).",
+			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
+		}),
 		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tidemark_sessiond_consumer_lag_records", Help: "Ops in the sessions topic not yet handled, by partition.",
 		}, []string{"partition"}),
@@ -57,7 +62,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords} {
+	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}

@@ -33,6 +33,9 @@ type Service struct {
 	parts    map[int]*part // owned sessions partitions
 	assigned atomic.Bool
 	stopping atomic.Bool // set at shutdown: handle no more ops
+	// workCtx is the context of the partition workers: it outlives Run's
+	// ctx until the final commit is done.
+	workCtx context.Context
 }
 
 // part is the state of one owned sessions partition. Handle calls for it
@@ -46,9 +49,15 @@ type part struct {
 	// sessions by state (online, offline), for the sessions gauge
 	online, offline atomic.Int64
 
-	// handling is held while an op is processed, so the final commit at
-	// shutdown waits for the op in flight and covers it.
+	// handling is held while a run of ops is processed, so the final
+	// commit at shutdown waits for the run in flight and covers it.
 	handling sync.Mutex
+
+	// The worker applies runs of the records Handle passes it (see
+	// run.go).
+	in     chan *kafkalog.Record
+	stop   chan struct{}
+	exited chan struct{}
 
 	mu       sync.Mutex
 	expiring map[string]int64 // cid -> epoch of an expire op already appended
@@ -92,6 +101,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// commit happens while the generation still owns the partitions.
 	gctx, gcancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer gcancel()
+	s.workCtx = gctx
 	var wg, gwg sync.WaitGroup
 	run := func(wg *sync.WaitGroup, ctx context.Context, f func(context.Context)) {
 		wg.Add(1)
@@ -164,6 +174,7 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 		}
 		p.next.Store(next)
 		p.done = next
+		s.startWorker(p)
 		on, off, err := s.q.load(ctx, n)
 		if err != nil {
 			return err
@@ -211,19 +222,36 @@ func (p *part) count(from, to string) {
 // announced when they were first applied.
 func (s *Service) rebuild(ctx context.Context, p *part, from, to int64) (int, error) {
 	count := 0
+	var run []*kafkalog.Record
 	err := kafkalog.ReadRange(ctx, s.cfg.Kafka, s.cfg.Topics.Sessions, p.n, from, to, func(rec *kafkalog.Record) error {
 		count++
-		return s.process(ctx, p, rec, false)
+		run = append(run, rec)
+		if len(run) < maxRun {
+			return nil
+		}
+		err := s.processRun(ctx, p, run, false)
+		run = run[:0]
+		return err
 	})
+	if err == nil {
+		err = s.processRun(ctx, p, run, false)
+	}
 	return count, err
 }
 
 func (s *Service) revoke(parts []int) {
 	s.mu.Lock()
+	var gone []*part
 	for _, n := range parts {
+		if p := s.parts[n]; p != nil {
+			gone = append(gone, p)
+		}
 		delete(s.parts, n)
 	}
 	s.mu.Unlock()
+	for _, p := range gone {
+		p.stopWorker()
+	}
 	for _, n := range parts {
 		s.q.forget(n)
 	}
@@ -238,115 +266,6 @@ func (s *Service) owned() []*part {
 		out = append(out, p)
 	}
 	return out
-}
-
-func (s *Service) handle(ctx context.Context, rec *kafkalog.Record) error {
-	s.mu.Lock()
-	p := s.parts[rec.Partition]
-	s.mu.Unlock()
-	if p == nil {
-		return fmt.Errorf("handle %d/%d: %w", rec.Partition, rec.Offset, kafkalog.ErrNotAssigned)
-	}
-	p.handling.Lock()
-	if s.stopping.Load() {
-		// Returning would end the generation before the final commit;
-		// hold the partition until the group is left instead.
-		p.handling.Unlock()
-		<-ctx.Done()
-		return ctx.Err()
-	}
-	err := s.process(ctx, p, rec, true)
-	if err == nil {
-		p.next.Store(rec.Offset + 1)
-	}
-	p.handling.Unlock()
-	if err != nil {
-		return err
-	}
-	s.met.lag.WithLabelValues(itoa(p.n)).Set(float64(time.Since(rec.Time).Seconds()))
-	return nil
-}
-
-// process applies one op: decide, announce (when emit), apply. Ops at or
-// below the partition's applied mark are already in Redis and skipped.
-func (s *Service) process(ctx context.Context, p *part, rec *kafkalog.Record, emit bool) error {
-	if rec.Offset <= p.applied {
-		return nil
-	}
-	op, err := session.DecodeOp(rec)
-	if err != nil {
-		// A record that is not an op can never be applied: log it, count
-		// it and move on rather than block the partition.
-		s.log.Warn("undecodable session op skipped", "partition", rec.Partition, "offset", rec.Offset, "err", err)
-		s.met.ops.WithLabelValues("invalid", "skipped").Inc()
-		return s.apply(ctx, p, rec.Offset, nil)
-	}
-	if op.TS == 0 {
-		op.TS = rec.Time.UnixMilli()
-	}
-	var in input
-	if op.Kind != session.OpRejected && op.Kind != session.OpDrop {
-		if in.meta, err = s.w.Meta(ctx, op.ClientID); err != nil {
-			return err
-		}
-	}
-	if op.Kind == session.OpDisconnect && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
-		st, err := s.w.Load(ctx, op.ClientID)
-		if err != nil {
-			return err
-		}
-		in.cursor, in.qfrom = st.Cursor, st.QueueFrom
-	}
-	b := &batch{topic: s.cfg.Topics.Sessions, partition: rec.Partition, offset: rec.Offset, at: time.UnixMilli(op.TS)}
-	var follow map[int]int64
-	if emit {
-		follow = s.q.positions()
-	}
-	out := s.decide(b, op, in, follow)
-	s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
-	if op.Kind == session.OpExpire {
-		p.mu.Lock()
-		delete(p.expiring, op.ClientID)
-		p.mu.Unlock()
-	}
-	if out.leave {
-		s.q.remove(op.ClientID)
-	}
-	if emit && len(b.envs) > 0 {
-		recs, err := records(s.cfg.Topics.Lifecycle, b.envs)
-		if err != nil {
-			return err
-		}
-		if err := s.app.Append(ctx, recs...); err != nil {
-			return fmt.Errorf("announce op %d/%d: %w", rec.Partition, rec.Offset, err)
-		}
-		for _, e := range b.envs {
-			s.met.events.WithLabelValues(string(e.Type)).Inc()
-		}
-	}
-	if err := s.apply(ctx, p, rec.Offset, out.tx); err != nil {
-		return err
-	}
-	if emit {
-		p.count(stateOf(in.meta), out.state)
-		if out.state != "" {
-			s.updateGauges()
-		}
-	}
-	if out.offline && emit {
-		if _, err := s.q.add(ctx, op.ClientID, p.n); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (s *Service) apply(ctx context.Context, p *part, offset int64, fn func(*session.Tx)) error {
-	if err := s.w.Apply(ctx, p.n, offset, fn); err != nil {
-		return err
-	}
-	p.applied = offset
-	return nil
 }
 
 // commitLoop commits applied offsets every CommitInterval: ops are applied

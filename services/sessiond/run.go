@@ -1,0 +1,330 @@
+package sessiond
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// maxRun bounds how many ops one run applies: one Append of their events
+// and one Redis transaction.
+const maxRun = 256
+
+// Handle passes records to the partition's worker, which applies them in
+// runs: whatever has arrived while the previous run was being applied.
+// That batches the events of many ops into one Append and their Redis
+// changes into one transaction, while a lone op is applied at once.
+
+func (s *Service) startWorker(p *part) {
+	p.in = make(chan *kafkalog.Record, maxRun)
+	p.stop = make(chan struct{})
+	p.exited = make(chan struct{})
+	go s.work(p)
+}
+
+// stopWorker stops p's worker after the run in flight and waits for it.
+// Records not yet applied are not committed: the next owner applies them.
+func (p *part) stopWorker() {
+	close(p.stop)
+	<-p.exited
+}
+
+func (s *Service) handle(ctx context.Context, rec *kafkalog.Record) error {
+	s.mu.Lock()
+	p := s.parts[rec.Partition]
+	s.mu.Unlock()
+	if p == nil {
+		return fmt.Errorf("handle %d/%d: %w", rec.Partition, rec.Offset, kafkalog.ErrNotAssigned)
+	}
+	select {
+	case p.in <- rec:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Service) work(p *part) {
+	defer close(p.exited)
+	ctx := s.workCtx
+	for {
+		var run []*kafkalog.Record
+		select {
+		case <-p.stop:
+			return
+		case <-ctx.Done():
+			return
+		case rec := <-p.in:
+			run = append(run, rec)
+		}
+	drain:
+		for len(run) < maxRun {
+			select {
+			case rec := <-p.in:
+				run = append(run, rec)
+			default:
+				break drain
+			}
+		}
+		if !s.applyRun(ctx, p, run) {
+			return
+		}
+	}
+}
+
+// applyRun applies a run, retrying with back-off while Kafka or Redis
+// fail: the run's ops must be applied before any later op of the
+// partition. A retry re-announces events with the same ids. It returns
+// false when the worker must stop.
+func (s *Service) applyRun(ctx context.Context, p *part, run []*kafkalog.Record) bool {
+	wait := 100 * time.Millisecond
+	for failing := false; ; {
+		p.handling.Lock()
+		if s.stopping.Load() {
+			p.handling.Unlock()
+			return false
+		}
+		err := s.processRun(ctx, p, run, true)
+		if err == nil {
+			last := run[len(run)-1]
+			p.next.Store(last.Offset + 1)
+			s.met.lag.WithLabelValues(itoa(p.n)).Set(time.Since(last.Time).Seconds())
+		}
+		p.handling.Unlock()
+		if err == nil {
+			if failing {
+				s.log.Info("applying session ops again", "partition", p.n)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		if !failing {
+			s.log.Warn("applying session ops failed; retrying", "partition", p.n, "err", err)
+			failing = true
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-p.stop:
+			t.Stop()
+			return false
+		case <-ctx.Done():
+			t.Stop()
+			return false
+		case <-t.C:
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}
+
+// overlay is the view of the clients a run touches, as it stands after
+// the run's ops so far: decisions within one run see the effects of the
+// earlier ops before Redis does.
+type overlay map[string]*input
+
+// get returns cid's view, reading the session hash on first use.
+func (s *Service) view(ctx context.Context, ov overlay, cid string) (*input, error) {
+	if in, ok := ov[cid]; ok {
+		return in, nil
+	}
+	m, err := s.w.Meta(ctx, cid)
+	if err != nil {
+		return nil, err
+	}
+	in := &input{meta: m}
+	ov[cid] = in
+	return in, nil
+}
+
+// full makes sure in has the cursor and qfrom (what a disconnect needs),
+// reading Redis's and replaying the run's cursor changes over them.
+func (s *Service) full(ctx context.Context, in *input, cid string) error {
+	if in.loaded {
+		return nil
+	}
+	st, err := s.w.Load(ctx, cid)
+	if err != nil {
+		return err
+	}
+	in.cursor, in.qfrom = st.Cursor, st.QueueFrom
+	if in.cursor == nil {
+		in.cursor = map[int]int64{}
+	}
+	for p, o := range in.delta {
+		in.cursor[p] = o
+	}
+	in.delta, in.loaded = nil, true
+	return nil
+}
+
+// processRun applies a run of ops of one partition: decide each against
+// the overlay, announce all their events in one Append (when emit), apply
+// all their changes in one transaction, then move the queue index. Ops at
+// or below the partition's applied mark are already in Redis and skipped.
+func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Record, emit bool) error {
+	ov := overlay{}
+	var (
+		steps   []session.Step
+		envs    = 0
+		batches []*batch
+		leave   []string
+		touched []string
+		moves   [][2]string
+		expired []string
+	)
+	var follow map[int]int64
+	if emit {
+		follow = s.q.positions()
+	}
+	for _, rec := range run {
+		if rec.Offset <= p.applied {
+			continue
+		}
+		op, err := session.DecodeOp(rec)
+		if err != nil {
+			// A record that is not an op can never be applied: log it,
+			// count it and move on rather than block the partition.
+			s.log.Warn("undecodable session op skipped", "partition", rec.Partition, "offset", rec.Offset, "err", err)
+			s.met.ops.WithLabelValues("invalid", "skipped").Inc()
+			steps = append(steps, session.Step{Offset: rec.Offset})
+			continue
+		}
+		if op.TS == 0 {
+			op.TS = rec.Time.UnixMilli()
+		}
+		in := &input{}
+		if op.Kind != session.OpRejected && op.Kind != session.OpDrop {
+			if in, err = s.view(ctx, ov, op.ClientID); err != nil {
+				return err
+			}
+			touched = append(touched, op.ClientID)
+		}
+		if op.Kind == session.OpDisconnect && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
+			if err := s.full(ctx, in, op.ClientID); err != nil {
+				return err
+			}
+		}
+		b := &batch{topic: s.cfg.Topics.Sessions, partition: rec.Partition, offset: rec.Offset, at: time.UnixMilli(op.TS)}
+		before := stateOf(in.meta)
+		out := s.decide(b, op, *in, follow)
+		s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
+		if op.Kind == session.OpExpire {
+			expired = append(expired, op.ClientID)
+		}
+		if out.leave {
+			leave = append(leave, op.ClientID)
+		}
+		if out.state != "" {
+			moves = append(moves, [2]string{before, out.state})
+		}
+		advance(in, op, out)
+		batches = append(batches, b)
+		envs += len(b.envs)
+		steps = append(steps, session.Step{Offset: rec.Offset, Fn: out.tx})
+	}
+	if len(steps) == 0 {
+		return nil
+	}
+	if len(expired) > 0 {
+		p.mu.Lock()
+		for _, cid := range expired {
+			delete(p.expiring, cid)
+		}
+		p.mu.Unlock()
+	}
+	// Sessions that stop being offline leave the queue before Redis
+	// changes, so no queue write lands after their connect.
+	for _, cid := range leave {
+		s.q.remove(cid)
+	}
+	if emit && envs > 0 {
+		var all []*kafkalog.Record
+		for _, b := range batches {
+			recs, err := records(s.cfg.Topics.Lifecycle, b.envs)
+			if err != nil {
+				return err
+			}
+			all = append(all, recs...)
+		}
+		if err := s.app.Append(ctx, all...); err != nil {
+			return fmt.Errorf("announce ops %d/[%d..%d]: %w", p.n, run[0].Offset, run[len(run)-1].Offset, err)
+		}
+		for _, b := range batches {
+			for _, e := range b.envs {
+				s.met.events.WithLabelValues(string(e.Type)).Inc()
+			}
+		}
+	}
+	if err := s.w.ApplyBatch(ctx, p.n, steps); err != nil {
+		return err
+	}
+	p.applied = steps[len(steps)-1].Offset
+	s.met.runs.Observe(float64(len(steps)))
+	if !emit {
+		return nil
+	}
+	for _, m := range moves {
+		p.count(m[0], m[1])
+	}
+	if len(moves) > 0 {
+		s.updateGauges()
+	}
+	// Sessions that end the run offline start (again) to be queued for.
+	seen := map[string]bool{}
+	for _, cid := range touched {
+		if seen[cid] {
+			continue
+		}
+		seen[cid] = true
+		if in := ov[cid]; in != nil && in.meta != nil && !in.meta.Online && in.queued {
+			if _, err := s.q.add(ctx, cid, p.n); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// advance updates a client's overlay view with an op's outcome.
+func advance(in *input, op *session.Op, out outcome) {
+	if out.result != resultApplied {
+		return
+	}
+	switch op.Kind {
+	case session.OpConnect:
+		in.meta = out.meta
+		in.queued = false
+		if !out.meta.Present {
+			in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+		}
+	case session.OpDisconnect:
+		if out.state == stateNone {
+			in.meta = nil
+			in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+			in.queued = false
+			return
+		}
+		in.meta = out.meta
+		in.qfrom = out.qfrom
+		in.queued = true
+	case session.OpExpire:
+		in.meta = nil
+		in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+		in.queued = false
+	case session.OpProgress:
+		for p, o := range op.Cursor {
+			if in.loaded {
+				in.cursor[p] = o
+				continue
+			}
+			if in.delta == nil {
+				in.delta = map[int]int64{}
+			}
+			in.delta[p] = o
+		}
+	}
+}
