@@ -1,0 +1,63 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Bad start-up input must give one line naming the problem and exit 1,
+// before anything starts.
+func TestStartupErrors(t *testing.T) {
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+		code int
+	}{
+		{"mqtt port in use", []string{"--mqtt-addr=" + held.Addr().String(), "--ws-addr=", "--http-addr=", "--data-dir=" + t.TempDir()}, nil, "--mqtt-addr", 1},
+		{"http port in use via env", []string{"--mqtt-addr=", "--ws-addr=", "--data-dir=" + t.TempDir()}, map[string]string{"TIDEMARK_HTTP_ADDR": held.Addr().String()}, "--http-addr", 1},
+		{"data dir is a file", []string{"--mqtt-addr=", "--ws-addr=", "--http-addr=", "--data-dir=" + file}, nil, "--data-dir", 1},
+		{"kafka not loopback", []string{"--mqtt-addr=", "--ws-addr=", "--http-addr=", "--kafka-addr=0.0.0.0:0", "--data-dir=" + t.TempDir()}, nil, "--kafka-addr", 1},
+		{"bad log level", []string{"--log-level=loud"}, nil, "--log-level", 1},
+		{"bad env value", nil, map[string]string{"TIDEMARK_MAX_QUEUED": "lots"}, "TIDEMARK_MAX_QUEUED", 1},
+		{"unknown flag", []string{"--nope"}, nil, "nope", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			var out, errOut bytes.Buffer
+			// A case that wrongly starts the broker ends with ctx.
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			code := run(ctx, tt.args, &out, &errOut)
+			if code != tt.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tt.code, errOut.String())
+			}
+			msg := errOut.String()
+			if !strings.Contains(msg, tt.want) {
+				t.Fatalf("stderr %q does not name %q", msg, tt.want)
+			}
+			if tt.code == 1 && strings.Count(strings.TrimSpace(msg), "\n") != 0 {
+				t.Fatalf("want one line, got %q", msg)
+			}
+		})
+	}
+}

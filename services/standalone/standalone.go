@@ -1,0 +1,324 @@
+package standalone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/services/frontend"
+	"github.com/tidemarkmq/tidemark/services/sessiond"
+)
+
+// Config configures the standalone broker. Zero values take the defaults
+// named on each field.
+type Config struct {
+	// MQTTAddr and WSAddr are the MQTT listeners (TCP and WebSocket);
+	// empty turns one off.
+	MQTTAddr, WSAddr string
+	// HTTPAddr serves /healthz, /readyz and /metrics; empty turns it off.
+	HTTPAddr string
+	// DataDir holds the embedded Kafka's log and the Redis snapshot;
+	// default "./data".
+	DataDir string
+	// KafkaAddr and RedisAddr are the embedded servers' loopback
+	// addresses; default "127.0.0.1:0" (a free port each).
+	KafkaAddr, RedisAddr string
+	// Node names this broker in ops and events; default the host name.
+	Node string
+	// Partitions of the messages, sessions and lifecycle topics when they
+	// are created; default 4.
+	Partitions int
+	// MaxQueued, QueueQoS0, DefaultExpiry and MaxExpiry are the session
+	// service's knobs (see sessiond.Config); QueueQoS0 is taken as given.
+	MaxQueued                int
+	QueueQoS0                bool
+	DefaultExpiry, MaxExpiry time.Duration
+	// ShutdownTimeout bounds each shutdown step; default 15s.
+	ShutdownTimeout time.Duration
+	// MaintenanceInterval is how often the embedded Kafka applies retention
+	// and compaction; default 1m.
+	MaintenanceInterval time.Duration
+	// Logger defaults to slog.Default().
+	Logger *slog.Logger
+}
+
+// ErrConfig is wrapped by the errors of Validate.
+var ErrConfig = errors.New("invalid configuration")
+
+func (c *Config) defaults() {
+	if c.DataDir == "" {
+		c.DataDir = "./data"
+	}
+	if c.KafkaAddr == "" {
+		c.KafkaAddr = "127.0.0.1:0"
+	}
+	if c.RedisAddr == "" {
+		c.RedisAddr = "127.0.0.1:0"
+	}
+	if c.Node == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.Node = h
+		} else {
+			c.Node = "standalone"
+		}
+	}
+	if c.Partitions <= 0 {
+		c.Partitions = 4
+	}
+	if c.DefaultExpiry <= 0 {
+		c.DefaultExpiry = 2 * time.Hour
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = 15 * time.Second
+	}
+	if c.MaintenanceInterval <= 0 {
+		c.MaintenanceInterval = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate checks what can be checked before anything starts, so bad
+// input is one clear error: every listener's port is free, the data
+// directory is writable, the embedded servers' addresses are loopback.
+func (c *Config) Validate() error {
+	c.defaults()
+	for _, l := range []struct{ name, addr string }{{"mqtt-addr", c.MQTTAddr}, {"ws-addr", c.WSAddr}, {"http-addr", c.HTTPAddr}, {"kafka-addr", c.KafkaAddr}, {"redis-addr", c.RedisAddr}} {
+		if err := telemetry.CheckListen(l.addr); err != nil {
+			return fmt.Errorf("%w: --%s: %w", ErrConfig, l.name, err)
+		}
+	}
+	for _, l := range []struct{ name, addr string }{{"kafka-addr", c.KafkaAddr}, {"redis-addr", c.RedisAddr}} {
+		if _, _, err := loopback(l.addr); err != nil {
+			return fmt.Errorf("%w: --%s: %w", ErrConfig, l.name, err)
+		}
+	}
+	if err := telemetry.CheckWritableDir(c.DataDir); err != nil {
+		return fmt.Errorf("%w: --data-dir: %w", ErrConfig, err)
+	}
+	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 {
+		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	return nil
+}
+
+// retention is how long the messages and sessions topics keep records: at
+// least as long as a session may stay offline, so replay and rebuilds find
+// what they need, and never less than Kafka's usual week.
+func (c *Config) retention() time.Duration {
+	r := max(c.DefaultExpiry, c.MaxExpiry) + 24*time.Hour
+	return max(r, 7*24*time.Hour)
+}
+
+// Addrs are the bound addresses of a running Server.
+type Addrs struct {
+	MQTT, WS, HTTP net.Addr
+	Kafka, Redis   string
+}
+
+// Server is a running standalone broker.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	kafka *EmbeddedKafka
+	redis *EmbeddedRedis
+	http  *telemetry.HTTPServer
+	fe    *frontend.Server
+	sd    *sessiond.Service
+
+	feCancel, sdCancel, bgCancel context.CancelFunc
+	feDone, sdDone               chan error
+	bg                           sync.WaitGroup
+	stopOnce                     sync.Once
+}
+
+// Start validates cfg, starts the embedded Kafka and Redis, creates the
+// topics, and starts the session service, the frontend and the HTTP
+// server. It returns once the frontend's listeners are bound; Ready tells
+// when it serves. On error everything started is stopped again.
+func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: cfg.Logger}
+	defer func() {
+		if err != nil {
+			s.Stop()
+		}
+	}()
+	if s.kafka, err = StartKafka(KafkaConfig{Addr: cfg.KafkaAddr, DataDir: cfg.DataDir, Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
+	if s.redis, err = StartRedis(RedisConfig{Addr: cfg.RedisAddr, DataDir: cfg.DataDir, SnapshotInterval: time.Minute, Logger: cfg.Logger}); err != nil {
+		return nil, err
+	}
+	topics := frontend.DefaultTopics()
+	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err = kafkalog.EnsureTopics(tctx, s.kafka.Brokers(),
+		kafkalog.TopicSpec{Name: topics.Messages, Partitions: cfg.Partitions, Retention: cfg.retention()},
+		kafkalog.TopicSpec{Name: topics.Retained, Partitions: 1, Compact: true},
+		kafkalog.TopicSpec{Name: topics.Sessions, Partitions: cfg.Partitions, Retention: cfg.retention()},
+		kafkalog.TopicSpec{Name: topics.Lifecycle, Partitions: cfg.Partitions},
+	)
+	if err != nil {
+		return nil, fmt.Errorf("create topics: %w", err)
+	}
+
+	reg := telemetry.NewRegistry()
+	s.sd, err = sessiond.New(sessiond.Config{
+		Node: cfg.Node, Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(),
+		Topics:    sessiond.Topics(topics),
+		MaxQueued: cfg.MaxQueued, QueueQoS0: cfg.QueueQoS0,
+		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
+		Logger: cfg.Logger, Registry: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("session service: %w", err)
+	}
+	s.fe, err = frontend.New(frontend.Config{
+		Node: cfg.Node, MQTTAddr: cfg.MQTTAddr, WSAddr: cfg.WSAddr,
+		Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(), Topics: topics,
+		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
+		Logger: cfg.Logger, Registry: reg,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	if cfg.HTTPAddr != "" {
+		s.http = telemetry.NewHTTPServer(cfg.HTTPAddr, reg,
+			telemetry.ReadyCheck("frontend", s.fe.Ready), telemetry.ReadyCheck("sessiond", s.sd.Ready))
+		if err = s.http.Start(); err != nil {
+			s.http = nil
+			return nil, err
+		}
+	}
+
+	// The services run on their own contexts so Stop can end them in
+	// order: frontend first (its clients' last ops reach the log), then
+	// the session service (it applies them), then the servers.
+	var sdCtx, feCtx, bgCtx context.Context
+	sdCtx, s.sdCancel = context.WithCancel(context.Background())
+	feCtx, s.feCancel = context.WithCancel(context.Background())
+	bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.sdDone, s.feDone = make(chan error, 1), make(chan error, 1)
+	go func() { s.sdDone <- s.sd.Run(sdCtx) }()
+	go func() { s.feDone <- s.fe.Run(feCtx) }()
+	s.bg.Go(func() { s.maintain(bgCtx) })
+
+	if err = s.waitBound(ctx); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// waitBound waits until the frontend bound its configured listeners. The
+// frontend offers no signal for this, so it polls, bounded in time; a Run
+// that fails early (a listener error) ends the wait at once.
+func (s *Server) waitBound(ctx context.Context) error {
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if (s.cfg.MQTTAddr == "" || s.fe.Addr("mqtt") != nil) && (s.cfg.WSAddr == "" || s.fe.Addr("ws") != nil) {
+			return nil
+		}
+		select {
+		case err := <-s.feDone:
+			s.feDone <- err // Stop reads it again
+			if err == nil {
+				err = errors.New("stopped before listening")
+			}
+			return fmt.Errorf("frontend: %w", err)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-deadline.C:
+			return errors.New("frontend: listeners not bound within 30s")
+		case <-tick.C:
+		}
+	}
+}
+
+// maintain applies retention and compaction, which kfake only does when
+// asked.
+func (s *Server) maintain(ctx context.Context) {
+	t := time.NewTicker(s.cfg.MaintenanceInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			s.kafka.ApplyRetention()
+			s.kafka.Compact()
+		}
+	}
+}
+
+// Addrs returns the bound addresses.
+func (s *Server) Addrs() Addrs {
+	a := Addrs{MQTT: s.fe.Addr("mqtt"), WS: s.fe.Addr("ws"), Kafka: s.kafka.Addr(), Redis: s.redis.Addr()}
+	if s.http != nil {
+		a.HTTP = s.http.Addr()
+	}
+	return a
+}
+
+// Ready reports whether both services serve.
+func (s *Server) Ready() bool { return s.fe.Ready() && s.sd.Ready() }
+
+// Stop shuts down in order (frontend, session service, HTTP, Redis,
+// Kafka), giving each step ShutdownTimeout; a step that overruns is logged
+// and the next one starts anyway, so Stop always returns.
+func (s *Server) Stop() {
+	s.stopOnce.Do(s.stop)
+}
+
+func (s *Server) stop() {
+	wait := func(name string, cancel context.CancelFunc, done chan error) {
+		if cancel == nil {
+			return
+		}
+		cancel()
+		t := time.NewTimer(s.cfg.ShutdownTimeout)
+		defer t.Stop()
+		select {
+		case err := <-done:
+			if err != nil && !errors.Is(err, context.Canceled) {
+				s.log.Warn("stopped with error", "component", name, "err", err)
+			}
+		case <-t.C:
+			s.log.Error("did not stop in time; continuing shutdown", "component", name, "timeout", s.cfg.ShutdownTimeout)
+		}
+	}
+	wait("frontend", s.feCancel, s.feDone)
+	wait("sessiond", s.sdCancel, s.sdDone)
+	if s.bgCancel != nil {
+		s.bgCancel()
+		s.bg.Wait()
+	}
+	if s.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		if err := s.http.Shutdown(ctx); err != nil {
+			s.log.Warn("http shutdown", "err", err)
+		}
+		cancel()
+	}
+	if s.redis != nil {
+		if err := s.redis.Close(); err != nil {
+			s.log.Error("embedded redis", "err", err)
+		}
+	}
+	if s.kafka != nil {
+		_ = s.kafka.Close()
+	}
+}
