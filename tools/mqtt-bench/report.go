@@ -18,12 +18,15 @@ func report(w io.Writer, r *bench.Result) {
 	if r.Pattern != "" {
 		head += " " + r.Pattern
 	}
-	if r.Size > 0 {
+	switch {
+	case r.Scenario == "raw-kafka":
+		line("scenario", "%s, acks=all, %d B records, %d producers", head, r.Size, r.Publishers)
+	case r.Size > 0:
 		line("scenario", "%s, MQTT %s, QoS %d, %d B payload", head, r.Version, r.QoS, r.Size)
-	} else {
+	default:
 		line("scenario", "%s, MQTT %s, %d connections", head, r.Version, r.Connections)
 	}
-	if r.Publishers+r.Subscribers > 0 {
+	if r.Subscribers > 0 {
 		line("clients", "%d publishers, %d subscribers", r.Publishers, r.Subscribers)
 	}
 	line("elapsed", "%.2f s", r.Elapsed)
@@ -48,7 +51,7 @@ func report(w io.Writer, r *bench.Result) {
 	latencyLine(line, "latency", r.Latency)
 	latencyLine(line, "ack latency", r.AckLatency)
 	latencyLine(line, "connect time", r.ConnectLatency)
-	if r.Sent > 0 || r.Received > 0 {
+	if r.Subscribers > 0 {
 		line("integrity", "lost %d, duplicated %d, out of order %d, unexpected %d, invalid %d",
 			r.Lost, r.Duplicated, r.OutOfOrder, r.Unexpected, r.Invalid)
 	}

@@ -209,7 +209,7 @@ func CheckLoopback(addr string) error {
 type Result struct {
 	Scenario    string  `json:"scenario"`
 	Pattern     string  `json:"pattern,omitempty"`
-	Version     string  `json:"mqtt_version"`
+	Version     string  `json:"mqtt_version,omitempty"`
 	QoS         byte    `json:"qos"`
 	Size        int     `json:"payload_bytes,omitempty"`
 	Publishers  int     `json:"publishers,omitempty"`

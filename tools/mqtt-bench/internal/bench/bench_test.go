@@ -3,6 +3,7 @@ package bench
 import (
 	"context"
 	"errors"
+	"os"
 	"testing"
 	"time"
 
@@ -151,6 +152,34 @@ func TestConfigChecks(t *testing.T) {
 			err := tt.cfg.Normalize()
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("Normalize() = %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+func TestConnectStormAndIdle(t *testing.T) {
+	addr := startFaultyBroker(t, nil, nil, nil)
+	tests := []struct {
+		scenario string
+		pid      int
+	}{
+		{ConnectStorm, 0},
+		{Idle, os.Getpid()}, // the broker runs in this process
+	}
+	for _, tt := range tests {
+		t.Run(tt.scenario, func(t *testing.T) {
+			res, err := Run(context.Background(), Config{
+				Scenario: tt.scenario, SubAddrs: []string{addr}, Connections: 50, Concurrency: 8,
+				Duration: 100 * time.Millisecond, PID: tt.pid,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Connects != 50 || res.ConnectRate <= 0 || res.Errors != 0 {
+				t.Errorf("connects %d at %v/s, errors %v", res.Connects, res.ConnectRate, res.ErrorSamples)
+			}
+			if tt.pid != 0 && (res.RSSBeforeKiB <= 0 || res.RSSAfterKiB <= 0) {
+				t.Errorf("rss %d -> %d KiB", res.RSSBeforeKiB, res.RSSAfterKiB)
 			}
 		})
 	}

@@ -14,7 +14,7 @@ import (
 // percentile is within 0.1% of the true value. Longer latencies are clamped
 // to the maximum and counted in Summary.Clamped.
 const (
-	lowest  = 1                       // µs
+	lowest  = 1 // µs
 	highest = int64(5 * time.Minute / time.Microsecond)
 	sigfigs = 3
 )

@@ -66,7 +66,7 @@ func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
 	}
 	defer w.Close()
 
-	res := &bench.Result{Scenario: "raw-kafka", Version: "kafka", QoS: 1, Size: cfg.Size, Publishers: cfg.Producers}
+	res := &bench.Result{Scenario: "raw-kafka", QoS: 1, Size: cfg.Size, Publishers: cfg.Producers}
 	var sent, acked, errCount atomic.Uint64
 	var next atomic.Int64
 	var mu sync.Mutex
