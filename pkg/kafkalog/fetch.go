@@ -18,7 +18,7 @@ const fetchMaxBytes = 4 << 20
 // and the partition's bounds as the leader reported them.
 type fetchResult struct {
 	recs          []*Record
-	next          int64 // offset to fetch next
+	next          int64 // offset to fetch next; may pass empty ranges
 	highWatermark int64
 }
 
@@ -63,6 +63,15 @@ func fetchOnce(ctx context.Context, c *kafka.Client, topic string, partition int
 		}
 		out.recs = append(out.recs, rec)
 		out.next = r.Offset + 1
+	}
+	// No record at or after offset although the log goes further: the
+	// records there were removed by compaction (say, expired tombstones at
+	// the end of a cleaned segment, with an empty active segment after
+	// it). Kafka returns every batch from offset on up to the byte limit,
+	// so nothing lives in [offset, high watermark); step over the hole
+	// instead of fetching it forever.
+	if len(out.recs) == 0 && offset >= 0 && res.HighWatermark > offset {
+		out.next = res.HighWatermark
 	}
 	return out, nil
 }

@@ -179,7 +179,7 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 			for _, r := range res.recs {
 				f.handle(r)
 			}
-			if len(res.recs) > 0 {
+			if res.next > pos {
 				pos = res.next
 				f.mu.Lock()
 				f.pos[p] = pos

@@ -204,7 +204,7 @@ func (g *Group) consume(ctx context.Context, p int, pos int64) {
 					return
 				}
 			}
-			if len(res.recs) > 0 {
+			if res.next > pos {
 				pos = res.next
 			}
 			continue

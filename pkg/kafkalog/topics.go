@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -19,6 +20,9 @@ type TopicSpec struct {
 	Compact bool
 	// Retention sets retention.ms; 0 keeps the broker default.
 	Retention time.Duration
+	// Configs are further topic configs (for example delete.retention.ms);
+	// Compact and Retention win over the same keys here.
+	Configs map[string]string
 }
 
 // Bounds are the offsets of one partition: First is the first retained
@@ -44,6 +48,12 @@ func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) err
 			return fmt.Errorf("ensure topics: bad spec %+v", s)
 		}
 		tc := kafka.TopicConfig{Topic: s.Name, NumPartitions: s.Partitions, ReplicationFactor: -1}
+		for _, k := range slices.Sorted(maps.Keys(s.Configs)) {
+			if (k == "cleanup.policy" && s.Compact) || (k == "retention.ms" && s.Retention > 0) {
+				continue
+			}
+			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: k, ConfigValue: s.Configs[k]})
+		}
 		if s.Compact {
 			tc.ConfigEntries = append(tc.ConfigEntries, kafka.ConfigEntry{ConfigName: "cleanup.policy", ConfigValue: "compact"})
 		}

@@ -424,3 +424,54 @@ func TestEmbeddedRedisSnapshot(t *testing.T) {
 		})
 	}
 }
+
+// Compaction leaves offsets without records (superseded values, expired
+// tombstones); readers must step over them. kfake never compacts the last
+// batch, so the hole here is in the middle; a hole at the end of the log
+// is covered by TestFetchOnce in pkg/kafkalog.
+func TestReadersStepOverCompactedHole(t *testing.T) {
+	ctx := testCtx(t)
+	k := startKafka(t, "")
+	defer k.Close()
+	brokers := k.Brokers()
+	spec := kafkalog.TopicSpec{Name: "holes", Partitions: 1, Compact: true, Configs: map[string]string{"delete.retention.ms": "0"}}
+	if err := kafkalog.EnsureTopics(ctx, brokers, spec); err != nil {
+		t.Fatal(err)
+	}
+	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	defer a.Close()
+	for _, r := range []*kafkalog.Record{
+		{Topic: "holes", Key: []byte("b"), Value: []byte("1")},
+		{Topic: "holes", Key: []byte("a"), Value: []byte("1")},
+		{Topic: "holes", Key: []byte("a")}, // tombstone, expires at once
+		{Topic: "holes", Key: []byte("c"), Value: []byte("1")},
+	} {
+		if err := a.Append(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	k.Compact()
+	b, err := kafkalog.TopicBounds(ctx, brokers, "holes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int64
+	err = kafkalog.ReadRange(ctx, brokers, "holes", 0, b[0].First, b[0].Next, func(r *kafkalog.Record) error {
+		offs = append(offs, r.Offset)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(offs, []int64{0, 3}) {
+		t.Fatalf("offsets %v, want [0 3] (compaction removed a and its tombstone)", offs)
+	}
+	col := newCollector()
+	f := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: "holes", Start: map[int]int64{0: 1}}, col.add)
+	fctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go f.Run(fctx)
+	if got := col.wait(t, 1); got[0].Offset != 3 {
+		t.Fatalf("follower from 1 got offset %d first, want 3", got[0].Offset)
+	}
+}
