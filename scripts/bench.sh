@@ -1,0 +1,334 @@
+#!/usr/bin/env bash
+# Side-by-side benchmark behind `make bench`: the same mqtt-bench scenarios
+# against Mosquitto (Debian package, persistence off, its own port) and
+# against our stack (the test stack's Kafka and Redis, two frontends, one
+# session service), alternating which goes first, plus the raw kafka-go
+# producer (acks=all) as the ceiling of the log path. Prints a table and
+# writes bench/results.json.
+#
+# usage: scripts/bench.sh
+#
+# Environment (defaults in brackets):
+#   BENCH_TARGETS [ours mosquitto]  what to measure; "mosquitto" alone needs
+#                                   neither the stack nor our binaries
+#   BENCH_QUICK [0]                 1: tiny counts and 2 s caps (smoke test)
+#   BENCH_ONLY []                   run only these scenarios (space separated names)
+#   BENCH_OUT [bench/results.json]   BENCH_BIN [bin] where the binaries are
+#   BENCH_MOSQUITTO [127.0.0.1:21883]
+#   BENCH_FRONTEND_A [127.0.0.1:21884] BENCH_FRONTEND_B [127.0.0.1:21885]
+#   BENCH_HTTP_A [127.0.0.1:21980] BENCH_HTTP_B [127.0.0.1:21981] BENCH_HTTP_SESSIOND [127.0.0.1:21982]
+#   BENCH_IDLE_CONNS [19000]        idle connections (bounded by the open-file limit)
+#   the TIDEMARK_* variables of scripts/stack.sh
+#
+# Our processes use the shared topics (mqtt.messages, ...) and the session
+# service's default consumer group: do not run it while `make up` runs.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$ROOT"
+BIN=${BENCH_BIN:-$ROOT/bin}
+WORK="${TIDEMARK_STACK_DIR:-$ROOT/.stack}/bench"
+OUT=${BENCH_OUT:-$ROOT/bench/results.json}
+TARGETS=${BENCH_TARGETS:-ours mosquitto}
+QUICK=${BENCH_QUICK:-0}
+ONLY=${BENCH_ONLY:-}
+MOSQ=${BENCH_MOSQUITTO:-127.0.0.1:21883}
+FRONT_A=${BENCH_FRONTEND_A:-127.0.0.1:21884}
+FRONT_B=${BENCH_FRONTEND_B:-127.0.0.1:21885}
+HTTP_A=${BENCH_HTTP_A:-127.0.0.1:21980}
+HTTP_B=${BENCH_HTTP_B:-127.0.0.1:21981}
+HTTP_S=${BENCH_HTTP_SESSIOND:-127.0.0.1:21982}
+IDLE_CONNS=${BENCH_IDLE_CONNS:-19000}
+START_TIMEOUT=60
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+fail() {
+	printf 'bench: %s\n' "$*" >&2
+	exit 1
+}
+wants() { [[ " $TARGETS " == *" $1 "* ]]; }
+port_open() { (exec 3<>"/dev/tcp/${1%:*}/${1##*:}") 2>/dev/null; }
+
+# ---- checks before starting anything ----
+[[ -x $BIN/mqtt-bench ]] || fail "$BIN/mqtt-bench is missing: run make build"
+command -v python3 >/dev/null || fail "python3 is needed to build the table"
+if wants ours; then
+	for b in mqtt-frontend mqtt-sessiond; do
+		[[ -x $BIN/$b ]] || fail "$BIN/$b is missing: run make build (or BENCH_TARGETS=mosquitto for the baseline alone)"
+	done
+fi
+PATH=$PATH:/usr/sbin # where Debian puts mosquitto
+if wants mosquitto && ! command -v mosquitto >/dev/null; then
+	say "installing mosquitto"
+	if [[ $(id -u) -eq 0 ]]; then
+		apt-get install -y mosquitto >/dev/null || fail "apt-get install mosquitto failed"
+	else
+		sudo apt-get install -y mosquitto >/dev/null || fail "apt-get install mosquitto failed"
+	fi
+fi
+nofile=$(ulimit -n)
+if ((IDLE_CONNS + 100 > nofile)); then
+	IDLE_CONNS=$((nofile - 1000))
+	say "open-file limit is $nofile: idle scenario lowered to $IDLE_CONNS connections"
+fi
+
+mkdir -p "$WORK" "$(dirname "$OUT")"
+rm -f "$WORK"/*.json
+PIDS=()
+cleanup() {
+	local p i
+	for p in "${PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+
+# wait_port ADDR PID NAME LOG
+wait_port() {
+	local i
+	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+		port_open "$1" && return 0
+		kill -0 "$2" 2>/dev/null || { tail -n 20 "$4" >&2; fail "$3 exited during start (log: $4)"; }
+		sleep 0.1
+	done
+	fail "$3 not answering on $1 after ${START_TIMEOUT}s (log: $4)"
+}
+
+# wait_ready HTTPADDR NAME: /readyz answers 200.
+wait_ready() {
+	local i
+	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
+		curl -fsS -o /dev/null "http://$1/readyz" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "$2 not ready at http://$1/readyz after ${START_TIMEOUT}s"
+}
+
+# start NAME LOG CMD...: background process, pid in LAST_PID.
+start() {
+	local name=$1 log=$2
+	shift 2
+	"$@" >"$log" 2>&1 </dev/null &
+	LAST_PID=$!
+	PIDS+=("$LAST_PID")
+	say "started $name (pid $LAST_PID, log $log)"
+}
+
+# ---- Mosquitto: persistence off; the offline queue bound (default 1000) lifted
+# for the replay scenario; TCP_NODELAY on, as our frontends have it, so that
+# Nagle's delays do not count against Mosquitto's latency ----
+MOSQ_PID=
+if wants mosquitto; then
+	port_open "$MOSQ" && fail "$MOSQ is taken (set BENCH_MOSQUITTO)"
+	cat >"$WORK/mosquitto.conf" <<EOF
+listener ${MOSQ##*:} ${MOSQ%:*}
+allow_anonymous true
+persistence false
+max_queued_messages 0
+set_tcp_nodelay true
+connection_messages false
+log_dest stderr
+log_type error
+log_type warning
+EOF
+	start mosquitto "$WORK/mosquitto.log" mosquitto -c "$WORK/mosquitto.conf"
+	MOSQ_PID=$LAST_PID
+	wait_port "$MOSQ" "$MOSQ_PID" mosquitto "$WORK/mosquitto.log"
+fi
+
+# ---- our stack ----
+FRONT_A_PID=
+if wants ours; then
+	scripts/stack.sh up kafka redis >&2
+	eval "$(scripts/stack.sh env kafka redis)"
+	export TIDEMARK_KAFKA TIDEMARK_REDIS
+	if scripts/cluster.sh status >/dev/null 2>&1; then
+		say "warning: the make-up cluster is running and shares topics and consumer group; figures will be disturbed"
+	fi
+	for a in "$FRONT_A" "$FRONT_B" "$HTTP_A" "$HTTP_B" "$HTTP_S"; do
+		port_open "$a" && fail "$a is taken (see the BENCH_* port variables)"
+	done
+	common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
+	start sessiond "$WORK/sessiond.log" "$BIN/mqtt-sessiond" "${common[@]}" --node bench-sessiond \
+		--http-addr "$HTTP_S" --max-queued 200000
+	S_PID=$LAST_PID
+	wait_port "$HTTP_S" "$S_PID" sessiond "$WORK/sessiond.log"
+	start frontend-a "$WORK/frontend-a.log" "$BIN/mqtt-frontend" "${common[@]}" --node bench-a \
+		--mqtt-addr "$FRONT_A" --ws-addr "" --http-addr "$HTTP_A"
+	FRONT_A_PID=$LAST_PID
+	start frontend-b "$WORK/frontend-b.log" "$BIN/mqtt-frontend" "${common[@]}" --node bench-b \
+		--mqtt-addr "$FRONT_B" --ws-addr "" --http-addr "$HTTP_B"
+	wait_port "$FRONT_A" "$FRONT_A_PID" frontend-a "$WORK/frontend-a.log"
+	wait_port "$FRONT_B" "$LAST_PID" frontend-b "$WORK/frontend-b.log"
+	wait_ready "$HTTP_S" sessiond
+	wait_ready "$HTTP_A" frontend-a
+	wait_ready "$HTTP_B" frontend-b
+fi
+
+# ---- scenarios ----
+# Scale: full figures by default, a smoke run with BENCH_QUICK=1.
+if [[ $QUICK == 1 ]]; then
+	DUR=2s N0=20000 N1=5000 FANOUT_SUBS=50 FANOUT_N=50 LAT_N=2000 STORM=500 IDLE=500 IDLE_HOLD=2s REPLAY=5000 RAW=5000
+else
+	DUR=12s N0=1000000 N1=400000 FANOUT_SUBS=1000 FANOUT_N=1000 LAT_N=60000 STORM=10000 IDLE=$IDLE_CONNS IDLE_HOLD=10s REPLAY=100000 RAW=400000
+fi
+BENCH=("$BIN/mqtt-bench" --json --quiet --size 64 --duration "$DUR" --drain 5s)
+
+# run NAME TARGET ARGS...: one mqtt-bench run, JSON to $WORK/NAME.TARGET.json.
+run() {
+	local name=$1 target=$2 out="$WORK/$1.$2.json" rc=0
+	shift 2
+	say "$name against $target"
+	"${BENCH[@]}" "$@" >"$out" 2>"$WORK/$name.$target.err" || rc=$?
+	if ((rc != 0)); then
+		say "  failed (exit $rc): $(tail -n 3 "$WORK/$name.$target.err" | tr '\n' ' ')"
+		rm -f "$out"
+	fi
+}
+
+# scenario NAME ARGS-FOR-BOTH -- ARGS-FOR-OURS -- ARGS-FOR-MOSQUITTO
+# Runs both targets, alternating which goes first from one scenario to the next.
+TURN=0
+scenario() {
+	local name=$1 both=() ours=() mosq=() part=0 a
+	shift
+	[[ -z $ONLY || " $ONLY " == *" $name "* ]] || return 0
+	for a in "$@"; do
+		if [[ $a == -- ]]; then
+			part=$((part + 1))
+			continue
+		fi
+		case $part in 0) both+=("$a") ;; 1) ours+=("$a") ;; 2) mosq+=("$a") ;; esac
+	done
+	local order=(ours mosquitto)
+	((TURN++ % 2 == 1)) && order=(mosquitto ours)
+	for t in "${order[@]}"; do
+		wants "$t" || continue
+		if [[ $t == ours ]]; then
+			run "$name" ours "${both[@]}" "${ours[@]}"
+		else
+			run "$name" mosquitto "${both[@]}" "${mosq[@]}"
+		fi
+	done
+}
+
+scenario qos0_fan_in --pattern fan-in --publishers 20 --subscribers 10 --qos 0 --count "$N0" \
+	-- --addr "$FRONT_A" -- --addr "$MOSQ"
+scenario qos1_fan_in --pattern fan-in --publishers 20 --subscribers 10 --qos 1 --count "$N1" \
+	-- --addr "$FRONT_A" -- --addr "$MOSQ"
+scenario qos1_fan_out --pattern fan-out --publishers 1 --subscribers "$FANOUT_SUBS" --qos 1 --count "$FANOUT_N" \
+	--concurrency 100 -- --pub-addr "$FRONT_A" --sub-addr "$FRONT_A,$FRONT_B" -- --addr "$MOSQ"
+scenario qos1_latency --pattern p2p --publishers 10 --subscribers 10 --qos 1 --rate 5000 --count "$LAT_N" \
+	-- --pub-addr "$FRONT_A" --sub-addr "$FRONT_B" -- --addr "$MOSQ"
+scenario idle --scenario idle --connections "$IDLE" --duration "$IDLE_HOLD" --concurrency 200 \
+	-- --addr "$FRONT_A" --pid "${FRONT_A_PID:-0}" -- --addr "$MOSQ" --pid "${MOSQ_PID:-0}"
+scenario connect_storm --scenario connect-storm --connections "$STORM" --concurrency 100 \
+	--mqtt-version 5 --session-expiry 60s -- --addr "$FRONT_A" -- --addr "$MOSQ"
+scenario replay --scenario replay --publishers 4 --qos 1 --count "$REPLAY" --mqtt-version 5 \
+	--session-expiry 120s --duration 60s -- --addr "$FRONT_A" -- --addr "$MOSQ"
+if wants ours && [[ -z $ONLY || " $ONLY " == *" raw_kafka "* ]]; then
+	say "raw_kafka against kafka"
+	"${BENCH[@]}" --raw-kafka --kafka "$TIDEMARK_KAFKA" --publishers 20 --subscribers 10 --inflight 64 \
+		--count "$RAW" >"$WORK/raw_kafka.kafka.json" 2>"$WORK/raw_kafka.kafka.err" ||
+		{ say "  failed: $(tail -n 3 "$WORK/raw_kafka.kafka.err" | tr '\n' ' ')"; rm -f "$WORK/raw_kafka.kafka.json"; }
+fi
+
+# ---- table and results.json ----
+python3 - "$WORK" "$OUT" <<'EOF'
+import json, os, platform, sys, datetime
+
+work, out = sys.argv[1], sys.argv[2]
+
+def load(name, target):
+    try:
+        with open(os.path.join(work, f"{name}.{target}.json")) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+def get(r, path):
+    for k in path.split("."):
+        if r is None:
+            return None
+        r = r.get(k)
+    return r
+
+# name, unit, scenario file, field, baseline target, better
+rows = [
+    ("qos0_fan_in_throughput", "msg/s", "qos0_fan_in", "throughput_out", "mosquitto", "higher"),
+    ("qos1_fan_in_throughput", "msg/s", "qos1_fan_in", "throughput_in", "mosquitto", "higher"),
+    ("qos1_fan_in_vs_raw_producer", "msg/s", "qos1_fan_in", "throughput_in", "kafka", "higher"),
+    ("raw_producer_acks_all", "msg/s", "raw_kafka", "throughput_in", None, "higher"),
+    ("qos1_fan_out_deliveries", "msg/s", "qos1_fan_out", "throughput_out", "mosquitto", "higher"),
+    ("qos1_latency_p50_5k", "ms", "qos1_latency", "latency.p50_ms", "mosquitto", "lower"),
+    ("qos1_latency_p99_5k", "ms", "qos1_latency", "latency.p99_ms", "mosquitto", "lower"),
+    ("qos1_latency_p99_9_5k", "ms", "qos1_latency", "latency.p99_9_ms", "mosquitto", "lower"),
+    ("connect_storm_persistent", "connects/s", "connect_storm", "connect_rate", "mosquitto", "higher"),
+    ("idle_rss_per_connection", "KiB", "idle", "kib_per_conn", "mosquitto", "lower"),
+    ("offline_replay", "msg/s", "replay", "replay_rate", "mosquitto", "higher"),
+]
+entries = []
+for name, unit, scen, field, base, better in rows:
+    if base is None:
+        ours, baseline, bname = get(load(scen, "kafka"), field), None, None
+    elif base == "kafka":
+        ours, baseline, bname = get(load(scen, "ours"), field), get(load("raw_kafka", "kafka"), field), "kafka-producer"
+    else:
+        ours, baseline, bname = get(load(scen, "ours"), field), get(load(scen, base), field), "mosquitto"
+    ratio = round(ours / baseline, 3) if ours is not None and baseline else None
+    e = {"name": name, "unit": unit, "ours": ours, "baseline": baseline, "baseline_name": bname,
+         "ratio": ratio, "better": better}
+    # Integrity and errors of the runs behind the figure, so a fast but lossy
+    # run is visible.
+    for tgt, key in (("ours", "ours_check"), (base, "baseline_check")):
+        r = load(scen, "kafka" if base is None else tgt) if tgt else None
+        if r:
+            e[key] = {k: r.get(k, 0) for k in ("lost", "duplicated", "errors")}
+    entries.append(e)
+
+def cpu_model():
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+doc = {
+    "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
+                "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+    "entries": entries,
+}
+with open(out, "w") as f:
+    json.dump(doc, f, indent=2)
+    f.write("\n")
+
+def fmt(v):
+    if v is None:
+        return "-"
+    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
+
+print(f"\n{doc['date']}  {doc['machine']['cpus']} x {doc['machine']['cpu']}\n")
+print(f"{'scenario':30} {'unit':11} {'ours':>12} {'baseline':>12} {'vs':15} {'ratio':>7}  note")
+for e in entries:
+    note = []
+    for key in ("ours_check", "baseline_check"):
+        c = e.get(key)
+        if c and (c["lost"] or c["duplicated"] or c["errors"]):
+            note.append(f"{key.split('_')[0]}: lost {c['lost']} dup {c['duplicated']} err {c['errors']}")
+    if e["ratio"] is not None:
+        note.insert(0, f"{e['better']} is better")
+    r = "-" if e["ratio"] is None else f"{e['ratio']:.2f}"
+    print(f"{e['name']:30} {e['unit']:11} {fmt(e['ours']):>12} {fmt(e['baseline']):>12} "
+          f"{e['baseline_name'] or '':15} {r:>7}  {'; '.join(note)}")
+print(f"\nwritten to {out}\n")
+EOF
