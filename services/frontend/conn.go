@@ -40,6 +40,7 @@ type conn struct {
 	// closed when the writer returns, so finish lets it flush that packet.
 	lastWord   atomic.Bool
 	writerDone chan struct{}
+	pumpDone   chan struct{} // closed when the pump returns
 
 	out    *outbox
 	pumpCh chan inbound
@@ -77,44 +78,47 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		cancel:     cancel,
 		dead:       make(chan struct{}),
 		writerDone: make(chan struct{}),
+		pumpDone:   make(chan struct{}),
 		subs:       make(map[string]session.Subscription),
 	}
 	c.epoch.Store(-1)
 	return c
 }
 
-// kill ends the connection for err (the first cause wins). MQTT 5 clients
-// that got their CONNACK are sent DISCONNECT with the reason code first.
-func (c *conn) kill(err error) {
+// setCause records err as the cause of the end unless one was recorded;
+// it reports whether err is the cause.
+func (c *conn) setCause(err error) bool {
 	c.errMu.Lock()
+	defer c.errMu.Unlock()
 	if c.err != nil {
-		c.errMu.Unlock()
-		return
+		return false
 	}
 	c.err = err
 	close(c.dead)
-	c.errMu.Unlock()
+	return true
+}
+
+// kill ends the connection for err (the first cause wins). MQTT 5 clients
+// that got their CONNACK are sent DISCONNECT with the reason code first.
+// The socket stays open: the reader wakes up and runs finish, which logs
+// the final ops before closing it, so a client that reconnects as soon as
+// the socket closes finds its state applied.
+func (c *conn) kill(err error) {
+	if !c.setCause(err) {
+		return
+	}
 	_, code, send := closeReason(err)
 	if send && c.version == mqtt.V5 && c.connacked.Load() && c.out != nil {
 		if c.out.control(&mqtt.Disconnect{ReasonCode: code}) {
 			c.lastWord.Store(true)
-			// The writer closes the socket after the DISCONNECT; this bounds
-			// the wait for a client that does not read.
-			time.AfterFunc(2*time.Second, func() { c.nc.Close() })
-			return
 		}
 	}
-	c.nc.Close()
+	_ = c.nc.SetReadDeadline(time.Now())
 }
 
 // killNow ends the connection without trying to write anything more.
 func (c *conn) killNow(err error) {
-	c.errMu.Lock()
-	if c.err == nil {
-		c.err = err
-		close(c.dead)
-	}
-	c.errMu.Unlock()
+	c.setCause(err)
 	c.nc.Close()
 }
 
@@ -404,6 +408,8 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 		c.subs[sub.Filter] = sub
 	}
 	sw := c.s.router.attach(c, st.Subscriptions)
+	c.log.Debug("session attached", "present", st.Present, "epoch", st.Epoch, "subs", len(st.Subscriptions),
+		"cursor", st.Cursor, "qfrom", st.QueueFrom, "inflight", st.Inflight, "queue", st.Queue, "sw", sw)
 	c.out.restore(&st, sw)
 
 	c.pumpCh = make(chan inbound, 64)
@@ -415,7 +421,11 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 	go c.replay(st, sw)
 
 	err := c.readLoop(r)
-	c.kill(err)
+	if _, _, send := closeReason(err); send {
+		c.kill(err)
+	} else {
+		c.setCause(err)
+	}
 	c.finish()
 }
 
@@ -426,6 +436,13 @@ func (c *conn) readLoop(r *mqtt.Reader) error {
 			_ = c.nc.SetReadDeadline(time.Now().Add(c.keepAlive))
 		} else {
 			_ = c.nc.SetReadDeadline(time.Time{})
+		}
+		// kill sets the cause, then a past read deadline; checking after
+		// our own deadline was set means neither order is missed.
+		select {
+		case <-c.dead:
+			return c.cause()
+		default:
 		}
 		p, err := r.ReadPacket(c.version)
 		if err != nil {
@@ -648,14 +665,20 @@ func (c *conn) finish() {
 			case <-time.After(2 * time.Second):
 			}
 		}
-		c.cancel() // stops the pump, replayer, progress ticker
+		if c.pumpCh != nil {
+			// The reader is done: let the pump log what the client sent
+			// before its end (a QoS 0 PUBLISH right before DISCONNECT).
+			close(c.pumpCh)
+			select {
+			case <-c.pumpDone:
+			case <-time.After(opTimeout):
+			}
+		}
+		c.cancel() // stops the replayer, progress ticker, writer
 		if c.out != nil {
 			c.out.close()
 		}
 		c.wg.Wait()
-		c.nc.Close()
-		c.s.unregister(c)
-
 		c.s.m.disconnects.WithLabelValues(reason).Inc()
 		switch reason {
 		case session.ReasonSlowConsumer:
@@ -663,21 +686,27 @@ func (c *conn) finish() {
 		case session.ReasonTakenOver:
 			c.s.m.takeovers.Inc()
 		}
-		if c.epoch.Load() < 0 {
-			return
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-		defer cancel()
-		if c.out != nil {
-			c.sendProgress(ctx, nil, true)
-		}
 		c.errMu.Lock()
 		exp, will := c.expiry, c.will
 		c.errMu.Unlock()
-		if _, err := c.appendOp(ctx, func() *session.Op {
-			return &session.Op{Kind: session.OpDisconnect, Reason: reason, Code: byte(code), Expiry: exp}
-		}); err != nil {
-			c.log.Warn("log disconnect", "err", err)
+		if c.epoch.Load() >= 0 {
+			// Log the final state before closing the socket: a client that
+			// waits for the close and reconnects must find it applied.
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			if c.out != nil {
+				c.sendProgress(ctx, nil, true)
+			}
+			if _, err := c.appendOp(ctx, func() *session.Op {
+				return &session.Op{Kind: session.OpDisconnect, Reason: reason, Code: byte(code), Expiry: exp}
+			}); err != nil {
+				c.log.Warn("log disconnect", "err", err)
+			}
+			cancel()
+		}
+		c.nc.Close()
+		c.s.unregister(c)
+		if c.epoch.Load() < 0 {
+			return
 		}
 		c.log.Debug("connection ended", "reason", reason, "err", err)
 		// A normal DISCONNECT cleared the will unless it asked for it (0x04).

@@ -155,10 +155,27 @@ type pipeClient struct {
 func dialPipe(t *testing.T, s *Server, v mqtt.Version) *pipeClient {
 	t.Helper()
 	cs, ss := net.Pipe()
-	c := &pipeClient{t: t, nc: cs, v: v, pkts: make(chan mqtt.Packet, 64), errc: make(chan error, 1), done: make(chan struct{})}
-	go func() { defer close(c.done); s.serveConn(ss) }()
+	done := make(chan struct{})
+	go func() { defer close(done); s.serveConn(ss) }()
+	return newPacketClient(t, cs, v, done)
+}
+
+// dialTCP connects a raw packet client to a listener.
+func dialTCP(t *testing.T, addr string, v mqtt.Version) *pipeClient {
+	t.Helper()
+	nc, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatalf("dial: %v", err)
+	}
+	return newPacketClient(t, nc, v, nil)
+}
+
+// newPacketClient reads packets from nc into a channel. done, when not
+// nil, is closed when the server side ended; cleanup waits for it.
+func newPacketClient(t *testing.T, nc net.Conn, v mqtt.Version, done chan struct{}) *pipeClient {
+	c := &pipeClient{t: t, nc: nc, v: v, pkts: make(chan mqtt.Packet, 64), errc: make(chan error, 1), done: done}
 	go func() {
-		r := mqtt.NewReader(cs, 0)
+		r := mqtt.NewReader(nc, 0)
 		for {
 			p, err := r.ReadPacket(v)
 			if err != nil {
@@ -170,9 +187,12 @@ func dialPipe(t *testing.T, s *Server, v mqtt.Version) *pipeClient {
 		}
 	}()
 	t.Cleanup(func() {
-		cs.Close()
+		nc.Close()
+		if done == nil {
+			return
+		}
 		select {
-		case <-c.done:
+		case <-done:
 		case <-time.After(5 * time.Second):
 			t.Error("server did not end the connection")
 		}

@@ -62,29 +62,41 @@ func newStack(t *testing.T) *stack {
 
 // frontend starts a frontend on random loopback ports.
 func (st *stack) frontend(name string) *Server {
+	s, _ := st.frontendWith(name, nil)
+	return s
+}
+
+// frontendWith starts a frontend with a changed config; stop ends it and
+// waits for Run to return.
+func (st *stack) frontendWith(name string, mutate func(*Config)) (s *Server, stop func()) {
 	t := st.t
 	t.Helper()
-	s, err := New(Config{
+	cfg := Config{
 		Node: name, MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0",
 		Kafka: st.brokers, Redis: st.redis, KeyPrefix: st.prefix, Topics: st.topics,
 		Logger: testLogger().With("frontend", name),
-	})
+	}
+	if mutate != nil {
+		mutate(&cfg)
+	}
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new frontend: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = s.Run(ctx) }()
-	t.Cleanup(func() {
+	stop = func() {
 		cancel()
 		select {
 		case <-done:
 		case <-time.After(30 * time.Second):
 			t.Error("frontend did not stop")
 		}
-	})
+	}
+	t.Cleanup(stop)
 	waitFor(t, 60*time.Second, "frontend ready", s.Ready)
-	return s
+	return s, stop
 }
 
 // waitFor polls cond; readiness has no signal to wait on from outside.

@@ -30,6 +30,12 @@ type inflight struct {
 	p     int
 	o     int64
 	state string // session.InflightSent or session.InflightPubrec
+	// done marks a QoS 2 message the client completed (PUBCOMP) while the
+	// cursor is still at or below it: it keeps its packet id and is still
+	// logged as pubrec, so a resumed session neither delivers it again
+	// (duplicate with a new id) nor forgets it; it leaves once the cursor
+	// passes it. It no longer counts against the Receive Maximum window.
+	done bool
 }
 
 // replayRoom bounds the replayed deliveries read ahead of the writer.
@@ -53,6 +59,7 @@ type outbox struct {
 	live      []*delivery
 	replaying bool
 	inflight  map[uint16]*inflight
+	held      int // entries of inflight with done set
 	window    int
 	nextPID   uint16
 	// outstanding holds per partition the offsets queued or sent and not
@@ -169,12 +176,36 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) {
 			o.hold(e.Partition, e.Offset)
 		}
 	}
-	for _, q := range st.Queue {
+	for _, q := range pendingQueue(st) {
 		o.hold(q.Partition, q.Offset)
 	}
 	for p, end := range sw {
 		o.scanPos[p] = replayStart(st, p, end)
 	}
+}
+
+// pendingQueue returns the offline queue references still to deliver: a
+// reference below the cursor was completed (delivered live before the
+// session service queued it) and one that is inflight is resent as such;
+// delivering either again would duplicate it.
+func pendingQueue(st *session.State) []session.QueueRef {
+	infl := make(map[[2]int64]bool, len(st.Inflight))
+	for _, e := range st.Inflight {
+		infl[[2]int64{int64(e.Partition), e.Offset}] = true
+	}
+	var out []session.QueueRef
+	for _, q := range st.Queue {
+		k := [2]int64{int64(q.Partition), q.Offset}
+		if c, ok := st.Cursor[q.Partition]; ok && q.Offset < c {
+			continue
+		}
+		if infl[k] {
+			continue
+		}
+		infl[k] = true // and no reference twice
+		out = append(out, q)
+	}
+	return out
 }
 
 // replayStart is where the log scan of partition p begins:
@@ -390,7 +421,9 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 	return b
 }
 
-func (o *outbox) windowFull() bool { return len(o.inflight) >= o.window }
+func (o *outbox) windowFull() bool {
+	return len(o.inflight)-o.held >= o.window || len(o.inflight) >= 65535
+}
 
 // allocPID returns a packet id not in use; the caller checked the window,
 // which is at most 65535, so one is free.
@@ -489,8 +522,13 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
 // pubcomp ends a QoS 2 delivery and frees its packet id.
 func (o *outbox) pubcomp(pid uint16) {
 	o.mu.Lock()
-	if e := o.inflight[pid]; e != nil && e.qos == 2 && e.state == session.InflightPubrec {
-		delete(o.inflight, pid)
+	if e := o.inflight[pid]; e != nil && e.qos == 2 && e.state == session.InflightPubrec && !e.done {
+		if e.o >= 0 {
+			e.done = true
+			o.held++
+		} else {
+			delete(o.inflight, pid)
+		}
 	}
 	o.mu.Unlock()
 	wake(o.signal)
@@ -524,6 +562,13 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 	for pid, e := range o.inflight {
 		if e.o < 0 {
 			continue
+		}
+		if e.done {
+			if c, ok := cur[e.p]; !ok || e.o < c {
+				delete(o.inflight, pid) // the cursor passed it
+				o.held--
+				continue
+			}
 		}
 		infl = append(infl, session.Inflight{PacketID: pid, Partition: e.p, Offset: e.o, QoS: e.qos, State: e.state})
 	}

@@ -31,6 +31,7 @@ const pumpBatch = 64
 // id awaits PUBREL was logged already and is only acknowledged again.
 func (c *conn) pumpLoop(q2 []uint16) {
 	defer c.wg.Done()
+	defer close(c.pumpDone)
 	q2in := make(map[uint16]struct{}, len(q2))
 	for _, id := range q2 {
 		q2in[id] = struct{}{}
@@ -39,15 +40,23 @@ func (c *conn) pumpLoop(q2 []uint16) {
 	for {
 		items = items[:0]
 		select {
-		case in := <-c.pumpCh:
+		case in, ok := <-c.pumpCh:
+			if !ok {
+				return
+			}
 			items = append(items, in)
 		case <-c.ctx.Done():
 			return
 		}
+		closed := false
 	more:
 		for len(items) < pumpBatch {
 			select {
-			case in := <-c.pumpCh:
+			case in, ok := <-c.pumpCh:
+				if !ok {
+					closed = true
+					break more
+				}
 				items = append(items, in)
 			default:
 				break more
@@ -55,6 +64,9 @@ func (c *conn) pumpLoop(q2 []uint16) {
 		}
 		if err := c.pumpOnce(items, q2in); err != nil {
 			c.kill(err)
+			return
+		}
+		if closed {
 			return
 		}
 	}

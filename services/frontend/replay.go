@@ -53,7 +53,7 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 	}
 
 	// 2. The offline queue, in log order per partition.
-	for _, q := range st.Queue {
+	for _, q := range pendingQueue(&st) {
 		msg, err := c.readOne(q.Partition, q.Offset)
 		if err != nil {
 			c.replayFailed(err)

@@ -65,8 +65,7 @@ func (c *conn) writeLoop() {
 			case *mqtt.Publish:
 				c.s.m.messagesOut.WithLabelValues(qosLabel[p.QoS&3]).Inc()
 			case *mqtt.Disconnect:
-				c.nc.Close() // the server's last word
-				return
+				return // the server's last word; finish closes the socket
 			}
 		}
 	}
@@ -169,6 +168,7 @@ func (c *conn) sendProgress(ctx context.Context, last *progressState, force bool
 		if !force && now.equal(last) {
 			return nil
 		}
+		c.log.Debug("progress", "cursor", cur, "inflight", infl, "final", force)
 		return &session.Op{Kind: session.OpProgress, Cursor: cur, Inflight: infl}
 	})
 	if err != nil {
