@@ -45,8 +45,8 @@ func report(w io.Writer, r *bench.Result) {
 	if r.Connects > 0 {
 		line("connects", "%d (%.0f/s)", r.Connects, r.ConnectRate)
 	}
-	if r.RSSAfterKiB > 0 {
-		line("broker rss", "%d KiB -> %d KiB (%.2f KiB per connection)", r.RSSBeforeKiB, r.RSSAfterKiB, r.KiBPerConn)
+	if r.KiBPerConn != nil {
+		line("broker rss", "%d KiB -> %d KiB (%.2f KiB per connection)", r.RSSBeforeKiB, r.RSSAfterKiB, *r.KiBPerConn)
 	}
 	latencyLine(line, "latency", r.Latency)
 	latencyLine(line, "ack latency", r.AckLatency)

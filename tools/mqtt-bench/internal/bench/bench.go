@@ -237,9 +237,9 @@ type Result struct {
 	ConnectRate    float64          `json:"connect_rate,omitempty"` // CONNACKs/s
 	ConnectLatency *latency.Summary `json:"connect_latency,omitempty"`
 
-	RSSBeforeKiB int64   `json:"rss_before_kib,omitempty"`
-	RSSAfterKiB  int64   `json:"rss_after_kib,omitempty"`
-	KiBPerConn   float64 `json:"kib_per_conn,omitempty"`
+	RSSBeforeKiB int64    `json:"rss_before_kib,omitempty"`
+	RSSAfterKiB  int64    `json:"rss_after_kib,omitempty"`
+	KiBPerConn   *float64 `json:"kib_per_conn,omitempty"` // nil without --pid; may be 0 or negative (RSS is noisy)
 
 	Replayed   uint64  `json:"replayed,omitempty"`
 	ReplayRate float64 `json:"replay_rate,omitempty"` // messages/s from reconnect until drained

@@ -178,7 +178,7 @@ func TestConnectStormAndIdle(t *testing.T) {
 			if res.Connects != 50 || res.ConnectRate <= 0 || res.Errors != 0 {
 				t.Errorf("connects %d at %v/s, errors %v", res.Connects, res.ConnectRate, res.ErrorSamples)
 			}
-			if tt.pid != 0 && (res.RSSBeforeKiB <= 0 || res.RSSAfterKiB <= 0) {
+			if tt.pid != 0 && (res.RSSBeforeKiB <= 0 || res.RSSAfterKiB <= 0 || res.KiBPerConn == nil) {
 				t.Errorf("rss %d -> %d KiB", res.RSSBeforeKiB, res.RSSAfterKiB)
 			}
 		})

@@ -110,7 +110,8 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 		}
 		res.RSSBeforeKiB, res.RSSAfterKiB = before, after
 		if open > 0 {
-			res.KiBPerConn = float64(after-before) / float64(open)
+			per := float64(after-before) / float64(open)
+			res.KiBPerConn = &per
 		}
 	}
 	res.Elapsed = time.Since(start).Seconds()
