@@ -42,6 +42,10 @@ func (k Keys) Part(n int) string { return k.Prefix + "part:" + strconv.Itoa(n) }
 // Applied holds the offset of the last op applied from sessions partition n.
 func (k Keys) Applied(n int) string { return k.Prefix + "applied:" + strconv.Itoa(n) }
 
+// Owner holds the token of the session-service instance that owns sessions
+// partition n (see Writer.Claim).
+func (k Keys) Owner(n int) string { return k.Prefix + "owner:" + strconv.Itoa(n) }
+
 // Expiry is the sorted set (score = expires_at, unix ms) of the offline
 // sessions of sessions partition n that will expire.
 func (k Keys) Expiry(n int) string { return k.Prefix + "expiry:" + strconv.Itoa(n) }

@@ -136,7 +136,7 @@ func TestApplyBatchRecordsEachOffset(t *testing.T) {
 	rdb := redistest.Client(t)
 	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
 	ctx := context.Background()
-	err := w.ApplyBatch(ctx, 1, []session.Step{
+	err := w.ApplyBatch(ctx, 1, "", []session.Step{
 		{Offset: 4, Fn: func(tx *session.Tx) { tx.PutSession("a", &session.Meta{Epoch: 4, Online: true}) }},
 		{Offset: 5, Fn: func(tx *session.Tx) { tx.PutSession("b", &session.Meta{Epoch: 5, Online: true}) }},
 		{Offset: 6},
@@ -157,5 +157,43 @@ func TestApplyBatchRecordsEachOffset(t *testing.T) {
 	}
 	if off, ok, _ := w.Applied(ctx, 1); !ok || off != 7 {
 		t.Fatalf("applied %d", off)
+	}
+}
+
+func TestApplyBatchFencing(t *testing.T) {
+	rdb := redistest.Client(t)
+	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
+	ctx := context.Background()
+	put := func(off int64) []session.Step {
+		return []session.Step{{Offset: off, Fn: func(tx *session.Tx) { tx.PutSession("c", &session.Meta{Epoch: off}) }}}
+	}
+	cases := []struct {
+		name  string
+		claim string // claimed before the write; "" leaves the claim as is
+		owner string
+		want  error
+	}{
+		{"unclaimed", "", "a", session.ErrNotOwner},
+		{"owner writes", "a", "a", nil},
+		{"stale owner after a new claim", "b", "a", session.ErrNotOwner},
+		{"new owner writes", "", "b", nil},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.claim != "" {
+				if err := w.Claim(ctx, 0, tc.claim); err != nil {
+					t.Fatal(err)
+				}
+			}
+			before, _ := w.Meta(ctx, "c")
+			err := w.ApplyBatch(ctx, 0, tc.owner, put(int64(10+i)))
+			if !errors.Is(err, tc.want) {
+				t.Fatalf("got %v want %v", err, tc.want)
+			}
+			after, _ := w.Meta(ctx, "c")
+			if changed := !reflect.DeepEqual(before, after); changed != (tc.want == nil) {
+				t.Fatalf("changed=%v with error %v", changed, err)
+			}
+		})
 	}
 }

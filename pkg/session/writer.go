@@ -92,6 +92,21 @@ func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func
 	return nil
 }
 
+// ErrNotOwner is returned by ApplyBatch when another instance has claimed
+// the partition since this one did (or the claim was wiped): this
+// instance's ownership is stale and it must stop writing.
+var ErrNotOwner = errors.New("partition owned by another instance")
+
+// Claim records owner as the writer of sessions partition n. Writes by the
+// previous owner fail from then on (see ApplyBatch), so a paused instance
+// that lost its partitions cannot overwrite its successor's view.
+func (w *Writer) Claim(ctx context.Context, n int, owner string) error {
+	if err := w.rdb.Set(ctx, w.keys.Owner(n), owner, 0).Err(); err != nil {
+		return fmt.Errorf("claim partition %d: %w", n, err)
+	}
+	return nil
+}
+
 // Step is one op's changes in ApplyBatch.
 type Step struct {
 	Offset int64
@@ -100,13 +115,15 @@ type Step struct {
 
 // ApplyBatch applies the steps of a run of ops of one partition, in
 // order, in one MULTI/EXEC, and sets `applied:<n>` to the last step's
-// offset: atomic per op and for the run as a whole, at one round trip.
-func (w *Writer) ApplyBatch(ctx context.Context, partition int, steps []Step) error {
+// offset: atomic per op and for the run as a whole. With a non-empty
+// owner the transaction runs only while `owner:<n>` still names owner
+// (WATCH), else it fails with ErrNotOwner and writes nothing.
+func (w *Writer) ApplyBatch(ctx context.Context, partition int, owner string, steps []Step) error {
 	if len(steps) == 0 {
 		return nil
 	}
 	last := steps[len(steps)-1].Offset
-	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+	apply := func(p redis.Pipeliner) error {
 		for _, st := range steps {
 			if st.Fn != nil {
 				st.Fn(&Tx{ctx: ctx, p: p, k: w.keys, partition: partition, offset: st.Offset})
@@ -114,7 +131,27 @@ func (w *Writer) ApplyBatch(ctx context.Context, partition int, steps []Step) er
 		}
 		p.Set(ctx, w.keys.Applied(partition), last, 0)
 		return nil
-	})
+	}
+	var err error
+	if owner == "" {
+		_, err = w.rdb.TxPipelined(ctx, apply)
+	} else {
+		key := w.keys.Owner(partition)
+		err = w.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			cur, err := tx.Get(ctx, key).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return err
+			}
+			if cur != owner {
+				return ErrNotOwner
+			}
+			_, err = tx.TxPipelined(ctx, apply)
+			if errors.Is(err, redis.TxFailedErr) {
+				return ErrNotOwner // the claim changed while we applied
+			}
+			return err
+		}, key)
+	}
 	if err != nil {
 		return fmt.Errorf("apply ops %d/[%d..%d]: %w", partition, steps[0].Offset, last, err)
 	}

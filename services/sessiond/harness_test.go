@@ -211,14 +211,27 @@ func (c *conn) disconnect(reason string, expiry uint32) int64 {
 // every op of cid appended before has been processed by then.
 func (h *harness) marker(cid string) {
 	h.t.Helper()
-	off := h.op(&session.Op{Kind: session.OpRejected, ClientID: cid, Conn: connID(cid, "marker"), Proto: 4, Connack: 5, Reason: "marker"})
+	o := &session.Op{Kind: session.OpRejected, ClientID: cid, Conn: connID(cid, "marker"), Proto: 4, Connack: 5, Reason: "marker",
+		Node: "fe-1", TS: time.Now().UnixMilli()}
+	rec := o.Record(h.topics.Sessions)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := h.app.Append(ctx, rec); err != nil {
+		h.t.Fatal(err)
+	}
 	h.waitFor(cid, func(evs []events.Envelope) bool {
 		for _, e := range evs {
-			if d, ok := e.Data.(*events.ConnectRejected); ok && d.Epoch == off {
+			if d, ok := e.Data.(*events.ConnectRejected); ok && d.Epoch == rec.Offset {
 				return true
 			}
 		}
 		return false
+	})
+	// Events are appended before their ops reach Redis: wait for that too.
+	w := session.NewWriter(h.rdb, session.Options{Prefix: h.prefix})
+	eventually(h.t, "marker applied", func() (bool, error) {
+		off, ok, err := w.Applied(ctx, rec.Partition)
+		return ok && off >= rec.Offset, err
 	})
 }
 

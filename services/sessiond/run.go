@@ -2,6 +2,7 @@ package sessiond
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -22,6 +23,7 @@ func (s *Service) startWorker(p *part) {
 	p.in = make(chan *kafkalog.Record, maxRun)
 	p.stop = make(chan struct{})
 	p.exited = make(chan struct{})
+	p.failed = make(chan struct{})
 	go s.work(p)
 }
 
@@ -42,6 +44,11 @@ func (s *Service) handle(ctx context.Context, rec *kafkalog.Record) error {
 	select {
 	case p.in <- rec:
 		return nil
+	case <-p.failed:
+		// Ending the generation makes the group rejoin: the new
+		// assignment claims the partition again (and rebuilds the view
+		// if it was wiped).
+		return p.err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -101,6 +108,12 @@ func (s *Service) applyRun(ctx context.Context, p *part, run []*kafkalog.Record)
 			return true
 		}
 		if ctx.Err() != nil {
+			return false
+		}
+		if errors.Is(err, session.ErrNotOwner) {
+			s.log.Error("partition claimed by another instance; stopping its processing", "partition", p.n)
+			p.err = err
+			close(p.failed)
 			return false
 		}
 		if !failing {
@@ -259,7 +272,7 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 			}
 		}
 	}
-	if err := s.w.ApplyBatch(ctx, p.n, steps); err != nil {
+	if err := s.w.ApplyBatch(ctx, p.n, s.token, steps); err != nil {
 		return err
 	}
 	p.applied = steps[len(steps)-1].Offset

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
@@ -33,6 +34,8 @@ type Service struct {
 	parts    map[int]*part // owned sessions partitions
 	assigned atomic.Bool
 	stopping atomic.Bool // set at shutdown: handle no more ops
+	// token names this instance in the partitions' owner claims.
+	token string
 	// workCtx is the context of the partition workers: it outlives Run's
 	// ctx until the final commit is done.
 	workCtx context.Context
@@ -58,6 +61,8 @@ type part struct {
 	in     chan *kafkalog.Record
 	stop   chan struct{}
 	exited chan struct{}
+	failed chan struct{} // closed, with err set, when another instance owns the partition
+	err    error
 
 	mu       sync.Mutex
 	expiring map[string]int64 // cid -> epoch of an expire op already appended
@@ -68,7 +73,8 @@ func New(cfg Config) (*Service, error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "sessiond"), parts: map[int]*part{}}
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "sessiond"), parts: map[int]*part{},
+		token: cfg.Node + "/" + uuid.NewString()}
 	s.rdb = cfg.RedisClient
 	if s.rdb == nil {
 		s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis})
@@ -152,6 +158,11 @@ func (h handler) Revoked(parts []int)                                    { h.s.r
 // 4), then loads the partitions' offline sessions for queueing and expiry.
 func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 	for n, next := range committed {
+		// Claim first: from here a previous owner that still runs (paused,
+		// cut off from Kafka) can no longer write this partition's view.
+		if err := s.w.Claim(ctx, n, s.token); err != nil {
+			return err
+		}
 		applied, ok, err := s.w.Applied(ctx, n)
 		if err != nil {
 			return err
