@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
+	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -30,6 +32,43 @@ func newTransport() *kafka.Transport {
 		MetadataTTL: 2 * time.Second,
 		ClientID:    "tidemark",
 	}
+}
+
+// shared holds one transport per broker list for the package functions
+// (ReadRange, TopicBounds, Partitions), so a burst of calls, such as the
+// replays of many reconnecting clients, reuses connections and cached
+// metadata instead of dialling per call. Idle connections close after the
+// transport's IdleTimeout.
+var shared sync.Map // comma-joined brokers -> *kafka.Transport
+
+func sharedTransport(brokers []string) *kafka.Transport {
+	key := strings.Join(brokers, ",")
+	if t, ok := shared.Load(key); ok {
+		return t.(*kafka.Transport)
+	}
+	t, _ := shared.LoadOrStore(key, newTransport())
+	return t.(*kafka.Transport)
+}
+
+// staleTopic reports whether err may only mean that a transport's cached
+// metadata predates the topic (the cache refreshes every MetadataTTL):
+// worth one more try on a fresh transport before reporting it.
+func staleTopic(err error) bool {
+	return errors.Is(err, protocol.ErrNoTopic) || errors.Is(err, protocol.ErrNoPartition) ||
+		errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, ErrNoTopic)
+}
+
+// withFreshFallback runs fn on the shared transport for brokers and, when
+// that fails as if the topic did not exist, once more on a fresh transport
+// whose metadata cannot be stale.
+func withFreshFallback[T any](brokers []string, fn func(t *kafka.Transport) (T, error)) (T, error) {
+	v, err := fn(sharedTransport(brokers))
+	if err == nil || !staleTopic(err) {
+		return v, err
+	}
+	t := newTransport()
+	defer closeTransport(t)
+	return fn(t)
 }
 
 func newClient(brokers []string, t *kafka.Transport) *kafka.Client {

@@ -20,14 +20,25 @@ func ReadRange(ctx context.Context, brokers []string, topic string, partition in
 	if from >= to {
 		return nil
 	}
-	t := newTransport()
-	defer closeTransport(t)
+	t := sharedTransport(brokers)
 	c := newClient(brokers, t)
+	fresh := false
+	defer func() {
+		if fresh {
+			closeTransport(t)
+		}
+	}()
 	pos := from
 	var b backoff
 	var lastErr error
 	for pos < to {
 		res, err := fetchOnce(ctx, c, topic, partition, pos, 100*time.Millisecond)
+		if err != nil && !fresh && staleTopic(err) {
+			// The shared transport's metadata may predate the topic.
+			t, fresh = newTransport(), true
+			c = newClient(brokers, t)
+			continue
+		}
 		switch {
 		case errors.Is(err, kafka.OffsetOutOfRange):
 			bs, berr := bounds(ctx, brokers, t, topic, []int{partition})

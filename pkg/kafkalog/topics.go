@@ -133,9 +133,9 @@ func metadata(ctx context.Context, brokers []string, t *kafka.Transport, topic s
 
 // Partitions returns the partition ids of topic, sorted.
 func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
-	t := newTransport()
-	defer closeTransport(t)
-	return partitions(ctx, brokers, t, topic)
+	return withFreshFallback(brokers, func(t *kafka.Transport) ([]int, error) {
+		return partitions(ctx, brokers, t, topic)
+	})
 }
 
 func partitions(ctx context.Context, brokers []string, t *kafka.Transport, topic string) ([]int, error) {
@@ -154,17 +154,17 @@ func partitions(ctx context.Context, brokers []string, t *kafka.Transport, topic
 // TopicBounds returns the first retained and the next offset of every
 // partition of topic.
 func TopicBounds(ctx context.Context, brokers []string, topic string) (map[int]Bounds, error) {
-	t := newTransport()
-	defer closeTransport(t)
-	ids, err := partitions(ctx, brokers, t, topic)
-	if err != nil {
-		return nil, fmt.Errorf("topic bounds: %w", err)
-	}
-	b, err := bounds(ctx, brokers, t, topic, ids)
-	if err != nil {
-		return nil, fmt.Errorf("topic bounds: %w", err)
-	}
-	return b, nil
+	return withFreshFallback(brokers, func(t *kafka.Transport) (map[int]Bounds, error) {
+		ids, err := partitions(ctx, brokers, t, topic)
+		if err != nil {
+			return nil, fmt.Errorf("topic bounds: %w", err)
+		}
+		b, err := bounds(ctx, brokers, t, topic, ids)
+		if err != nil {
+			return nil, fmt.Errorf("topic bounds: %w", err)
+		}
+		return b, nil
+	})
 }
 
 // bounds lists the first and next offsets of the given partitions in one
