@@ -287,37 +287,69 @@ func (c *Conn) append(p mqtt.Packet) error {
 	return nil
 }
 
-// Flush writes everything appended so far.
+// Flush writes everything appended so far, waiting for a flush already in
+// progress.
 func (c *Conn) Flush() error {
 	c.flushMu.Lock()
-	defer c.flushMu.Unlock()
-	c.wmu.Lock()
-	buf := c.out
-	c.out = c.spare[:0]
-	c.wmu.Unlock()
-	if len(buf) == 0 {
-		c.spare = buf
-		return nil
+	err := c.flushLocked()
+	c.flushMu.Unlock()
+	if err == nil && c.pending() {
+		c.tryFlush()
 	}
-	if err := c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
-		return fmt.Errorf("flush: %w", err)
-	}
-	_, err := c.nc.Write(buf)
-	// Keep large buffers from a burst only while they are modest, so idle
-	// connections do not hold them.
-	if cap(buf) <= 64<<10 {
-		c.spare = buf[:0]
-	} else {
-		c.spare = nil
-	}
-	if err != nil {
-		c.fail(err)
-		return fmt.Errorf("flush: %w", err)
-	}
-	if c.ping != nil {
-		c.ping.Reset(c.opt.KeepAlive)
+	return err
+}
+
+// tryFlush is the read goroutine's flush: it never waits for another
+// flusher, so a publisher blocked in a large write cannot stop this
+// connection from reading. Whoever holds flushMu re-checks for pending bytes
+// after releasing it, so nothing appended meanwhile is left behind.
+func (c *Conn) tryFlush() error {
+	for c.flushMu.TryLock() {
+		err := c.flushLocked()
+		c.flushMu.Unlock()
+		if err != nil || !c.pending() {
+			return err
+		}
 	}
 	return nil
+}
+
+func (c *Conn) pending() bool {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return len(c.out) > 0
+}
+
+// flushLocked writes until the buffer is empty; flushMu held.
+func (c *Conn) flushLocked() error {
+	for {
+		c.wmu.Lock()
+		buf := c.out
+		c.out = c.spare[:0]
+		c.wmu.Unlock()
+		if len(buf) == 0 {
+			c.spare = buf
+			return nil
+		}
+		if err := c.nc.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+			return fmt.Errorf("flush: %w", err)
+		}
+		_, err := c.nc.Write(buf)
+		// Keep the buffer of a burst only while it is modest, so idle
+		// connections do not hold large ones.
+		if cap(buf) <= 64<<10 {
+			c.spare = buf[:0]
+		} else {
+			c.spare = nil
+		}
+		if err != nil {
+			c.fail(err)
+			return fmt.Errorf("flush: %w", err)
+		}
+		if c.ping != nil {
+			c.ping.Reset(c.opt.KeepAlive)
+		}
+	}
 }
 
 func (c *Conn) keepAlive() {
@@ -347,7 +379,7 @@ func (c *Conn) readLoop(r *mqtt.Reader) {
 			return
 		}
 		if r.Buffered() == 0 {
-			if err := c.Flush(); err != nil {
+			if err := c.tryFlush(); err != nil {
 				return
 			}
 		}
