@@ -42,11 +42,19 @@ type conn struct {
 	writerDone chan struct{}
 	pumpDone   chan struct{} // closed when the pump returns
 
-	out    *outbox
+	out *outbox
+	// pumpCh is created with the pump at the first PUBLISH or PUBREL, so
+	// a connection that only subscribes has no pump goroutine.
 	pumpCh chan inbound
-	ctx    context.Context // ends when the connection ends
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	q2init []uint16 // inbound QoS 2 ids awaiting PUBREL at resume
+
+	attached     atomic.Bool     // the progress ticker may look at this connection
+	progressMu   sync.Mutex      // held while a periodic progress op is built and logged
+	lastProgress *progressState  // guarded by progressMu
+	progressAt   time.Time       // guarded by progressMu
+	ctx          context.Context // ends when the connection ends
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 
 	errMu   sync.Mutex
 	err     error         // first cause of the end
@@ -412,13 +420,11 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 		"cursor", st.Cursor, "qfrom", st.QueueFrom, "inflight", st.Inflight, "queue", st.Queue, "sw", sw)
 	c.out.restore(&st, sw)
 
-	c.pumpCh = make(chan inbound, 64)
-	c.wg.Add(3)
+	c.q2init = st.QoS2In
+	c.wg.Add(2)
 	go c.writeLoop()
-	go c.pumpLoop(st.QoS2In)
-	go c.progressLoop()
-	c.wg.Add(1)
 	go c.replay(st, sw)
+	c.attached.Store(true)
 
 	err := c.readLoop(r)
 	if _, _, send := closeReason(err); send {
@@ -540,6 +546,11 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 }
 
 func (c *conn) toPump(in inbound) error {
+	if c.pumpCh == nil {
+		c.pumpCh = make(chan inbound, 16)
+		c.wg.Add(1)
+		go c.pumpLoop(c.q2init)
+	}
 	select {
 	case c.pumpCh <- in:
 		return nil
@@ -674,7 +685,9 @@ func (c *conn) finish() {
 			case <-time.After(opTimeout):
 			}
 		}
-		c.cancel() // stops the replayer, progress ticker, writer
+		c.attached.Store(false)
+		c.progressMu.Lock() // waits for a periodic progress op being logged; never released
+		c.cancel()          // stops the replayer and the writer
 		if c.out != nil {
 			c.out.close()
 		}

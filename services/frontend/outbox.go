@@ -69,6 +69,7 @@ type outbox struct {
 	scanPos     map[int]int64
 	maxPending  int
 	overflow    bool
+	dirty       bool // delivery state changed since the last takeDirty
 	// lost holds per partition the lowest offset refused after an
 	// overflow, so the cursor never passes a record the session missed.
 	lost   map[int]int64
@@ -139,6 +140,7 @@ func (o *outbox) control(p mqtt.Packet) bool {
 // disconnect.
 func (o *outbox) offer(d *delivery) {
 	o.mu.Lock()
+	o.dirty = true
 	if o.closed {
 		o.mu.Unlock()
 		return
@@ -167,6 +169,7 @@ func (o *outbox) offer(d *delivery) {
 // before replay starts, so that the cursor never passes them.
 func (o *outbox) restore(st *session.State, sw map[int]int64) {
 	o.mu.Lock()
+	o.dirty = true
 	defer o.mu.Unlock()
 	for _, e := range st.Inflight {
 		o.inflight[e.PacketID] = &inflight{qos: e.QoS, p: e.Partition, o: e.Offset, state: e.State}
@@ -239,6 +242,7 @@ func (o *outbox) addResend(d *delivery) {
 // dropInflight forgets a resumed inflight entry whose record is gone.
 func (o *outbox) dropInflight(pid uint16) {
 	o.mu.Lock()
+	o.dirty = true
 	if e := o.inflight[pid]; e != nil {
 		delete(o.outstanding[e.p], e.o)
 		delete(o.inflight, pid)
@@ -278,6 +282,7 @@ func (o *outbox) addReplay(d *delivery, done <-chan struct{}) bool {
 // be delivered (its record is gone).
 func (o *outbox) releaseRef(p int, off int64) {
 	o.mu.Lock()
+	o.dirty = true
 	delete(o.outstanding[p], off)
 	o.mu.Unlock()
 }
@@ -286,6 +291,7 @@ func (o *outbox) releaseRef(p int, off int64) {
 // below next.
 func (o *outbox) scanned(p int, next int64) {
 	o.mu.Lock()
+	o.dirty = true
 	if _, ok := o.scanPos[p]; ok {
 		o.scanPos[p] = next
 	}
@@ -295,6 +301,7 @@ func (o *outbox) scanned(p int, next int64) {
 // scanDone ends the scan of partition p: live dispatch covers it now.
 func (o *outbox) scanDone(p int) {
 	o.mu.Lock()
+	o.dirty = true
 	delete(o.scanPos, p)
 	o.mu.Unlock()
 }
@@ -418,6 +425,9 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 	if sent == batchMax {
 		wake(o.signal) // more may be waiting
 	}
+	if len(b.pkts) > 0 || len(b.drops) > 0 {
+		o.dirty = true
+	}
 	return b
 }
 
@@ -478,6 +488,7 @@ func (o *outbox) written(b *batch) {
 		return
 	}
 	o.mu.Lock()
+	o.dirty = true
 	for _, d := range b.qos0 {
 		o.release(d)
 	}
@@ -487,6 +498,7 @@ func (o *outbox) written(b *batch) {
 // puback completes a QoS 1 delivery.
 func (o *outbox) puback(pid uint16) {
 	o.mu.Lock()
+	o.dirty = true
 	if e := o.inflight[pid]; e != nil && e.qos == 1 {
 		delete(o.inflight, pid)
 		delete(o.outstanding[e.p], e.o)
@@ -499,6 +511,7 @@ func (o *outbox) puback(pid uint16) {
 // failure code ends the exchange: the message is complete.
 func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
 	o.mu.Lock()
+	o.dirty = true
 	e := o.inflight[pid]
 	switch {
 	case e == nil || e.qos != 2:
@@ -522,6 +535,7 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
 // pubcomp ends a QoS 2 delivery and frees its packet id.
 func (o *outbox) pubcomp(pid uint16) {
 	o.mu.Lock()
+	o.dirty = true
 	if e := o.inflight[pid]; e != nil && e.qos == 2 && e.state == session.InflightPubrec && !e.done {
 		if e.o >= 0 {
 			e.done = true
@@ -573,6 +587,15 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 		infl = append(infl, session.Inflight{PacketID: pid, Partition: e.p, Offset: e.o, QoS: e.qos, State: e.state})
 	}
 	return cur, infl
+}
+
+// takeDirty reports whether the delivery state changed since the last call.
+func (o *outbox) takeDirty() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	d := o.dirty
+	o.dirty = false
+	return d
 }
 
 // close stops all queuing; the replayer and the writer end.

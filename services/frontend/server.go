@@ -129,6 +129,9 @@ func (s *Server) Run(ctx context.Context) error {
 		go func() { defer fwg.Done(); _ = f.Run(fctx) }()
 	}
 	go s.becomeReady(ctx, followers)
+	pctx, stopProgress := context.WithCancel(context.Background())
+	progressDone := make(chan struct{})
+	go func() { defer close(progressDone); s.progressLoop(pctx) }()
 
 	var lwg sync.WaitGroup
 	for _, l := range lns {
@@ -143,6 +146,8 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	lwg.Wait()
 	s.drain()
+	stopProgress()
+	<-progressDone
 	stopFollowers()
 	fwg.Wait()
 	s.bg.Wait()

@@ -108,19 +108,43 @@ func (c *conn) drop(reason string, m *message) {
 	}
 }
 
-// progressLoop logs the session's cursor and inflight window when they
-// changed, every ProgressInterval.
-func (c *conn) progressLoop() {
-	defer c.wg.Done()
-	t := time.NewTicker(c.s.cfg.ProgressInterval)
+// idleProgress is how often the cursor of a session without delivery
+// activity is logged anyway: only the scan after a crash depends on it.
+const idleProgress = 10 * time.Second
+
+// progressLoop logs, every ProgressInterval, the cursor and inflight window
+// of the sessions whose delivery state changed (and of the others every
+// idleProgress). One ticker serves every connection; each op is appended
+// on a goroutine of its own so a slow append delays no other session.
+func (s *Server) progressLoop(ctx context.Context) {
+	t := time.NewTicker(s.cfg.ProgressInterval)
 	defer t.Stop()
-	var last *progressState
 	for {
 		select {
-		case <-c.ctx.Done():
+		case <-ctx.Done():
 			return
 		case <-t.C:
-			last = c.sendProgress(c.ctx, last, false)
+		}
+		s.mu.Lock()
+		conns := make([]*conn, 0, len(s.clients))
+		for _, c := range s.clients {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		now := time.Now()
+		for _, c := range conns {
+			if !c.attached.Load() || !c.progressMu.TryLock() {
+				continue
+			}
+			if !c.out.takeDirty() && now.Sub(c.progressAt) < idleProgress {
+				c.progressMu.Unlock()
+				continue
+			}
+			go func() {
+				defer c.progressMu.Unlock()
+				c.lastProgress = c.sendProgress(c.ctx, c.lastProgress, false)
+				c.progressAt = time.Now()
+			}()
 		}
 	}
 }
