@@ -8,11 +8,13 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"fmt"
 	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -246,4 +248,48 @@ func TestIntegrationTLS(t *testing.T) {
 func isPubrel(p mqtt.Packet, pid uint16) bool {
 	rel, ok := p.(*mqtt.Pubrel)
 	return ok && rel.PacketID == pid
+}
+
+// TestIntegrationConnectRace: two CONNECTs with one ClientID racing on two
+// frontends end with exactly one connection, the newer epoch's.
+func TestIntegrationConnectRace(t *testing.T) {
+	st := newStack(t)
+	fes := []*Server{st.frontend("fe-a"), st.frontend("fe-b")}
+	for round := 0; round < 3; round++ {
+		id := fmt.Sprintf("race-%s-%d", t.Name(), round)
+		var wg sync.WaitGroup
+		for _, fe := range fes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c := dialTCP(t, addr(fe, "mqtt"), mqtt.V5)
+				cp := &mqtt.Connect{Version: mqtt.V5, ClientID: id, Properties: mqtt.Properties{SessionExpiry: mqtt.Ptr(uint32(60))}}
+				b, _ := mqtt.AppendPacket(nil, cp, mqtt.V5)
+				_, _ = c.nc.Write(b)
+			}()
+		}
+		wg.Wait()
+		connected := func() (n int) {
+			for _, fe := range fes {
+				fe.mu.Lock()
+				if c := fe.clients[id]; c != nil && c.connacked.Load() {
+					select {
+					case <-c.dead:
+					default:
+						n++
+					}
+				}
+				fe.mu.Unlock()
+			}
+			return n
+		}
+		waitFor(t, 30*time.Second, "one connection left", func() bool { return connected() == 1 })
+		deadline := time.Now().Add(500 * time.Millisecond)
+		for time.Now().Before(deadline) {
+			if n := connected(); n != 1 {
+				t.Fatalf("round %d: %d live connections for one ClientID", round, n)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
 }
