@@ -237,7 +237,9 @@ func (f *Follower) reposition(ctx context.Context, p int, pos int64) (int64, boo
 }
 
 // Ready is closed once every partition's start offset is resolved to a
-// concrete offset, so Positions taken then are exact.
+// concrete offset, so Positions taken then are exact. It stays open if Run
+// ends first (the topic never became readable), so wait on it together
+// with the context given to Run.
 func (f *Follower) Ready() <-chan struct{} { return f.ready }
 
 // Positions returns per partition the next offset the Follower will deliver

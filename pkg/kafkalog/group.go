@@ -54,6 +54,9 @@ var ErrNotAssigned = errors.New("partition not assigned")
 // callbacks and explicit commits (nothing is committed automatically). It
 // is built on kafka-go's ConsumerGroup generations, so the assignment and
 // its committed offsets are visible before the first record is handled.
+// Partitions added to the topic are picked up at the next rebalance (a
+// member joining or leaving), not watched for: kafka-go's watcher ends
+// every generation at once while the topic is missing.
 type Group struct {
 	opt GroupOptions
 	h   GroupHandler

@@ -475,3 +475,37 @@ func TestReadersStepOverCompactedHole(t *testing.T) {
 		t.Fatalf("follower from 1 got offset %d first, want 3", got[0].Offset)
 	}
 }
+
+// The broker cleans by itself every CleanerInterval; no caller has to
+// remember to compact.
+func TestEmbeddedKafkaCleansInBackground(t *testing.T) {
+	ctx := testCtx(t)
+	k, err := StartKafka(KafkaConfig{CleanerInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer k.Close()
+	brokers := k.Brokers()
+	if err := kafkalog.EnsureTopics(ctx, brokers, kafkalog.TopicSpec{Name: "auto", Partitions: 1, Compact: true}); err != nil {
+		t.Fatal(err)
+	}
+	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	defer a.Close()
+	for _, v := range []string{"1", "2", "3"} {
+		if err := a.Append(ctx, &kafkalog.Record{Topic: "auto", Key: []byte("k"), Value: []byte(v)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Timer-driven, so there is no signal to wait for: poll, bounded.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		recs := readAll(t, ctx, brokers, "auto", 0)
+		if len(recs) > 0 && recs[0].Offset > 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("offset 0 still there after 10s: %d records", len(recs))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"net"
 	"path/filepath"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
 )
@@ -36,6 +37,10 @@ type KafkaConfig struct {
 	// segment roll and shutdown, as with Kafka's defaults: a process crash
 	// loses nothing, a machine crash may lose the last writes.
 	SyncWrites bool
+	// CleanerInterval is how often the broker compacts compacted topics
+	// and deletes records past retention; default 1m (kfake's own default
+	// is an hour, Kafka's log cleaner runs far more often).
+	CleanerInterval time.Duration
 	// Logger receives the broker's warnings and errors; default
 	// slog.Default().
 	Logger *slog.Logger
@@ -61,10 +66,14 @@ func StartKafka(cfg KafkaConfig) (*EmbeddedKafka, error) {
 	if log == nil {
 		log = slog.Default()
 	}
+	if cfg.CleanerInterval <= 0 {
+		cfg.CleanerInterval = time.Minute
+	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
 		kfake.ClusterID("tidemark-standalone"),
+		kfake.BrokerConfigs(map[string]string{"log.cleaner.backoff.ms": strconv.FormatInt(cfg.CleanerInterval.Milliseconds(), 10)}),
 		kfake.WithLogger(kfakeLogger{log.With("component", "embedded-kafka")}),
 		// kfake binds 127.0.0.1; honour another loopback host if asked.
 		kfake.ListenFn(func(network, address string) (net.Listener, error) {
@@ -121,13 +130,12 @@ func (k *EmbeddedKafka) Addr() string { return k.addr }
 // Brokers is Addr as a bootstrap list.
 func (k *EmbeddedKafka) Brokers() []string { return []string{k.addr} }
 
-// Compact compacts topics with cleanup.policy=compact now. kfake does not
-// compact in the background, so long-running installations call it
-// periodically (the standalone binary does).
+// Compact compacts topics with cleanup.policy=compact now, without
+// waiting for the next cleaner run.
 func (k *EmbeddedKafka) Compact() { k.c.Compact() }
 
 // ApplyRetention deletes records older than their topic's retention.ms
-// now; like Compact it must be called periodically.
+// now, without waiting for the next cleaner run.
 func (k *EmbeddedKafka) ApplyRetention() { k.c.ApplyRetention() }
 
 // Close stops the broker and, with a DataDir, flushes its state to disk.

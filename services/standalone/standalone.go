@@ -42,9 +42,9 @@ type Config struct {
 	DefaultExpiry, MaxExpiry time.Duration
 	// ShutdownTimeout bounds each shutdown step; default 15s.
 	ShutdownTimeout time.Duration
-	// MaintenanceInterval is how often the embedded Kafka applies retention
-	// and compaction; default 1m.
-	MaintenanceInterval time.Duration
+	// CleanerInterval is how often the embedded Kafka compacts and applies
+	// retention; default 1m.
+	CleanerInterval time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -77,9 +77,6 @@ func (c *Config) defaults() {
 	}
 	if c.ShutdownTimeout <= 0 {
 		c.ShutdownTimeout = 15 * time.Second
-	}
-	if c.MaintenanceInterval <= 0 {
-		c.MaintenanceInterval = time.Minute
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
@@ -154,7 +151,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Stop()
 		}
 	}()
-	if s.kafka, err = StartKafka(KafkaConfig{Addr: cfg.KafkaAddr, DataDir: cfg.DataDir, Logger: cfg.Logger}); err != nil {
+	if s.kafka, err = StartKafka(KafkaConfig{Addr: cfg.KafkaAddr, DataDir: cfg.DataDir, CleanerInterval: cfg.CleanerInterval, Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
 	if s.redis, err = StartRedis(RedisConfig{Addr: cfg.RedisAddr, DataDir: cfg.DataDir, SnapshotInterval: time.Minute, Logger: cfg.Logger}); err != nil {
@@ -205,14 +202,12 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	// The services run on their own contexts so Stop can end them in
 	// order: frontend first (its clients' last ops reach the log), then
 	// the session service (it applies them), then the servers.
-	var sdCtx, feCtx, bgCtx context.Context
+	var sdCtx, feCtx context.Context
 	sdCtx, s.sdCancel = context.WithCancel(context.Background())
 	feCtx, s.feCancel = context.WithCancel(context.Background())
-	bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.sdDone, s.feDone = make(chan error, 1), make(chan error, 1)
 	go func() { s.sdDone <- s.sd.Run(sdCtx) }()
 	go func() { s.feDone <- s.fe.Run(feCtx) }()
-	s.bg.Go(func() { s.maintain(bgCtx) })
 
 	if err = s.waitBound(ctx); err != nil {
 		return nil, err
@@ -244,22 +239,6 @@ func (s *Server) waitBound(ctx context.Context) error {
 		case <-deadline.C:
 			return errors.New("frontend: listeners not bound within 30s")
 		case <-tick.C:
-		}
-	}
-}
-
-// maintain applies retention and compaction, which kfake only does when
-// asked.
-func (s *Server) maintain(ctx context.Context) {
-	t := time.NewTicker(s.cfg.MaintenanceInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			s.kafka.ApplyRetention()
-			s.kafka.Compact()
 		}
 	}
 }
@@ -302,10 +281,6 @@ func (s *Server) stop() {
 	}
 	wait("frontend", s.feCancel, s.feDone)
 	wait("sessiond", s.sdCancel, s.sdDone)
-	if s.bgCancel != nil {
-		s.bgCancel()
-		s.bg.Wait()
-	}
 	if s.http != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
 		if err := s.http.Shutdown(ctx); err != nil {
