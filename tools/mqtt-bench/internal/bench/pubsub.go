@@ -9,7 +9,6 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/client"
-	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/latency"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/seqtrack"
 )
 
@@ -17,7 +16,7 @@ import (
 // connection's read goroutine until the connection is closed.
 type receiver struct {
 	tracker  seqtrack.Tracker
-	hist     *latency.Histogram
+	hist     *lockedHist
 	received atomic.Uint64
 	last     atomic.Int64 // unix ns of the latest delivery
 	group    int          // index of the tracker group it reports into
@@ -46,7 +45,7 @@ type publisher struct {
 	rate   float64 // messages/s, 0 = as fast as possible
 	sent   atomic.Uint64
 	acked  atomic.Uint64
-	ackLat *latency.Histogram // read goroutine only
+	ackLat *lockedHist
 }
 
 // topology is who publishes where and what each receiver group expects.
@@ -102,8 +101,9 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	topo := cfg.topology()
 
 	recv := make([]*receiver, cfg.Subscribers)
+	lat := newHistShards(cfg.Subscribers)
 	for j := range recv {
-		recv[j] = &receiver{hist: latency.New(), group: topo.subGroup[j]}
+		recv[j] = &receiver{hist: lat.of(j), group: topo.subGroup[j]}
 	}
 	subs := connectAll(ctx, cfg, cfg.Subscribers, func(j int) client.Options {
 		o := cfg.clientOptions(pick(cfg.SubAddrs, j), cfg.clientID("s", j))
@@ -115,15 +115,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 		return err
 	}
 
-	pubs := make([]*publisher, cfg.Publishers)
-	per, extra := cfg.Count/cfg.Publishers, cfg.Count%cfg.Publishers
-	for i := range pubs {
-		n := per
-		if i < extra {
-			n++
-		}
-		pubs[i] = &publisher{topic: topo.pubTopic[i], n: n, rate: cfg.Rate / float64(cfg.Publishers), ackLat: latency.New()}
-	}
+	pubs, ackLat := cfg.publishers(func(i int) string { return topo.pubTopic[i] })
 	pconns := connectAll(ctx, cfg, cfg.Publishers, func(i int) client.Options {
 		o := cfg.clientOptions(pick(cfg.PubAddrs, i), cfg.clientID("p", i))
 		p := pubs[i]
@@ -204,16 +196,11 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	for g := range groups {
 		groups[g] = &seqtrack.Tracker{}
 	}
-	lat, ackLat := latency.New(), latency.New()
 	var lastRecv int64
 	for _, r := range recv {
 		groups[r.group].Merge(&r.tracker)
-		lat.Merge(r.hist)
 		res.Received += r.received.Load()
 		lastRecv = max(lastRecv, r.last.Load())
-	}
-	for _, p := range pubs {
-		ackLat.Merge(p.ackLat)
 	}
 	for g, tr := range groups {
 		want := map[uint32]uint64{}
@@ -233,8 +220,24 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	if lastRecv > 0 {
 		res.ThroughputOut = perSecond(res.Received, time.Unix(0, lastRecv).Sub(start))
 	}
-	res.Latency, res.AckLatency = summary(lat), summary(ackLat)
+	res.Latency, res.AckLatency = summary(lat.merged()), summary(ackLat.merged())
 	return nil
+}
+
+// publishers splits cfg.Count and cfg.Rate over cfg.Publishers; topic(i) is
+// where publisher i publishes.
+func (cfg *Config) publishers(topic func(i int) string) ([]*publisher, histShards) {
+	pubs := make([]*publisher, cfg.Publishers)
+	ackLat := newHistShards(cfg.Publishers)
+	per, extra := cfg.Count/cfg.Publishers, cfg.Count%cfg.Publishers
+	for i := range pubs {
+		n := per
+		if i < extra {
+			n++
+		}
+		pubs[i] = &publisher{topic: topic(i), n: n, rate: cfg.Rate / float64(cfg.Publishers), ackLat: ackLat.of(i)}
+	}
+	return pubs, ackLat
 }
 
 func subscribeAll(ctx context.Context, cfg *Config, subs []*client.Conn, filters []string, errs *errorLog) error {

@@ -8,7 +8,6 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/client"
-	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/latency"
 )
 
 // ErrNoSession means the broker did not resume the subscriber's session, so
@@ -44,15 +43,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	// Publish phase: the pubsub machinery with nobody listening live.
 	pubCfg := *cfg
 	pubCfg.Progress = nil
-	pubs := make([]*publisher, cfg.Publishers)
-	per, extra := cfg.Count/cfg.Publishers, cfg.Count%cfg.Publishers
-	for i := range pubs {
-		n := per
-		if i < extra {
-			n++
-		}
-		pubs[i] = &publisher{topic: topic, n: n, rate: cfg.Rate / float64(cfg.Publishers), ackLat: latency.New()}
-	}
+	pubs, _ := cfg.publishers(func(int) string { return topic })
 	pconns := connectAll(ctx, cfg, cfg.Publishers, func(i int) client.Options {
 		o := cfg.clientOptions(pick(cfg.PubAddrs, i), cfg.clientID("p", i))
 		o.Clean = true
@@ -96,7 +87,8 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	res.ThroughputIn = perSecond(res.Sent, pubElapsed)
 
 	// Replay phase.
-	r := &receiver{hist: latency.New()}
+	lat := newHistShards(1)
+	r := &receiver{hist: lat.of(0)}
 	start := time.Now()
 	stop := progress(cfg, start, func() (uint64, uint64) { return res.Sent, r.received.Load() })
 	o := cfg.clientOptions(pick(cfg.SubAddrs, 0), subID)
@@ -130,7 +122,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	if last := r.last.Load(); last > 0 {
 		res.ReplayRate = perSecond(res.Replayed, time.Unix(0, last).Sub(start))
 	}
-	res.Latency = summary(r.hist)
+	res.Latency = summary(lat.merged())
 	res.Elapsed = time.Since(pubStart).Seconds()
 	return nil
 }

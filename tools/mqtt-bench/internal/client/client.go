@@ -82,9 +82,11 @@ type Conn struct {
 	nextID   uint16
 	subs     map[uint16]chan *mqtt.Suback
 
-	ping *time.Timer
-	done chan struct{}
-	err  atomic.Pointer[error]
+	ping      *time.Timer
+	done      chan struct{}
+	closeOnce sync.Once
+	closeErr  error
+	err       atomic.Pointer[error]
 }
 
 // Dial connects, sends CONNECT and waits for CONNACK.
@@ -437,23 +439,26 @@ func (c *Conn) complete(id uint16, rc mqtt.ReasonCode) {
 	}
 }
 
-// Close sends DISCONNECT and closes the connection, waiting (bounded) for the
-// read goroutine to end.
+// Close sends DISCONNECT (unless the connection already ended) and closes
+// the connection, waiting for the read goroutine to end. Later calls return
+// the first call's result.
 func (c *Conn) Close() error {
-	if c.ping != nil {
-		c.ping.Stop()
-	}
-	err := c.append(&mqtt.Disconnect{})
-	if err == nil {
-		err = c.Flush()
-	}
-	c.err.CompareAndSwap(nil, &ErrClosed)
-	c.nc.Close()
-	select {
-	case <-c.done:
-	case <-time.After(5 * time.Second):
-	}
-	return err
+	c.closeOnce.Do(func() {
+		if c.ping != nil {
+			c.ping.Stop()
+		}
+		select {
+		case <-c.done:
+		default:
+			if err := c.append(&mqtt.Disconnect{}); err == nil {
+				c.closeErr = c.Flush()
+			}
+		}
+		c.err.CompareAndSwap(nil, &ErrClosed)
+		c.nc.Close()
+		<-c.done
+	})
+	return c.closeErr
 }
 
 // Drop closes the connection without DISCONNECT, as a client that vanished.
