@@ -101,3 +101,30 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 	}
 	h.checkEvents()
 }
+
+// TestWipeWhileRunning: when Redis is wiped under a running service, the
+// next op finds the partition's claim gone, the instance stops writing,
+// rejoins the group and rebuilds the view before applying it.
+func TestWipeWhileRunning(t *testing.T) {
+	h := newHarness(t)
+	h.start(nil)
+	subs := []session.Subscription{{Filter: "w/#", QoS: 1}}
+	a, _ := h.connect("wiped", connID("wiped", "A"), false, 5, 600)
+	a.send(&session.Op{Kind: session.OpSubscribe, Subs: subs})
+	h.marker("wiped")
+	before := h.load("wiped")
+
+	if err := redistest.Flush(context.Background(), h.rdb, h.prefix); err != nil {
+		t.Fatal(err)
+	}
+	// An op after the wipe: applied only once the view is back.
+	a.send(&session.Op{Kind: session.OpProgress, Cursor: map[int]int64{0: 1}})
+	h.marker("wiped")
+	after := h.load("wiped")
+	if !after.Exists || !reflect.DeepEqual(after.Subscriptions, before.Subscriptions) || after.Epoch != before.Epoch || after.Cursor[0] != 1 {
+		t.Fatalf("view not rebuilt\nbefore %+v\nafter  %+v", before, after)
+	}
+	// Ops applied after the last commit and lost with Redis are applied
+	// again, and their events announced again with the same ids.
+	h.checkValid()
+}

@@ -42,6 +42,11 @@ func (s *Service) handle(ctx context.Context, rec *kafkalog.Record) error {
 		return fmt.Errorf("handle %d/%d: %w", rec.Partition, rec.Offset, kafkalog.ErrNotAssigned)
 	}
 	select {
+	case <-p.failed:
+		return p.err
+	default:
+	}
+	select {
 	case p.in <- rec:
 		return nil
 	case <-p.failed:
