@@ -45,11 +45,19 @@ func TestOutageAndReturn(t *testing.T) {
 	go func() { fdone <- f.Run(fctx) }()
 	defer func() { stopF(); <-fdone }()
 
+	gh := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 16), revoked: make(chan []int, 16)}
+	gh.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: "outage-group", Topic: topic}, gh)
+	gctx, stopG := context.WithCancel(ctx)
+	gdone := make(chan error, 1)
+	go func() { gdone <- gh.g.Run(gctx) }()
+	defer func() { stopG(); <-gdone }()
+
 	rec := &kafkalog.Record{Topic: topic, Key: []byte("k"), Value: []byte("before")}
 	if err := a.Append(ctx, rec); err != nil {
 		t.Fatalf("append before outage: %v", err)
 	}
 	col.wait(t, 1)
+	gh.col.wait(t, 1)
 
 	c.Close()
 	began := time.Now()
@@ -83,6 +91,12 @@ func TestOutageAndReturn(t *testing.T) {
 	got := col.wait(t, 2)
 	if string(got[1].Value) != "after" || got[1].Offset != after.Offset {
 		t.Fatalf("follower got %q@%d after restart, want after@%d", got[1].Value, got[1].Offset, after.Offset)
+	}
+	// The group rejoined on its own and resumed after its commit: the
+	// record before the outage is not handled twice.
+	got = gh.col.wait(t, 2)
+	if len(got) != 2 || string(got[1].Value) != "after" {
+		t.Fatalf("group handled %d records after restart, last %q", len(got), got[len(got)-1].Value)
 	}
 }
 
