@@ -223,7 +223,11 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
 	cid := op.ClientID
 	old := in.meta
-	b.add(events.ClientDisconnected, op.Node, cid, disconnected(old, cid, op.Reason, op.Code, op.TS))
+	reason := op.Reason
+	if reason == "" {
+		reason = session.ReasonClosed // a frontend that names no reason saw the socket end
+	}
+	b.add(events.ClientDisconnected, op.Node, cid, disconnected(old, cid, reason, op.Code, op.TS))
 	expiry := old.Expiry
 	if old.Proto >= 5 {
 		// MQTT 5 may change the expiry at DISCONNECT; the op carries the

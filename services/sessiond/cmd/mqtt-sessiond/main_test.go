@@ -1,0 +1,52 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestRunRejectsBadConfiguration(t *testing.T) {
+	cases := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want string
+	}{
+		{"unknown flag", []string{"--no-such-flag"}, nil, "no-such-flag"},
+		{"bad log level", []string{"--log-level", "loud"}, nil, "log level"},
+		{"bad env value", nil, map[string]string{"TIDEMARK_MAX_QUEUED": "many"}, "TIDEMARK_MAX_QUEUED"},
+		{"bad log format from env", nil, map[string]string{"TIDEMARK_LOG_FORMAT": "xml"}, "log format"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			err := run(tc.args)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error naming %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func TestRetention(t *testing.T) {
+	cases := []struct {
+		name string
+		max  string
+		want string
+	}{
+		{"uncapped keeps the cluster default", "0s", "0s"},
+		{"short cap gets a week", "2h", "168h0m0s"},
+		{"long cap plus a day", "720h", "744h0m0s"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			d, _ := time.ParseDuration(tc.max)
+			if got := retention(d).String(); got != tc.want {
+				t.Fatalf("got %s want %s", got, tc.want)
+			}
+		})
+	}
+}
