@@ -296,7 +296,9 @@ for name, unit, scen, field, base, better in rows:
         ours, baseline, bname = get(load(scen, "ours"), field), get(load("raw_kafka", "kafka"), field), "kafka-producer"
     else:
         ours, baseline, bname = get(load(scen, "ours"), field), get(load(scen, base), field), "mosquitto"
-    ratio = round(ours / baseline, 3) if ours is not None and baseline else None
+    # RSS growth can be zero or negative when a broker frees memory from an
+    # earlier scenario: no meaningful ratio then.
+    ratio = round(ours / baseline, 3) if ours is not None and baseline and baseline > 0 and ours >= 0 else None
     e = {"name": name, "unit": unit, "ours": ours, "baseline": baseline, "baseline_name": bname,
          "ratio": ratio, "better": better}
     # Integrity and errors of the runs behind the figure, so a fast but lossy
