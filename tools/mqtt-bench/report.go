@@ -42,8 +42,8 @@ func report(w io.Writer, r *bench.Result) {
 	if r.Replayed > 0 {
 		line("replayed", "%d (%.0f msg/s until drained)", r.Replayed, r.ReplayRate)
 	}
-	if r.Connects > 0 {
-		line("connects", "%d (%.0f/s)", r.Connects, r.ConnectRate)
+	if r.Connections > 0 {
+		line("connects", "%d of %d (%.0f/s)", r.Connects, r.Connections, r.ConnectRate)
 	}
 	if r.KiBPerConn != nil {
 		line("broker rss", "%d KiB -> %d KiB (%.2f KiB per connection)", r.RSSBeforeKiB, r.RSSAfterKiB, *r.KiBPerConn)

@@ -69,19 +69,25 @@ type Config struct {
 	Size                    int  // payload bytes, at least HeaderSize
 	Rate                    float64
 	Count                   int
-	Duration                time.Duration // time cap of the publish phase (and of the hold in idle)
-	Drain                   time.Duration // how long to wait without progress for the last messages
-	Version                 mqtt.Version
-	Clean                   bool
-	SessionExpiry           uint32 // MQTT 5, seconds, for persistent sessions
-	Inflight                int    // per publisher, QoS 1/2
-	Concurrency             int    // parallel CONNECTs
-	KeepAlive               time.Duration
-	TopicPrefix             string
-	ShareGroup              string
-	RunID                   string // makes topics and client ids unique per run
-	PID                     int    // idle: broker process whose RSS is reported
-	Progress                io.Writer
+	// Duration caps each phase: publishing, then draining the last
+	// deliveries (replay: publishing, then replaying), or connecting
+	// (connect-storm, idle).
+	Duration time.Duration
+	// Drain ends the wait for the last deliveries early once nothing has
+	// arrived for this long.
+	Drain         time.Duration
+	Hold          time.Duration // idle: how long connections are held once open
+	Version       mqtt.Version
+	Clean         bool
+	SessionExpiry uint32 // MQTT 5, seconds, for persistent sessions
+	Inflight      int    // per publisher, QoS 1/2
+	Concurrency   int    // parallel CONNECTs
+	KeepAlive     time.Duration
+	TopicPrefix   string
+	ShareGroup    string
+	RunID         string // makes topics and client ids unique per run
+	PID           int    // idle: broker process whose RSS is reported
+	Progress      io.Writer
 }
 
 // Normalize fills defaults and checks ranges and loopback addresses.
@@ -106,6 +112,9 @@ func (c *Config) Normalize() error {
 	}
 	if c.Drain == 0 {
 		c.Drain = 3 * time.Second
+	}
+	if c.Hold == 0 {
+		c.Hold = 10 * time.Second
 	}
 	if c.Inflight == 0 {
 		c.Inflight = 64
@@ -153,6 +162,8 @@ func (c *Config) Normalize() error {
 		return fmt.Errorf("%w: duration must be up to %v", ErrConfig, MaxDuration)
 	case c.Drain < 0 || c.Drain > MaxDuration:
 		return fmt.Errorf("%w: drain must be up to %v", ErrConfig, MaxDuration)
+	case c.Hold < 0 || c.Hold > MaxDuration:
+		return fmt.Errorf("%w: hold must be up to %v", ErrConfig, MaxDuration)
 	case c.Rate < 0:
 		return fmt.Errorf("%w: negative rate", ErrConfig)
 	case c.Publishers < 0 || c.Subscribers < 0 || c.Publishers+c.Subscribers > MaxConns || c.Connections < 0 || c.Connections > MaxConns:
@@ -254,7 +265,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if err := cfg.Normalize(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Duration+2*cfg.Drain+time.Minute)
+	// A backstop over the per-phase caps (connection set-up and close are
+	// not capped by them).
+	ctx, cancel := context.WithTimeout(ctx, 2*cfg.Duration+cfg.Hold+time.Minute)
 	defer cancel()
 	res := &Result{Scenario: cfg.Scenario, Version: cfg.Version.String(), QoS: cfg.QoS}
 	errs := &errorLog{}

@@ -170,7 +170,7 @@ func TestConnectStormAndIdle(t *testing.T) {
 		t.Run(tt.scenario, func(t *testing.T) {
 			res, err := Run(context.Background(), Config{
 				Scenario: tt.scenario, SubAddrs: []string{addr}, Connections: 50, Concurrency: 8,
-				Duration: 100 * time.Millisecond, PID: tt.pid,
+				Duration: 10 * time.Second, Hold: 100 * time.Millisecond, PID: tt.pid,
 			})
 			if err != nil {
 				t.Fatal(err)

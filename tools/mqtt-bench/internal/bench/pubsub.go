@@ -167,7 +167,9 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 			expected += pubs[i].sent.Load()
 		}
 	}
-	waitDrain(ctx, cfg, func() (bool, uint64) {
+	dctx, dcancel := context.WithTimeout(ctx, cfg.Duration)
+	defer dcancel()
+	waitDrain(dctx, cfg, func() (bool, uint64) {
 		var unacked uint64
 		for _, p := range pubs {
 			if p.conn != nil {

@@ -15,7 +15,8 @@ import (
 )
 
 // runStorm opens cfg.Connections persistent sessions as fast as
-// cfg.Concurrency allows and reports CONNACKs per second. A persistent
+// cfg.Concurrency allows, for at most cfg.Duration, and reports CONNACKs per
+// second. A persistent
 // session is what costs a broker work at CONNECT (looking up and creating
 // state), so Clean is forced off.
 func runStorm(ctx context.Context, cfg *Config, res *Result, errs *errorLog) error {
@@ -29,7 +30,9 @@ func runStorm(ctx context.Context, cfg *Config, res *Result, errs *errorLog) err
 		defer mu.Unlock()
 		return uint64(hist.Count()), 0
 	})
-	conns := connectAll(ctx, cfg, cfg.Connections, func(k int) client.Options {
+	cctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	conns := connectAll(cctx, cfg, cfg.Connections, func(k int) client.Options {
 		return cfg.clientOptions(pick(cfg.SubAddrs, k), cfg.clientID("c", k))
 	}, errs, func(d time.Duration) {
 		mu.Lock()
@@ -46,13 +49,13 @@ func runStorm(ctx context.Context, cfg *Config, res *Result, errs *errorLog) err
 	return nil
 }
 
-// runIdle holds cfg.Connections connections for cfg.Duration and, given a
-// process id, reports how much that process's resident memory grew per
+// runIdle opens cfg.Connections connections (for at most cfg.Duration),
+// holds them for cfg.Hold and, given a process id, reports how much that process's resident memory grew per
 // connection. The keep-alive is set beyond the hold so that the broker sees
 // no traffic at all from idle clients.
 func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) error {
 	res.Connections = cfg.Connections
-	cfg.KeepAlive = cfg.Duration + time.Minute
+	cfg.KeepAlive = cfg.Duration + cfg.Hold + time.Minute
 	var before int64
 	if cfg.PID > 0 {
 		var err error
@@ -70,7 +73,9 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 	})
 	defer stop()
 	hist := latency.New()
-	conns := connectAll(ctx, cfg, cfg.Connections, func(k int) client.Options {
+	cctx, cancel := context.WithTimeout(ctx, cfg.Duration)
+	defer cancel()
+	conns := connectAll(cctx, cfg, cfg.Connections, func(k int) client.Options {
 		o := cfg.clientOptions(pick(cfg.SubAddrs, k), cfg.clientID("i", k))
 		o.KeepAlive = min(cfg.KeepAlive, 65535*time.Second)
 		return o
@@ -85,7 +90,7 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 	res.ConnectRate = perSecond(res.Connects, time.Since(start))
 	res.ConnectLatency = summary(hist)
 
-	hold := time.NewTimer(cfg.Duration)
+	hold := time.NewTimer(cfg.Hold)
 	select {
 	case <-hold.C:
 	case <-ctx.Done():
