@@ -131,10 +131,10 @@ type Server struct {
 	fe    *frontend.Server
 	sd    *sessiond.Service
 
-	feCancel, sdCancel, bgCancel context.CancelFunc
-	feDone, sdDone               chan error
-	bg                           sync.WaitGroup
-	stopOnce                     sync.Once
+	feCancel, sdCancel context.CancelFunc
+	feDone, sdDone     chan error
+	stopOnce           sync.Once
+	unlock             func() // releases the data dir lock
 }
 
 // Start validates cfg, starts the embedded Kafka and Redis, creates the
@@ -151,6 +151,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 			s.Stop()
 		}
 	}()
+	if s.unlock, err = lockDir(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("%w: --data-dir: %w", ErrConfig, err)
+	}
 	if s.kafka, err = StartKafka(KafkaConfig{Addr: cfg.KafkaAddr, DataDir: cfg.DataDir, CleanerInterval: cfg.CleanerInterval, Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
@@ -295,5 +298,8 @@ func (s *Server) stop() {
 	}
 	if s.kafka != nil {
 		_ = s.kafka.Close()
+	}
+	if s.unlock != nil {
+		s.unlock()
 	}
 }

@@ -133,3 +133,24 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		t.Fatalf("err %v, want ErrConfig", err)
 	}
 }
+
+func TestDataDirLockedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	cfg := testConfig(dir)
+	cfg.MQTTAddr, cfg.WSAddr, cfg.HTTPAddr = "", "", ""
+	s, err := Start(testCtx(t), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Start(testCtx(t), cfg); !errors.Is(err, ErrDataDirInUse) {
+		s.Stop()
+		t.Fatalf("second Start on the same data dir: %v, want ErrDataDirInUse", err)
+	}
+	s.Stop()
+	// Released at Stop: the next run may start.
+	s, err = Start(testCtx(t), cfg)
+	if err != nil {
+		t.Fatalf("start after Stop: %v", err)
+	}
+	s.Stop()
+}
