@@ -27,7 +27,7 @@ func NewReader(rdb redis.UniversalClient) *Reader { return NewReaderOptions(rdb,
 
 // NewReaderOptions returns a Reader with options (a key prefix).
 func NewReaderOptions(rdb redis.UniversalClient, opt Options) *Reader {
-	return &Reader{rdb: rdb, keys: Keys{Prefix: opt.Prefix}}
+	return &Reader{rdb: rdb, keys: Keys(opt)}
 }
 
 // Poll back-off bounds for WaitApplied: the session service usually

@@ -22,7 +22,7 @@ type Writer struct {
 
 // NewWriter returns a Writer over rdb.
 func NewWriter(rdb redis.UniversalClient, opt Options) *Writer {
-	return &Writer{rdb: rdb, keys: Keys{Prefix: opt.Prefix}}
+	return &Writer{rdb: rdb, keys: Keys(opt)}
 }
 
 // Keys returns the key names the Writer uses.

@@ -86,7 +86,6 @@ func TestOfflineQueue(t *testing.T) {
 	h.start(nil)
 	const cid = "queued"
 	subs := []session.Subscription{{Filter: "q/#", QoS: 1}, {Filter: "nl/+", QoS: 2, NoLocal: true}}
-	type expect int // index into published, or -1: not queued
 	published := []msg{
 		{topic: "q/a", qos: 1, from: "p"},                          // queued qos 1
 		{topic: "q/b", qos: 2, from: "p"},                          // queued qos min(2,1)=1

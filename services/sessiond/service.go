@@ -127,13 +127,13 @@ func (s *Service) Run(ctx context.Context) error {
 	// applied while the generation still owns the partitions: the next
 	// owner then starts exactly after the last applied op.
 	s.stopping.Store(true)
-	for _, p := range s.owned() {
-		p.handling.Lock() // waits for the op in flight, if any
-		p.handling.Unlock()
-	}
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	s.commitAll(cctx)
+	for _, p := range s.owned() {
+		p.handling.Lock() // waits for the run in flight, if any
+		s.commitPart(cctx, p)
+		p.handling.Unlock()
+	}
 	gcancel()
 	gwg.Wait()
 	return nil
@@ -300,22 +300,28 @@ func (s *Service) commitLoop(ctx context.Context) {
 }
 
 func (s *Service) commitAll(ctx context.Context) {
+	for _, p := range s.owned() {
+		s.commitPart(ctx, p)
+	}
+}
+
+// commitPart commits p's applied offset if it moved. Only the commit loop
+// and, after it stopped, the shutdown call it, so p.done needs no lock.
+func (s *Service) commitPart(ctx context.Context, p *part) {
 	if s.group == nil {
 		return
 	}
-	for _, p := range s.owned() {
-		next := p.next.Load()
-		if next <= p.done {
-			continue
-		}
-		if err := s.group.Commit(ctx, p.n, next); err != nil {
-			if !errors.Is(err, kafkalog.ErrNotAssigned) && ctx.Err() == nil {
-				s.log.Warn("commit failed; will retry", "partition", p.n, "err", err)
-			}
-			continue
-		}
-		p.done = next
+	next := p.next.Load()
+	if next <= p.done {
+		return
 	}
+	if err := s.group.Commit(ctx, p.n, next); err != nil {
+		if !errors.Is(err, kafkalog.ErrNotAssigned) && ctx.Err() == nil {
+			s.log.Warn("commit failed; will retry", "partition", p.n, "err", err)
+		}
+		return
+	}
+	p.done = next
 }
 
 // measureLag sets the records-behind gauge of each owned partition.
