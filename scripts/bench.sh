@@ -310,6 +310,12 @@ for name, unit, scen, field, base, better in rows:
         r = load(scen, "kafka" if base is None else tgt) if tgt else None
         if r:
             e[key] = {k: r.get(k, 0) for k in ("lost", "duplicated", "errors")}
+            if r.get("connections"):
+                e[key]["connects"] = r.get("connects", 0)
+                e[key]["connections"] = r["connections"]
+            if "params" not in e:
+                e["params"] = {k: r[k] for k in ("mqtt_version", "qos", "payload_bytes", "publishers",
+                                                 "subscribers", "connections", "target_rate") if k in r}
     entries.append(e)
 
 def cpu_model():
@@ -344,6 +350,8 @@ for e in entries:
         c = e.get(key)
         if c and (c["lost"] or c["duplicated"] or c["errors"]):
             note.append(f"{key.split('_')[0]}: lost {c['lost']} dup {c['duplicated']} err {c['errors']}")
+        if c and c.get("connections") and c["connects"] < c["connections"]:
+            note.append(f"{key.split('_')[0]}: {c['connects']} of {c['connections']} connected in the time cap")
     if e["ratio"] is not None:
         note.insert(0, f"{e['better']} is better")
     r = "-" if e["ratio"] is None else f"{e['ratio']:.2f}"
