@@ -20,6 +20,13 @@ const (
 	TopicSessions    = "mqtt.sessions"
 	TopicLifecycle   = "mqtt.lifecycle"
 	SessionsWorkload = "mqtt-sessiond"
+	FrontendWorkload = "mqtt-frontend"
+
+	// FrontendDrain bounds the frontend's graceful end of its connections
+	// (drainTimeout in services/frontend) plus closing its Kafka writer and
+	// HTTP server: the grace period must cover it after the preStop hook, or
+	// the kubelet kills a frontend that still owes Kafka its last ops.
+	FrontendDrain = 20 * time.Second
 )
 
 // ErrRule is wrapped by every failed Tidemark-specific rule.
@@ -121,6 +128,11 @@ func CheckTidemark(objs []*Object) error {
 			}
 		}
 	}
+	for _, w := range workloads(objs) {
+		if w.obj.Name == FrontendWorkload {
+			checkDrainBudget(w, fail)
+		}
+	}
 	if addr := env["TIDEMARK_KAFKA"]; addr != "" {
 		for b := range strings.SplitSeq(addr, ",") {
 			host, _, _ := strings.Cut(strings.TrimSpace(b), ":")
@@ -190,4 +202,29 @@ func retention(v any) string {
 		return (time.Duration(ms) * time.Millisecond).String()
 	}
 	return fmt.Sprintf("%v", v)
+}
+
+// checkDrainBudget requires the frontend's grace period to hold its preStop
+// pause and the drain, with a preStop that needs no shell in the image.
+func checkDrainBudget(w workload, fail func(string, ...any)) {
+	grace := 30 * time.Second // the Kubernetes default
+	if g := w.spec.TerminationGracePeriodSeconds; g != nil {
+		grace = time.Duration(*g) * time.Second
+	}
+	var preStop time.Duration
+	for _, c := range w.spec.Containers {
+		if c.Lifecycle == nil || c.Lifecycle.PreStop == nil {
+			continue
+		}
+		switch h := c.Lifecycle.PreStop; {
+		case h.Sleep != nil:
+			preStop = max(preStop, time.Duration(h.Sleep.Seconds)*time.Second)
+		case h.Exec != nil:
+			fail("%s: container %s preStop runs a command, but the image has no shell or tools: use the sleep action", w.obj, c.Name)
+		}
+	}
+	if grace < preStop+FrontendDrain {
+		fail("%s: terminationGracePeriodSeconds %s is shorter than preStop %s + drain %s",
+			w.obj, grace, preStop, FrontendDrain)
+	}
 }

@@ -183,6 +183,8 @@ func TestBrokenCopyFails(t *testing.T) {
 			"cleanup.policy: compact", "cleanup.policy: delete", "prod", validate.ErrRule, "mqtt.retained must be compacted"},
 		{"more session services than partitions", "overlays/prod/sessiond.yaml",
 			"replicas: 4", "replicas: 9", "prod", validate.ErrRule, "would idle"},
+		{"grace period too short for the drain", "base/frontend/deployment.yaml",
+			"terminationGracePeriodSeconds: 60", "terminationGracePeriodSeconds: 15", "dev", validate.ErrRule, "shorter than preStop"},
 		{"topic of another Kafka cluster", "base/kafka/topics.yaml",
 			"strimzi.io/cluster: tidemark", "strimzi.io/cluster: other", "dev", validate.ErrRule, "names no Kafka"},
 	}
