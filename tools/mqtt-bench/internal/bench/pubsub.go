@@ -138,7 +138,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	deadline := start.Add(cfg.Duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
-	stopProgress := progress(cfg, start, func() (uint64, uint64) {
+	stopProgress := progress(cfg, start, [2]string{"sent", "received"}, func() (uint64, uint64) {
 		return sumSent(pubs), sumReceived(recv)
 	})
 	defer stopProgress()
@@ -337,9 +337,9 @@ func waitDrain(ctx context.Context, cfg *Config, check func() (done bool, progre
 	}
 }
 
-// progress prints one line per second until the returned stop is called
-// (stop may be called more than once).
-func progress(cfg *Config, start time.Time, counts func() (sent, received uint64)) (stop func()) {
+// progress prints one line per second with two counters and their rates
+// until the returned stop is called (stop may be called more than once).
+func progress(cfg *Config, start time.Time, names [2]string, counts func() (uint64, uint64)) (stop func()) {
 	if cfg.Progress == nil {
 		return func() {}
 	}
@@ -349,16 +349,16 @@ func progress(cfg *Config, start time.Time, counts func() (sent, received uint64
 		defer close(finished)
 		tick := time.NewTicker(time.Second)
 		defer tick.Stop()
-		var lastSent, lastRecv uint64
+		var lastA, lastB uint64
 		for {
 			select {
 			case <-done:
 				return
 			case now := <-tick.C:
-				s, r := counts()
-				fmt.Fprintf(cfg.Progress, "%6.1fs  sent %10d (%8d/s)  received %10d (%8d/s)\n",
-					now.Sub(start).Seconds(), s, s-lastSent, r, r-lastRecv)
-				lastSent, lastRecv = s, r
+				a, b := counts()
+				fmt.Fprintf(cfg.Progress, "%6.1fs  %s %10d (%8d/s)  %s %10d (%8d/s)\n",
+					now.Sub(start).Seconds(), names[0], a, a-lastA, names[1], b, b-lastB)
+				lastA, lastB = a, b
 			}
 		}
 	}()

@@ -90,7 +90,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	lat := newHistShards(1)
 	r := &receiver{hist: lat.of(0)}
 	start := time.Now()
-	stop := progress(cfg, start, func() (uint64, uint64) { return res.Sent, r.received.Load() })
+	stop := progress(cfg, start, [2]string{"queued", "replayed"}, func() (uint64, uint64) { return res.Acked, r.received.Load() })
 	o := cfg.clientOptions(pick(cfg.SubAddrs, 0), subID)
 	o.OnPublish = r.onPublish
 	sub, err = client.Dial(ctx, o)

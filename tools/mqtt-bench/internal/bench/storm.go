@@ -25,10 +25,10 @@ func runStorm(ctx context.Context, cfg *Config, res *Result, errs *errorLog) err
 	var mu sync.Mutex
 	hist := latency.New()
 	start := time.Now()
-	stop := progress(cfg, start, func() (uint64, uint64) {
+	stop := progress(cfg, start, [2]string{"connected", "errors"}, func() (uint64, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		return uint64(hist.Count()), 0
+		return uint64(hist.Count()), errs.n.Load()
 	})
 	cctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
@@ -66,10 +66,10 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 	start := time.Now()
 	var mu sync.Mutex
 	var connected uint64
-	stop := progress(cfg, start, func() (uint64, uint64) {
+	stop := progress(cfg, start, [2]string{"connected", "errors"}, func() (uint64, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		return connected, 0
+		return connected, errs.n.Load()
 	})
 	defer stop()
 	hist := latency.New()

@@ -7,11 +7,12 @@ package seqtrack
 
 import "math/bits"
 
-// Bounds that keep a corrupt or foreign payload from allocating without
-// limit; pairs outside them count as Invalid.
+// Bounds that keep a corrupt payload from allocating without limit (at most
+// 16 MiB of bitset per publisher); pairs outside them count as Invalid. They
+// are above the load tool's own caps on connections and messages.
 const (
-	MaxPublishers = 1 << 20
-	MaxSeq        = 1 << 32
+	MaxPublishers = 1 << 17
+	MaxSeq        = 1 << 27
 )
 
 type pubState struct {
