@@ -111,10 +111,19 @@ func Dial(ctx context.Context, opt Options) (*Conn, error) {
 	c := &Conn{opt: opt, nc: nc, v: opt.Version, inflight: map[uint16]time.Time{},
 		subs: map[uint16]chan *mqtt.Suback{}, done: make(chan struct{})}
 	r := mqtt.NewReader(nc, 0)
+	// Cancelling ctx interrupts the handshake through the deadline.
+	stop := context.AfterFunc(ctx, func() { nc.SetDeadline(time.Now()) })
 	ack, err := c.handshake(r)
+	if !stop() && err == nil {
+		err = fmt.Errorf("connect: %w", ctx.Err())
+	}
 	if err != nil {
 		nc.Close()
 		return nil, err
+	}
+	// The broker may impose its own keep-alive (MQTT 5 Server Keep Alive).
+	if ska := ack.Properties.ServerKeepAlive; ska != nil {
+		c.opt.KeepAlive = time.Duration(*ska) * time.Second
 	}
 	c.sessionPresent = ack.SessionPresent
 	window := opt.Inflight
@@ -125,8 +134,8 @@ func Dial(ctx context.Context, opt Options) (*Conn, error) {
 	for range window {
 		c.slots <- struct{}{}
 	}
-	if opt.KeepAlive > 0 {
-		c.ping = time.AfterFunc(opt.KeepAlive, c.keepAlive)
+	if c.opt.KeepAlive > 0 {
+		c.ping = time.AfterFunc(c.opt.KeepAlive, c.keepAlive)
 	}
 	go c.readLoop(r)
 	return c, nil
