@@ -16,6 +16,8 @@ func TestPubSubFindsFaults(t *testing.T) {
 		version        mqtt.Version
 		qos            byte
 		publishers     int
+		subscribers    int    // default 1
+		pattern        string // default fan-in
 		drop, dup, swp []int
 		wantLost       uint64
 		wantDup        uint64
@@ -30,14 +32,16 @@ func TestPubSubFindsFaults(t *testing.T) {
 			swp: []int{50}, wantOutOfOrder: 1},
 		{name: "several publishers", version: mqtt.V311, qos: 1, publishers: 3,
 			drop: []int{10, 20}, dup: []int{30}, wantLost: 2, wantDup: 1},
+		{name: "shared group: duplicate to another member", version: mqtt.V5, qos: 1, publishers: 2,
+			subscribers: 3, pattern: Shared, drop: []int{5}, dup: []int{60}, wantLost: 1, wantDup: 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			addr := startFaultyBroker(t, tt.drop, tt.dup, tt.swp)
 			const count = 120
 			res, err := Run(context.Background(), Config{
-				Scenario: PubSub, Pattern: FanIn, PubAddrs: []string{addr},
-				Publishers: tt.publishers, Subscribers: 1, QoS: tt.qos, SubQoS: tt.qos,
+				Scenario: PubSub, Pattern: tt.pattern, PubAddrs: []string{addr},
+				Publishers: tt.publishers, Subscribers: max(tt.subscribers, 1), QoS: tt.qos, SubQoS: tt.qos,
 				Version: tt.version, Clean: true, Count: count,
 				Duration: 10 * time.Second, Drain: 300 * time.Millisecond,
 			})
@@ -57,8 +61,14 @@ func TestPubSubFindsFaults(t *testing.T) {
 			if want := count - tt.wantLost + tt.wantDup; res.Received != want {
 				t.Errorf("received = %d, want %d", res.Received, want)
 			}
-			if res.Latency == nil || res.Latency.Count != int64(count-tt.wantLost) {
-				t.Errorf("latency samples = %+v, want %d", res.Latency, count-tt.wantLost)
+			// Latency counts first arrivals per subscriber: a shared group's
+			// duplicate reached another member, where it was the first.
+			samples := int64(count - tt.wantLost)
+			if tt.pattern == Shared {
+				samples += int64(tt.wantDup)
+			}
+			if res.Latency == nil || res.Latency.Count != samples {
+				t.Errorf("latency samples = %+v, want %d", res.Latency, samples)
 			}
 		})
 	}
@@ -73,6 +83,7 @@ func TestPatterns(t *testing.T) {
 		{FanIn, 4, 2, 100},
 		{FanOut, 1, 3, 300},
 		{P2P, 2, 2, 100},
+		{Shared, 2, 3, 100},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {

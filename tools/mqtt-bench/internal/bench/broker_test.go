@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strings"
 	"sync"
 	"testing"
 
@@ -11,7 +12,7 @@ import (
 )
 
 // faultyBroker is a minimal MQTT broker for tests: exact-match topics, QoS
-// 0 and 1, no sessions. It can misbehave on purpose: the n-th PUBLISH it
+// 0 and 1, shared subscriptions served round robin, no sessions. It can misbehave on purpose: the n-th PUBLISH it
 // receives (counting from 1 over all clients) is dropped if drop[n], sent
 // twice if dup[n], and held back until after the next one if swap[n].
 type faultyBroker struct {
@@ -22,6 +23,8 @@ type faultyBroker struct {
 	received int
 	held     *mqtt.Publish
 	subs     map[string][]*brokerConn
+	shared   map[string][]*brokerConn // topic -> group members (one group per topic)
+	next     int                      // round robin over shared members
 	conns    map[*brokerConn]bool
 	wg       sync.WaitGroup
 }
@@ -62,7 +65,7 @@ func startFaultyBroker(t *testing.T, drop, dup, swp []int) string {
 		return m
 	}
 	b := &faultyBroker{ln: ln, drop: set(drop), dup: set(dup), swp: set(swp),
-		subs: map[string][]*brokerConn{}, conns: map[*brokerConn]bool{}}
+		subs: map[string][]*brokerConn{}, shared: map[string][]*brokerConn{}, conns: map[*brokerConn]bool{}}
 	b.wg.Add(1)
 	go b.accept()
 	t.Cleanup(func() {
@@ -116,7 +119,12 @@ func (b *faultyBroker) serve(c *brokerConn) {
 			codes := make([]mqtt.ReasonCode, len(p.Subscriptions))
 			b.mu.Lock()
 			for i, s := range p.Subscriptions {
-				b.subs[s.Filter] = append(b.subs[s.Filter], c)
+				if rest, ok := strings.CutPrefix(s.Filter, "$share/"); ok {
+					_, topic, _ := strings.Cut(rest, "/")
+					b.shared[topic] = append(b.shared[topic], c)
+				} else {
+					b.subs[s.Filter] = append(b.subs[s.Filter], c)
+				}
 				codes[i] = mqtt.ReasonCode(min(s.QoS, 1))
 			}
 			b.mu.Unlock()
@@ -154,14 +162,20 @@ func (b *faultyBroker) route(p *mqtt.Publish) {
 		copies = 2
 	}
 	for range copies {
-		for _, c := range b.subs[p.Topic] {
-			c.write(out)
-		}
+		b.deliver(out)
 	}
 	if b.held != nil {
-		for _, c := range b.subs[b.held.Topic] {
-			c.write(b.held)
-		}
+		b.deliver(b.held)
 		b.held = nil
+	}
+}
+
+func (b *faultyBroker) deliver(p *mqtt.Publish) {
+	for _, c := range b.subs[p.Topic] {
+		c.write(p)
+	}
+	if members := b.shared[p.Topic]; len(members) > 0 {
+		b.next++
+		members[b.next%len(members)].write(p)
 	}
 }
