@@ -21,10 +21,13 @@ func (s *Service) expiryLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			for _, p := range s.owned() {
-				if err := s.expirePartition(ctx, p); err != nil && ctx.Err() == nil {
-					s.log.Warn("expiry check failed; will retry", "partition", p.n, "err", err)
-				}
+		case <-s.assignedNow:
+			// A new assignment may bring sessions whose deadline passed
+			// while no instance owned them: check at once.
+		}
+		for _, p := range s.owned() {
+			if err := s.expirePartition(ctx, p); err != nil && ctx.Err() == nil {
+				s.log.Warn("expiry check failed; will retry", "partition", p.n, "err", err)
 			}
 		}
 	}

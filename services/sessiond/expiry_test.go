@@ -79,7 +79,9 @@ func TestExpiry(t *testing.T) {
 		}
 		deadline := time.UnixMilli(h.load(cid).Meta.ExpiresAt)
 		time.Sleep(time.Until(deadline) + 100*time.Millisecond)
-		in = h.start(nil)
+		// A periodic check would come far too late: expiry must follow
+		// from the assignment itself.
+		in = h.start(func(c *Config) { c.ExpiryCheck = time.Hour })
 		defer in.stop()
 		h.waitFor(cid, terminatedExpired)
 		eventually(t, "session deleted", func() (bool, error) { return !h.load(cid).Exists, nil })

@@ -34,6 +34,8 @@ type Service struct {
 	parts    map[int]*part // owned sessions partitions
 	assigned atomic.Bool
 	stopping atomic.Bool // set at shutdown: handle no more ops
+	// assignedNow wakes the expiry check after an assignment.
+	assignedNow chan struct{}
 	// token names this instance in the partitions' owner claims.
 	token string
 	// workCtx is the context of the partition workers: it outlives Run's
@@ -74,7 +76,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "sessiond"), parts: map[int]*part{},
-		token: cfg.Node + "/" + uuid.NewString()}
+		token: cfg.Node + "/" + uuid.NewString(), assignedNow: make(chan struct{}, 1)}
 	s.rdb = cfg.RedisClient
 	if s.rdb == nil {
 		s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis})
@@ -198,6 +200,10 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 	}
 	s.updateGauges()
 	s.assigned.Store(true)
+	select {
+	case s.assignedNow <- struct{}{}:
+	default:
+	}
 	return nil
 }
 
