@@ -7,12 +7,49 @@ import (
 	"testing"
 	"time"
 
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
 )
 
-func TestWaitApplied(t *testing.T) {
-	rdb := redistest.Client(t)
+// TestReaderWriter runs every Reader/Writer test against miniredis (always,
+// as the standalone broker uses it) and against the real Redis of the test
+// stack (when configured).
+func TestReaderWriter(t *testing.T) {
+	tests := []struct {
+		name string
+		fn   func(*testing.T, *redis.Client)
+	}{
+		{"WaitApplied", testWaitApplied},
+		{"EnqueueDropsOldest", testEnqueueDropsOldest},
+		{"DeleteRemovesEverything", testDeleteRemovesEverything},
+		{"ApplyBatchRecordsEachOffset", testApplyBatchRecordsEachOffset},
+		{"ApplyBatchFencing", testApplyBatchFencing},
+	}
+	backends := []struct {
+		name   string
+		client func(*testing.T) *redis.Client
+	}{
+		{"miniredis", func(t *testing.T) *redis.Client {
+			mr := miniredis.RunT(t)
+			rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+			t.Cleanup(func() { rdb.Close() })
+			return rdb
+		}},
+		{"redis", func(t *testing.T) *redis.Client { return redistest.Client(t) }},
+	}
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			for _, tc := range tests {
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.client(t)) })
+			}
+		})
+	}
+}
+
+func testWaitApplied(t *testing.T, rdb *redis.Client) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	r := session.NewReaderOptions(rdb, opt)
@@ -72,8 +109,7 @@ func TestWaitApplied(t *testing.T) {
 	}
 }
 
-func TestEnqueueDropsOldest(t *testing.T) {
-	rdb := redistest.Client(t)
+func testEnqueueDropsOldest(t *testing.T, rdb *redis.Client) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	ctx := context.Background()
@@ -105,8 +141,7 @@ func TestEnqueueDropsOldest(t *testing.T) {
 	}
 }
 
-func TestDeleteRemovesEverything(t *testing.T) {
-	rdb := redistest.Client(t)
+func testDeleteRemovesEverything(t *testing.T, rdb *redis.Client) {
 	prefix := redistest.Prefix(t, rdb)
 	w := session.NewWriter(rdb, session.Options{Prefix: prefix})
 	ctx := context.Background()
@@ -132,8 +167,7 @@ func TestDeleteRemovesEverything(t *testing.T) {
 	}
 }
 
-func TestApplyBatchRecordsEachOffset(t *testing.T) {
-	rdb := redistest.Client(t)
+func testApplyBatchRecordsEachOffset(t *testing.T, rdb *redis.Client) {
 	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
 	ctx := context.Background()
 	err := w.ApplyBatch(ctx, 1, "", []session.Step{
@@ -160,8 +194,7 @@ func TestApplyBatchRecordsEachOffset(t *testing.T) {
 	}
 }
 
-func TestApplyBatchFencing(t *testing.T) {
-	rdb := redistest.Client(t)
+func testApplyBatchFencing(t *testing.T, rdb *redis.Client) {
 	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
 	ctx := context.Background()
 	put := func(off int64) []session.Step {
