@@ -13,6 +13,8 @@
 #                                   neither the stack nor our binaries
 #   BENCH_QUICK [0]                 1: tiny counts and 2 s caps (smoke test)
 #   BENCH_ONLY []                   run only these scenarios (space separated names)
+#   BENCH_ROUNDS [1]                rounds per scenario, first target alternating
+#                                   (ABBA with 2); the table shows the median
 #   BENCH_OUT [bench/results.json]   BENCH_BIN [bin] where the binaries are
 #   BENCH_MOSQUITTO [127.0.0.1:21883]
 #   BENCH_FRONTEND_A [127.0.0.1:21884] BENCH_FRONTEND_B [127.0.0.1:21885]
@@ -32,6 +34,7 @@ OUT=${BENCH_OUT:-$ROOT/bench/results.json}
 TARGETS=${BENCH_TARGETS:-ours mosquitto}
 QUICK=${BENCH_QUICK:-0}
 ONLY=${BENCH_ONLY:-}
+ROUNDS=${BENCH_ROUNDS:-1}
 MOSQ=${BENCH_MOSQUITTO:-127.0.0.1:21883}
 FRONT_A=${BENCH_FRONTEND_A:-127.0.0.1:21884}
 FRONT_B=${BENCH_FRONTEND_B:-127.0.0.1:21885}
@@ -73,7 +76,7 @@ if ((IDLE_CONNS + 100 > nofile)); then
 fi
 
 mkdir -p "$WORK" "$(dirname "$OUT")"
-rm -f "$WORK"/*.json
+rm -f "$WORK"/*.json "$WORK"/*.err
 PIDS=()
 cleanup() {
 	local p i
@@ -184,20 +187,23 @@ else
 fi
 BENCH=("$BIN/mqtt-bench" --json --quiet --size 64 --duration "$DUR" --drain 5s)
 
-# run NAME TARGET ARGS...: one mqtt-bench run, JSON to $WORK/NAME.TARGET.json.
+# run NAME TARGET ROUND ARGS...: one mqtt-bench run, JSON to
+# $WORK/NAME.TARGET.ROUND.json.
 run() {
-	local name=$1 target=$2 out="$WORK/$1.$2.json" rc=0
-	shift 2
-	say "$name against $target"
-	"${BENCH[@]}" "$@" >"$out" 2>"$WORK/$name.$target.err" || rc=$?
+	local name=$1 target=$2 round=$3 rc=0
+	local out="$WORK/$name.$target.$round.json" err="$WORK/$name.$target.$round.err"
+	shift 3
+	say "$name against $target (round $round)"
+	"${BENCH[@]}" "$@" >"$out" 2>"$err" || rc=$?
 	if ((rc != 0)); then
-		say "  failed (exit $rc): $(tail -n 3 "$WORK/$name.$target.err" | tr '\n' ' ')"
+		say "  failed (exit $rc): $(tail -n 3 "$err" | tr '\n' ' ')"
 		rm -f "$out"
 	fi
 }
 
 # scenario NAME ARGS-FOR-BOTH -- ARGS-FOR-OURS -- ARGS-FOR-MOSQUITTO
-# Runs both targets, alternating which goes first from one scenario to the next.
+# Runs both targets ROUNDS times, alternating which goes first from one round
+# (and one scenario) to the next.
 TURN=0
 scenario() {
 	local name=$1 both=() ours=() mosq=() part=0 a
@@ -210,15 +216,18 @@ scenario() {
 		fi
 		case $part in 0) both+=("$a") ;; 1) ours+=("$a") ;; 2) mosq+=("$a") ;; esac
 	done
-	local order=(ours mosquitto)
-	((TURN++ % 2 == 1)) && order=(mosquitto ours)
-	for t in "${order[@]}"; do
-		wants "$t" || continue
-		if [[ $t == ours ]]; then
-			run "$name" ours "${both[@]}" "${ours[@]}"
-		else
-			run "$name" mosquitto "${both[@]}" "${mosq[@]}"
-		fi
+	local round order t
+	for ((round = 1; round <= ROUNDS; round++)); do
+		order=(ours mosquitto)
+		((TURN++ % 2 == 1)) && order=(mosquitto ours)
+		for t in "${order[@]}"; do
+			wants "$t" || continue
+			if [[ $t == ours ]]; then
+				run "$name" ours "$round" "${both[@]}" "${ours[@]}"
+			else
+				run "$name" mosquitto "$round" "${both[@]}" "${mosq[@]}"
+			fi
+		done
 	done
 }
 
@@ -247,31 +256,40 @@ scenario connect_storm --scenario connect-storm --connections "$STORM" --concurr
 scenario replay --scenario replay --publishers 4 --qos 1 --count "$REPLAY" --mqtt-version 5 \
 	--session-expiry 120s --duration "$LONG" -- --addr "$FRONT_A" -- --addr "$MOSQ"
 if wants ours && [[ -z $ONLY || " $ONLY " == *" raw_kafka "* ]]; then
-	say "raw_kafka against kafka"
-	"${BENCH[@]}" --raw-kafka --kafka "$TIDEMARK_KAFKA" --publishers 20 --subscribers 10 --inflight 64 \
-		--count "$RAW" >"$WORK/raw_kafka.kafka.json" 2>"$WORK/raw_kafka.kafka.err" ||
-		{ say "  failed: $(tail -n 3 "$WORK/raw_kafka.kafka.err" | tr '\n' ' ')"; rm -f "$WORK/raw_kafka.kafka.json"; }
+	for ((round = 1; round <= ROUNDS; round++)); do
+		run raw_kafka kafka "$round" --raw-kafka --kafka "$TIDEMARK_KAFKA" --publishers 20 --subscribers 10 \
+			--inflight 64 --count "$RAW"
+	done
 fi
 
 # ---- table and results.json ----
 python3 - "$WORK" "$OUT" <<'EOF'
-import json, os, platform, sys, datetime
+import datetime, glob, json, os, platform, statistics, sys
 
 work, out = sys.argv[1], sys.argv[2]
 
 def load(name, target):
-    try:
-        with open(os.path.join(work, f"{name}.{target}.json")) as f:
-            return json.load(f)
-    except (OSError, ValueError):
-        return None
+    """Every round's result of one scenario against one target."""
+    runs = []
+    for path in sorted(glob.glob(os.path.join(work, f"{name}.{target}.*.json"))):
+        try:
+            with open(path) as f:
+                runs.append(json.load(f))
+        except (OSError, ValueError):
+            pass
+    return runs
 
-def get(r, path):
+def value_at(r, path):
     for k in path.split("."):
         if r is None:
             return None
         r = r.get(k)
     return r
+
+def get(runs, path):
+    """The median over rounds of a field."""
+    vals = [v for v in (value_at(r, path) for r in runs) if v is not None]
+    return statistics.median(vals) if vals else None
 
 # name, unit, scenario file, field, baseline target, better
 rows = [
@@ -307,15 +325,19 @@ for name, unit, scen, field, base, better in rows:
     # Integrity and errors of the runs behind the figure, so a fast but lossy
     # run is visible.
     for tgt, key in (("ours", "ours_check"), (base, "baseline_check")):
-        r = load(scen, "kafka" if base is None else tgt) if tgt else None
-        if r:
-            e[key] = {k: r.get(k, 0) for k in ("lost", "duplicated", "errors")}
-            if r.get("connections"):
-                e[key]["connects"] = r.get("connects", 0)
-                e[key]["connections"] = r["connections"]
+        runs = load(scen, "kafka" if base is None else tgt) if tgt else []
+        if base == "kafka" and tgt == "kafka":
+            runs = load("raw_kafka", "kafka")
+        if runs:
+            e[key] = {k: sum(r.get(k, 0) for r in runs) for k in ("lost", "duplicated", "errors")}
+            e[key]["rounds"] = len(runs)
+            if runs[0].get("connections"):
+                e[key]["connects"] = min(r.get("connects", 0) for r in runs)
+                e[key]["connections"] = runs[0]["connections"]
             if "params" not in e:
-                e["params"] = {k: r[k] for k in ("mqtt_version", "qos", "payload_bytes", "publishers",
-                                                 "subscribers", "connections", "target_rate") if k in r}
+                e["params"] = {k: runs[0][k] for k in ("mqtt_version", "qos", "payload_bytes", "publishers",
+                                                       "subscribers", "connections", "target_rate")
+                               if k in runs[0]}
     entries.append(e)
 
 def cpu_model():
