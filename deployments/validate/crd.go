@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -153,32 +154,24 @@ func ToJSONSchema(node map[string]any) map[string]any {
 		switch k {
 		case "properties":
 			props := map[string]any{}
-			for name, p := range v.(map[string]any) {
-				props[name] = ToJSONSchema(p.(map[string]any))
+			if m, ok := v.(map[string]any); ok {
+				for name, p := range m {
+					props[name] = convertAny(p)
+				}
 			}
 			out[k] = props
-		case "items", "not":
-			if m, ok := v.(map[string]any); ok {
-				out[k] = ToJSONSchema(m)
-			} else {
-				out[k] = v
-			}
-		case "additionalProperties":
-			if m, ok := v.(map[string]any); ok {
-				out[k] = ToJSONSchema(m)
-			} else {
-				out[k] = v
-			}
+		case "items", "not", "additionalProperties":
+			out[k] = convertAny(v)
 		case "allOf", "anyOf", "oneOf":
-			list := v.([]any)
+			list, _ := v.([]any)
 			conv := make([]any, len(list))
 			for i, s := range list {
-				conv[i] = ToJSONSchema(s.(map[string]any))
+				conv[i] = convertAny(s)
 			}
 			out[k] = conv
 		case "nullable":
 		default:
-			if len(k) > 13 && k[:13] == "x-kubernetes-" {
+			if strings.HasPrefix(k, "x-kubernetes-") {
 				continue
 			}
 			out[k] = v
@@ -214,4 +207,13 @@ func ValidateJSON(schemaDoc map[string]any, doc []byte) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return sch.Validate(inst)
+}
+
+// convertAny converts a subschema, leaving booleans (additionalProperties:
+// false) and anything unexpected as they are for the compiler to judge.
+func convertAny(v any) any {
+	if m, ok := v.(map[string]any); ok {
+		return ToJSONSchema(m)
+	}
+	return v
 }
