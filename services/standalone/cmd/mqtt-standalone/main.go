@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/standalone"
 )
 
@@ -41,6 +42,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.QueueQoS0, "queue-qos0", true, "queue QoS 0 messages for offline sessions")
 	fs.DurationVar(&cfg.DefaultExpiry, "default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 clean-session=false clients")
 	fs.DurationVar(&cfg.MaxExpiry, "max-expiry", 0, "cap on any session expiry (0 = none)")
+	otlp := fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty = no export)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
 	if err := fs.Parse(args); err != nil {
@@ -62,6 +64,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	shutdownTracing, err := tracing.Setup(ctx, tracing.Config{Service: "mqtt-standalone", Node: cfg.Node, Endpoint: *otlp})
+	if err != nil {
+		fmt.Fprintf(stderr, "mqtt-standalone: --otlp-endpoint: %v\n", err)
+		return 1
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(tctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
 	srv, err := standalone.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)

@@ -35,6 +35,7 @@ func TestStartupErrors(t *testing.T) {
 		{"data dir is a file", []string{"--mqtt-addr=", "--ws-addr=", "--http-addr=", "--data-dir=" + file}, nil, "--data-dir", 1},
 		{"kafka not loopback", []string{"--mqtt-addr=", "--ws-addr=", "--http-addr=", "--kafka-addr=0.0.0.0:0", "--data-dir=" + t.TempDir()}, nil, "--kafka-addr", 1},
 		{"bad log level", []string{"--log-level=loud"}, nil, "--log-level", 1},
+		{"bad otlp endpoint", []string{"--otlp-endpoint=localhost:4318"}, nil, "--otlp-endpoint", 1},
 		{"bad env value", nil, map[string]string{"TIDEMARK_MAX_QUEUED": "lots"}, "TIDEMARK_MAX_QUEUED", 1},
 		{"unknown flag", []string{"--nope"}, nil, "nope", 2},
 	}
