@@ -263,10 +263,10 @@ if wants ours && [[ -z $ONLY || " $ONLY " == *" raw_kafka "* ]]; then
 fi
 
 # ---- table and results.json ----
-python3 - "$WORK" "$OUT" <<'EOF'
+python3 - "$WORK" "$OUT" "$TARGETS" <<'EOF'
 import datetime, glob, json, os, platform, statistics, sys
 
-work, out = sys.argv[1], sys.argv[2]
+work, out, targets = sys.argv[1], sys.argv[2], sys.argv[3].split()
 
 def load(name, target):
     """Every round's result of one scenario against one target."""
@@ -376,6 +376,11 @@ for e in entries:
             note.append(f"{key.split('_')[0]}: {c['connects']} of {c['connections']} connected in the time cap")
     if e["ratio"] is not None:
         note.insert(0, f"{e['better']} is better")
+    wanted_base = e["baseline_name"] == "mosquitto" and "mosquitto" in targets or e["baseline_name"] == "kafka-producer" and "ours" in targets
+    if e["ours"] is None and "ours" in targets:
+        note.append("ours: no result (see the .err files in the bench work directory)")
+    if e["baseline"] is None and wanted_base:
+        note.append("baseline: no result")
     r = "-" if e["ratio"] is None else f"{e['ratio']:.2f}"
     print(f"{e['name']:34} {e['unit']:11} {fmt(e['ours']):>12} {fmt(e['baseline']):>12} "
           f"{e['baseline_name'] or '':15} {r:>7}  {'; '.join(note)}")
