@@ -192,11 +192,17 @@ func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
 	q.mu.Unlock()
 	q.s.met.offline.Inc()
 	q.s.met.queueLen.Add(float64(o.length))
+	q.schedule(ctx, o)
+	return stateOffline, nil
+}
+
+// schedule hands o to the catch-up workers.
+func (q *queue) schedule(ctx context.Context, o *offline) {
 	select {
 	case q.work <- o:
 	default:
 		// The workers are busy; a goroutine waits for room instead of
-		// blocking the op that went offline.
+		// blocking the caller (an op going offline, a follower).
 		go func() {
 			select {
 			case q.work <- o:
@@ -204,7 +210,6 @@ func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
 			}
 		}()
 	}
-	return stateOffline, nil
 }
 
 // remove stops queueing for cid (it came online, expired or was deleted).
@@ -276,7 +281,16 @@ func (q *queue) onRecord(r *kafkalog.Record) {
 	for _, h := range hits {
 		var ev evaluation
 		ev.eval(q.s, h.o, r, h.sub)
-		q.commit(ctx, h.o, r.Partition, r.Offset+1, &ev)
+		if err := q.commit(ctx, h.o, r.Partition, r.Offset+1, &ev); err != nil {
+			// Fall back to a catch-up from this record: a later record
+			// queued first would move qfrom past it.
+			q.s.log.Warn("offline queue write failed; catching up", "client", h.o.cid, "err", err)
+			q.mu.Lock()
+			h.o.synced[r.Partition] = false
+			h.o.qfrom[r.Partition] = min(h.o.qfrom[r.Partition], r.Offset)
+			q.mu.Unlock()
+			q.schedule(ctx, h.o)
+		}
 	}
 }
 
@@ -322,18 +336,17 @@ func (ev *evaluation) eval(s *Service, o *offline, r *kafkalog.Record, subs []se
 
 // commit writes an evaluation for o: queue refs and qfrom[p] = next in one
 // transaction, then the drop events. Nothing is written once o is gone.
-func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *evaluation) {
+// On error nothing was written: the caller must evaluate the records again
+// before any later one, or a later qfrom would skip them.
+func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *evaluation) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.gone {
-		return
+		return nil
 	}
 	dropped, length, err := q.s.w.Enqueue(ctx, o.cid, ev.refs, map[int]int64{p: next}, q.s.cfg.MaxQueued)
 	if err != nil {
-		// The refs are not queued and qfrom did not move: the frontend's
-		// scan from qfrom at reconnect still covers them.
-		q.s.log.Warn("offline queue write failed", "client", o.cid, "err", err)
-		return
+		return err
 	}
 	q.s.met.queued.Add(float64(len(ev.refs)))
 	q.s.met.queueLen.Add(float64(length - o.length))
@@ -356,6 +369,7 @@ func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *e
 		q.s.met.drops.WithLabelValues(string(events.DropExpired)).Inc()
 	}
 	q.announce(ctx, envs)
+	return nil
 }
 
 func (q *queue) announce(ctx context.Context, envs []events.Envelope) {
@@ -399,6 +413,12 @@ func (q *queue) catchUp(ctx context.Context, o *offline) {
 				q.mu.Unlock()
 				return
 			}
+			if o.synced[p] {
+				// The follower evaluates this partition for o; a scan now
+				// would move qfrom back behind what it queued.
+				q.mu.Unlock()
+				break
+			}
 			from, ok := o.qfrom[p]
 			target := q.pos[p]
 			if !ok {
@@ -412,23 +432,30 @@ func (q *queue) catchUp(ctx context.Context, o *offline) {
 				break
 			}
 			q.mu.Unlock()
+			var err error
 			if bd, ok := bounds[p]; ok && from < bd.First {
-				q.gap(ctx, o, p, from, bd.First)
-				from = bd.First
+				err = q.gap(ctx, o, p, from, bd.First)
+			} else {
+				err = q.scan(ctx, o, p, from, target)
 			}
-			if err := q.scan(ctx, o, p, from, target); err != nil {
-				if ctx.Err() == nil {
-					q.s.log.Warn("offline queue catch-up failed; retrying", "client", o.cid, "partition", p, "err", err)
-					time.Sleep(200 * time.Millisecond)
+			if err != nil && ctx.Err() == nil {
+				q.s.log.Warn("offline queue catch-up failed; retrying", "client", o.cid, "partition", p, "err", err)
+				t := time.NewTimer(200 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-t.C:
 				}
+				t.Stop()
 			}
 		}
 	}
 }
 
 // gap announces records lost to retention before they were evaluated.
-func (q *queue) gap(ctx context.Context, o *offline, p int, from, to int64) {
-	q.commit(ctx, o, p, to, &evaluation{})
+func (q *queue) gap(ctx context.Context, o *offline, p int, from, to int64) error {
+	if err := q.commit(ctx, o, p, to, &evaluation{}); err != nil {
+		return err // the next pass finds the gap again
+	}
 	q.mu.Lock()
 	if o.qfrom[p] < to {
 		o.qfrom[p] = to
@@ -436,6 +463,7 @@ func (q *queue) gap(ctx context.Context, o *offline, p int, from, to int64) {
 	q.mu.Unlock()
 	q.announce(ctx, []events.Envelope{q.dropEvent(o, events.DropRetentionGap, "", p, from, to, to-from)})
 	q.s.met.drops.WithLabelValues(string(events.DropRetentionGap)).Add(float64(to - from))
+	return nil
 }
 
 // scan evaluates [from, to) of partition p for o, committing in chunks.
@@ -443,14 +471,17 @@ func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) err
 	const chunk = 256
 	var ev evaluation
 	next := from
-	flush := func() {
-		q.commit(ctx, o, p, next, &ev)
+	flush := func() error {
+		if err := q.commit(ctx, o, p, next, &ev); err != nil {
+			return err // qfrom stays: the next pass reads this chunk again
+		}
 		q.mu.Lock()
 		if o.qfrom[p] < next {
 			o.qfrom[p] = next
 		}
 		q.mu.Unlock()
 		ev = evaluation{}
+		return nil
 	}
 	err := kafkalog.ReadRange(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages, p, from, to, func(r *kafkalog.Record) error {
 		var subs []session.Subscription
@@ -463,7 +494,7 @@ func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) err
 		ev.eval(q.s, o, r, subs)
 		next = r.Offset + 1
 		if len(ev.refs)+len(ev.expired) >= chunk {
-			flush()
+			return flush()
 		}
 		return nil
 	})
@@ -475,6 +506,5 @@ func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) err
 	if next < to {
 		next = to
 	}
-	flush()
-	return nil
+	return flush()
 }
