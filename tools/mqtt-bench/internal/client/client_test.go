@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -285,5 +286,48 @@ func TestBrokerDisconnect(t *testing.T) {
 	}
 	if err == nil {
 		t.Error("publish on a closed connection succeeded")
+	}
+}
+
+// BenchmarkPublishQoS0 is the client's cost per QoS 0 message, encoded into
+// the write buffer and flushed in batches of 64 to a server that discards.
+func BenchmarkPublishQoS0(b *testing.B) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer nc.Close()
+		r := mqtt.NewReader(nc, 0)
+		if _, err := r.ReadConnect(); err != nil {
+			return
+		}
+		mqtt.WritePacket(nc, &mqtt.Connack{}, mqtt.V311)
+		io.Copy(io.Discard, nc)
+	}()
+	c, err := Dial(context.Background(), Options{Addr: ln.Addr().String(), ClientID: "b"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer c.Close()
+	p := &mqtt.Publish{Topic: "bench/x/0", Payload: make([]byte, 64)}
+	ctx := context.Background()
+	now := time.Now()
+	b.ReportAllocs()
+	n := 0
+	for b.Loop() {
+		if err := c.Publish(ctx, p, now); err != nil {
+			b.Fatal(err)
+		}
+		if n++; n%64 == 0 {
+			if err := c.Flush(); err != nil {
+				b.Fatal(err)
+			}
+		}
 	}
 }

@@ -92,3 +92,13 @@ func uniform(n int) []time.Duration {
 	}
 	return out
 }
+
+func BenchmarkRecord(b *testing.B) {
+	h := New()
+	b.ReportAllocs()
+	d := time.Duration(0)
+	for b.Loop() {
+		h.Record(d)
+		d = (d + 7919*time.Nanosecond) % time.Second
+	}
+}

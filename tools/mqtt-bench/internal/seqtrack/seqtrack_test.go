@@ -107,3 +107,14 @@ func TestMergeSharedGroup(t *testing.T) {
 		t.Errorf("merged counts = %+v, want %+v", got, want)
 	}
 }
+
+// BenchmarkObserve is the per-delivery cost on a subscriber's read loop.
+func BenchmarkObserve(b *testing.B) {
+	var tr Tracker
+	b.ReportAllocs()
+	seq := uint64(0)
+	for b.Loop() {
+		tr.Observe(uint32(seq%8), seq/8%MaxSeq)
+		seq++
+	}
+}
