@@ -59,15 +59,15 @@ if wants ours; then
 	for b in mqtt-frontend mqtt-sessiond; do
 		[[ -x $BIN/$b ]] || fail "$BIN/$b is missing: run make build (or BENCH_TARGETS=mosquitto for the baseline alone)"
 	done
+	command -v curl >/dev/null || fail "curl is needed to wait for /readyz"
 fi
 PATH=$PATH:/usr/sbin # where Debian puts mosquitto
 if wants mosquitto && ! command -v mosquitto >/dev/null; then
 	say "installing mosquitto"
-	if [[ $(id -u) -eq 0 ]]; then
-		apt-get install -y mosquitto >/dev/null || fail "apt-get install mosquitto failed"
-	else
-		sudo apt-get install -y mosquitto >/dev/null || fail "apt-get install mosquitto failed"
-	fi
+	sudo=()
+	[[ $(id -u) -eq 0 ]] || sudo=(sudo)
+	{ "${sudo[@]}" apt-get update -qq && "${sudo[@]}" apt-get install -y -qq mosquitto; } >/dev/null ||
+		fail "apt-get install mosquitto failed"
 fi
 # Brokers and the load tool inherit this shell's limit; Mosquitto does not
 # raise its soft limit by itself.
