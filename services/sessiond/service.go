@@ -149,11 +149,15 @@ func (s *Service) Ready() bool { return s.assigned.Load() && s.q.ready() }
 // callbacks on Service.
 type handler struct{ s *Service }
 
+// Assigned takes the partitions over (see Service.assign).
 func (h handler) Assigned(ctx context.Context, parts map[int]int64) error {
 	return h.s.assign(ctx, parts)
 }
+// Handle passes a record to its partition's worker.
 func (h handler) Handle(ctx context.Context, rec *kafkalog.Record) error { return h.s.handle(ctx, rec) }
-func (h handler) Revoked(parts []int)                                    { h.s.revoke(parts) }
+
+// Revoked stops the partitions' workers and forgets their sessions.
+func (h handler) Revoked(parts []int) { h.s.revoke(parts) }
 
 // assign takes over partitions: it brings Redis up to the committed offset
 // when it is behind (a wiped or restored Redis: the rebuild of invariant
