@@ -153,6 +153,7 @@ type handler struct{ s *Service }
 func (h handler) Assigned(ctx context.Context, parts map[int]int64) error {
 	return h.s.assign(ctx, parts)
 }
+
 // Handle passes a record to its partition's worker.
 func (h handler) Handle(ctx context.Context, rec *kafkalog.Record) error { return h.s.handle(ctx, rec) }
 
