@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -378,7 +379,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		pr.RetainAvailable = mqtt.Ptr(byte(1))
 		pr.WildcardSubAvailable = mqtt.Ptr(byte(1))
 		pr.SubIDAvailable = mqtt.Ptr(byte(1))
-		pr.SharedSubAvailable = mqtt.Ptr(byte(0))
+		pr.SharedSubAvailable = mqtt.Ptr(byte(1))
 		pr.TopicAliasMaximum = mqtt.Ptr(uint16(c.s.cfg.TopicAliasMaximum))
 		pr.MaximumPacketSize = mqtt.Ptr(uint32(c.s.cfg.MaxPacketSize))
 		if assigned {
@@ -415,7 +416,15 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 	for _, sub := range st.Subscriptions {
 		c.subs[sub.Filter] = sub
 	}
-	sw := c.s.router.attach(c, st.Subscriptions)
+	var plain []session.Subscription
+	for _, sub := range st.Subscriptions {
+		if isShared(sub.Filter) {
+			c.route(sub)
+		} else {
+			plain = append(plain, sub)
+		}
+	}
+	sw := c.s.router.attach(c, plain)
 	c.log.Debug("session attached", "present", st.Present, "epoch", st.Epoch, "subs", len(st.Subscriptions),
 		"cursor", st.Cursor, "qfrom", st.QueueFrom, "inflight", st.Inflight, "queue", st.Queue, "sw", sw)
 	c.out.restore(&st, sw)
@@ -574,18 +583,17 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 		switch {
 		case err != nil:
 			codes[i] = mqtt.TopicFilterInvalid
-		case shared:
-			if s.NoLocal {
-				return fmt.Errorf("no local on shared subscription: %w", mqtt.ProtocolError) // [MQTT-3.8.3-4]
-			}
-			codes[i] = mqtt.SharedSubscriptionsNotSupported
+		case shared && s.NoLocal:
+			return fmt.Errorf("no local on shared subscription: %w", mqtt.ProtocolError) // [MQTT-3.8.3-4]
 		case topic.ValidateFilter(filter) != nil:
 			codes[i] = mqtt.TopicFilterInvalid
 		case !c.s.cfg.Auth.Subscribe(c.ctx, c.info, filter):
 			codes[i] = mqtt.NotAuthorized
 		default:
 			codes[i] = grantedCode(s.QoS)
-			granted = append(granted, session.Subscription{Filter: filter, QoS: s.QoS, NoLocal: s.NoLocal,
+			// Shared subscriptions keep their $share/{group}/ prefix in
+			// the session: it is what the client subscribed to.
+			granted = append(granted, session.Subscription{Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal,
 				RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID})
 		}
 	}
@@ -609,12 +617,15 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 	}
 	c.subMu.Unlock()
 	for _, s := range granted {
-		c.s.router.subscribe(c, s)
+		c.route(s)
 	}
 	if !c.out.control(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes}) {
 		return ErrSlowConsumer
 	}
 	for i, s := range granted {
+		if isShared(s.Filter) {
+			continue // a new shared subscription gets no retained messages (MQTT 5.0 4.8.2)
+		}
 		if s.RetainHandling == 0 || (s.RetainHandling == 1 && isNew[i]) {
 			c.s.retained.deliver(c, s)
 		}
@@ -635,7 +646,13 @@ func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
 			_, had := c.subs[f]
 			delete(c.subs, f)
 			c.subMu.Unlock()
-			c.s.router.unsubscribe(c, f)
+			if group, inner, shared, _ := topic.ParseShared(f); shared {
+				if had {
+					c.s.shares.leave(c, group, inner, nil)
+				}
+			} else {
+				c.s.router.unsubscribe(c, f)
+			}
 			if !had {
 				codes[i] = mqtt.NoSubscriptionExisted
 			}
@@ -650,13 +667,49 @@ func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
 	return nil
 }
 
+// leaveShares hands the connection's unfinished shared deliveries to the
+// other local members and leaves its shared subscriptions.
+func (c *conn) leaveShares() {
+	unfinished := c.out.unfinishedShared()
+	c.subMu.Lock()
+	var filters []string
+	for f := range c.subs {
+		if isShared(f) {
+			filters = append(filters, f)
+		}
+	}
+	c.subMu.Unlock()
+	for _, f := range filters {
+		if group, inner, shared, _ := topic.ParseShared(f); shared {
+			c.s.shares.leave(c, group, inner, unfinished)
+		}
+	}
+}
+
+// isShared reports whether a session filter is a shared subscription.
+func isShared(filter string) bool { return strings.HasPrefix(filter, topic.SharePrefix) }
+
+// route puts one subscription into live delivery: the router for plain
+// filters, the share's consumer group for shared ones.
+func (c *conn) route(s session.Subscription) {
+	group, inner, shared, err := topic.ParseShared(s.Filter)
+	switch {
+	case err != nil:
+	case shared:
+		s.Filter = inner
+		c.s.shares.join(c, group, s)
+	default:
+		c.s.router.subscribe(c, s)
+	}
+}
+
 // matchSubs aggregates the session's subscriptions matching msg, for replay.
 func (c *conn) matchSubs(msg *message) match {
 	var m match
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
 	for _, s := range c.subs {
-		if topic.Match(s.Filter, msg.topic) {
+		if !isShared(s.Filter) && topic.Match(s.Filter, msg.topic) {
 			m.add(msg, c.clientID, s)
 		}
 	}
@@ -690,6 +743,7 @@ func (c *conn) finish() {
 		c.cancel()          // stops the replayer and the writer
 		if c.out != nil {
 			c.out.close()
+			c.leaveShares()
 		}
 		c.wg.Wait()
 		c.s.m.disconnects.WithLabelValues(reason).Inc()

@@ -17,11 +17,21 @@ type delivery struct {
 	// pid is set for a resent inflight message (DUP, same packet id).
 	pid uint16
 	dup bool
+	// share is set for a shared-subscription delivery: it is finished
+	// through its group, and is no part of the session's cursor.
+	share *shareGroup
 }
 
 // tracked reports whether the delivery holds back the session's cursor: only
 // records of the messages topic do (retained copies have no place in it).
-func (d *delivery) tracked() bool { return d.msg.offset >= 0 }
+func (d *delivery) tracked() bool { return d.msg.offset >= 0 && d.share == nil }
+
+// finished tells a shared delivery's group that it is done.
+func (d *delivery) finished() {
+	if d != nil && d.share != nil {
+		d.share.complete(d.msg.partition, d.msg.offset)
+	}
+}
 
 // inflight is an outbound QoS 1/2 message awaiting its acknowledgement.
 type inflight struct {
@@ -119,6 +129,7 @@ func (o *outbox) release(d *delivery) {
 	if d != nil && d.tracked() {
 		delete(o.outstanding[d.msg.partition], d.msg.offset)
 	}
+	d.finished()
 }
 
 // control queues a control packet (ack, SUBACK, PINGRESP, DISCONNECT).
@@ -406,6 +417,9 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 		}
 		if d.qos > 0 {
 			e := &inflight{d: d, qos: d.qos, p: d.msg.partition, o: d.msg.offset, state: session.InflightSent}
+			if !d.tracked() {
+				e.o = -1 // retained copy or shared delivery: not logged as inflight
+			}
 			o.inflight[pid] = e
 			if d.qos == 2 && d.tracked() {
 				b.q2out = append(b.q2out, &inflightRef{pid: pid, p: e.p, o: e.o})
@@ -502,6 +516,7 @@ func (o *outbox) puback(pid uint16) {
 	if e := o.inflight[pid]; e != nil && e.qos == 1 {
 		delete(o.inflight, pid)
 		delete(o.outstanding[e.p], e.o)
+		e.d.finished()
 	}
 	o.mu.Unlock()
 	wake(o.signal)
@@ -522,8 +537,10 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
 	case rc.IsError():
 		delete(o.inflight, pid)
 		delete(o.outstanding[e.p], e.o)
+		e.d.finished()
 	default:
 		e.state = session.InflightPubrec
+		e.d.finished()
 		e.d = nil
 		delete(o.outstanding[e.p], e.o)
 		o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: pid})
@@ -587,6 +604,33 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 		infl = append(infl, session.Inflight{PacketID: pid, Partition: e.p, Offset: e.o, QoS: e.qos, State: e.state})
 	}
 	return cur, infl
+}
+
+// hasRoom reports whether the client's window has room and little is
+// queued: shared deliveries prefer such members.
+func (o *outbox) hasRoom() bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return !o.windowFull() && len(o.live) < o.window
+}
+
+// unfinishedShared returns the shared deliveries not yet finished: queued,
+// or sent and not acknowledged. Called once the outbox is closed.
+func (o *outbox) unfinishedShared() []*delivery {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []*delivery
+	for _, d := range o.live {
+		if d.share != nil {
+			out = append(out, d)
+		}
+	}
+	for _, e := range o.inflight {
+		if e.d != nil && e.d.share != nil && e.state == session.InflightSent {
+			out = append(out, e.d)
+		}
+	}
+	return out
 }
 
 // takeDirty reports whether the delivery state changed since the last call.

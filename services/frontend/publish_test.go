@@ -160,14 +160,14 @@ func TestLiveDelivery(t *testing.T) {
 	c.send(&mqtt.Subscribe{PacketID: 1, Subscriptions: []mqtt.Subscription{
 		{Filter: "a/+", QoS: 1},
 		{Filter: "a/#", QoS: 2},
-		{Filter: "$share/g/a/b", QoS: 1},
+		{Filter: "$share/g", QoS: 1},
 		{Filter: "a/#/b", QoS: 1},
 	}, Properties: mqtt.Properties{SubscriptionIDs: []uint32{5}}})
 	ack, ok := c.next(5 * time.Second).(*mqtt.Suback)
 	if !ok {
 		t.Fatal("want SUBACK")
 	}
-	want := []mqtt.ReasonCode{mqtt.GrantedQoS1, mqtt.GrantedQoS2, mqtt.SharedSubscriptionsNotSupported, mqtt.TopicFilterInvalid}
+	want := []mqtt.ReasonCode{mqtt.GrantedQoS1, mqtt.GrantedQoS2, mqtt.TopicFilterInvalid, mqtt.TopicFilterInvalid}
 	for i, rc := range want {
 		if ack.ReasonCodes[i] != rc {
 			t.Fatalf("SUBACK codes %v, want %v", ack.ReasonCodes, want)

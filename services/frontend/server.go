@@ -51,6 +51,7 @@ type Server struct {
 	reader   sessionReader
 	router   *router
 	retained *retainedStore
+	shares   *shares
 
 	mu       sync.Mutex
 	clients  map[string]*conn   // by ClientID, once the connect op is logged
@@ -77,7 +78,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
-	return &Server{
+	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Node),
 		m:        newMetrics(cfg.Registry),
@@ -92,7 +93,9 @@ func New(cfg Config) (*Server, error) {
 		wills:    make(map[string]*time.Timer),
 		addrs:    make(map[string]net.Addr),
 		readyCh:  make(chan struct{}),
-	}, nil
+	}
+	s.shares = newShares(s)
+	return s, nil
 }
 
 // Addr returns the bound address of a listener ("mqtt", "ws", "tls",
@@ -146,6 +149,7 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	lwg.Wait()
 	s.drain()
+	s.shares.stopAll()
 	stopProgress()
 	<-progressDone
 	stopFollowers()
