@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"strings"
 	"testing"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/bench"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/brokertest"
 )
 
 func TestParse(t *testing.T) {
@@ -88,4 +90,38 @@ func TestRunRefusesRemoteTarget(t *testing.T) {
 	if code == 0 || !strings.Contains(stderr.String(), "loopback") {
 		t.Errorf("exit %d, stderr %q", code, stderr.String())
 	}
+}
+
+// TestReportsLossAndDuplicate runs the command as a user would, against a
+// broker that drops one message and duplicates another, and reads its JSON.
+func TestReportsLossAndDuplicate(t *testing.T) {
+	addr := startBroker(t, brokertest.Faults{Drop: []int{10}, Dup: []int{20}})
+	var stdout, stderr bytes.Buffer
+	code := run(context.Background(), []string{"--addr", addr, "--qos", "1", "--count", "100",
+		"--duration", "10s", "--drain", "300ms", "--json", "--quiet"}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var res bench.Result
+	if err := json.Unmarshal(stdout.Bytes(), &res); err != nil {
+		t.Fatalf("decode %q: %v", stdout.String(), err)
+	}
+	if res.Sent != 100 || res.Received != 100 || res.Lost != 1 || res.Duplicated != 1 || res.Errors != 0 {
+		t.Errorf("sent %d received %d lost %d duplicated %d errors %d, want 100 100 1 1 0",
+			res.Sent, res.Received, res.Lost, res.Duplicated, res.Errors)
+	}
+	if res.Latency == nil || res.Latency.P999 <= 0 || res.Latency.Max < res.Latency.P50 {
+		t.Errorf("latency %+v", res.Latency)
+	}
+}
+
+// startBroker runs a brokertest broker for the rest of the test.
+func startBroker(t *testing.T, f brokertest.Faults) string {
+	t.Helper()
+	b, err := brokertest.Start(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addr()
 }

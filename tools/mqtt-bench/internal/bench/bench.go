@@ -310,6 +310,13 @@ func (e *errorLog) snapshot() (uint64, []string) {
 	return e.n.Load(), append([]string(nil), e.samples...)
 }
 
+// say prints a phase change to the progress output, if any.
+func (c *Config) say(format string, a ...any) {
+	if c.Progress != nil {
+		fmt.Fprintf(c.Progress, format+"\n", a...)
+	}
+}
+
 func summary(h *latency.Histogram) *latency.Summary {
 	if h.Count() == 0 {
 		return nil

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/brokertest"
 )
 
 func TestPubSubFindsFaults(t *testing.T) {
@@ -37,7 +38,7 @@ func TestPubSubFindsFaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			addr := startFaultyBroker(t, tt.drop, tt.dup, tt.swp)
+			addr := startBroker(t, brokertest.Faults{Drop: tt.drop, Dup: tt.dup, Swap: tt.swp})
 			const count = 120
 			res, err := Run(context.Background(), Config{
 				Scenario: PubSub, Pattern: tt.pattern, PubAddrs: []string{addr},
@@ -87,7 +88,7 @@ func TestPatterns(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.pattern, func(t *testing.T) {
-			addr := startFaultyBroker(t, nil, nil, nil)
+			addr := startBroker(t, brokertest.Faults{})
 			res, err := Run(context.Background(), Config{
 				Pattern: tt.pattern, PubAddrs: []string{addr}, Publishers: tt.pubs, Subscribers: tt.subs,
 				QoS: 1, SubQoS: 1, Clean: true, Count: 100, Duration: 10 * time.Second, Drain: 300 * time.Millisecond,
@@ -104,7 +105,7 @@ func TestPatterns(t *testing.T) {
 }
 
 func TestRateIsPaced(t *testing.T) {
-	addr := startFaultyBroker(t, nil, nil, nil)
+	addr := startBroker(t, brokertest.Faults{})
 	start := time.Now()
 	res, err := Run(context.Background(), Config{
 		PubAddrs: []string{addr}, QoS: 1, SubQoS: 1, Clean: true,
@@ -123,7 +124,7 @@ func TestRateIsPaced(t *testing.T) {
 }
 
 func TestTimeCap(t *testing.T) {
-	addr := startFaultyBroker(t, nil, nil, nil)
+	addr := startBroker(t, brokertest.Faults{})
 	start := time.Now()
 	res, err := Run(context.Background(), Config{
 		PubAddrs: []string{addr}, QoS: 1, SubQoS: 1, Clean: true,
@@ -169,7 +170,7 @@ func TestConfigChecks(t *testing.T) {
 }
 
 func TestConnectStormAndIdle(t *testing.T) {
-	addr := startFaultyBroker(t, nil, nil, nil)
+	addr := startBroker(t, brokertest.Faults{})
 	tests := []struct {
 		scenario string
 		pid      int
@@ -194,4 +195,15 @@ func TestConnectStormAndIdle(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startBroker runs a brokertest broker for the rest of the test.
+func startBroker(t *testing.T, f brokertest.Faults) string {
+	t.Helper()
+	b, err := brokertest.Start(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(b.Close)
+	return b.Addr()
 }

@@ -105,6 +105,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	for j := range recv {
 		recv[j] = &receiver{hist: lat.of(j), group: topo.subGroup[j]}
 	}
+	cfg.say("connecting %d subscribers", cfg.Subscribers)
 	subs := connectAll(ctx, cfg, cfg.Subscribers, func(j int) client.Options {
 		o := cfg.clientOptions(pick(cfg.SubAddrs, j), cfg.clientID("s", j))
 		o.OnPublish = recv[j].onPublish
@@ -116,6 +117,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	}
 
 	pubs, ackLat := cfg.publishers(func(i int) string { return topo.pubTopic[i] })
+	cfg.say("connecting %d publishers", cfg.Publishers)
 	pconns := connectAll(ctx, cfg, cfg.Publishers, func(i int) client.Options {
 		o := cfg.clientOptions(pick(cfg.PubAddrs, i), cfg.clientID("p", i))
 		p := pubs[i]
@@ -134,6 +136,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 		pubs[i].conn = c
 	}
 
+	cfg.say("publishing up to %d messages for up to %v", cfg.Count, cfg.Duration)
 	start := time.Now()
 	deadline := start.Add(cfg.Duration)
 	pctx, cancel := context.WithDeadline(ctx, deadline)
@@ -167,6 +170,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 			expected += pubs[i].sent.Load()
 		}
 	}
+	cfg.say("waiting for the last deliveries (up to %v, or %v without any)", cfg.Duration, cfg.Drain)
 	dctx, dcancel := context.WithTimeout(ctx, cfg.Duration)
 	defer dcancel()
 	waitDrain(dctx, cfg, func() (bool, uint64) {

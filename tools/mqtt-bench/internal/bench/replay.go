@@ -40,6 +40,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 		return fmt.Errorf("replay subscriber: %w", err)
 	}
 
+	cfg.say("subscriber %s left; publishing %d QoS %d messages for it", subID, cfg.Count, cfg.QoS)
 	// Publish phase: the pubsub machinery with nobody listening live.
 	pubCfg := *cfg
 	pubCfg.Progress = nil
@@ -86,6 +87,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	res.Unacked = res.Sent - res.Acked
 	res.ThroughputIn = perSecond(res.Sent, pubElapsed)
 
+	cfg.say("%d messages acknowledged; subscriber returns", sumAcked(pubs))
 	// Replay phase.
 	lat := newHistShards(1)
 	r := &receiver{hist: lat.of(0)}

@@ -75,6 +75,7 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 	hist := latency.New()
 	cctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
+	cfg.say("opening %d connections", cfg.Connections)
 	conns := connectAll(cctx, cfg, cfg.Connections, func(k int) client.Options {
 		o := cfg.clientOptions(pick(cfg.SubAddrs, k), cfg.clientID("i", k))
 		o.KeepAlive = min(cfg.KeepAlive, 65535*time.Second)
@@ -90,6 +91,7 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 	res.ConnectRate = perSecond(res.Connects, time.Since(start))
 	res.ConnectLatency = summary(hist)
 
+	cfg.say("holding %d connections for %v", res.Connects, cfg.Hold)
 	hold := time.NewTimer(cfg.Hold)
 	select {
 	case <-hold.C:

@@ -1,20 +1,29 @@
-package bench
+// Package brokertest is a minimal MQTT broker for the load tool's tests that
+// misbehaves on purpose, so that the tool is shown to find lost, duplicated
+// and reordered messages when a broker produces them.
+package brokertest
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"sync"
-	"testing"
 
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
 
-// faultyBroker is a minimal MQTT broker for tests: exact-match topics, QoS
-// 0 and 1, shared subscriptions served round robin, no sessions. It can misbehave on purpose: the n-th PUBLISH it
-// receives (counting from 1 over all clients) is dropped if drop[n], sent
-// twice if dup[n], and held back until after the next one if swap[n].
+// Faults say which PUBLISH packets the broker mishandles, counting from 1
+// over every PUBLISH it receives from any client.
+type Faults struct {
+	Drop []int // never delivered
+	Dup  []int // delivered twice
+	Swap []int // held back and delivered after the next one
+}
+
+// faultyBroker: exact-match topics, QoS 0 and 1, shared subscriptions
+// served round robin, no sessions.
 type faultyBroker struct {
 	ln             net.Listener
 	drop, dup, swp map[int]bool
@@ -26,6 +35,7 @@ type faultyBroker struct {
 	shared   map[string][]*brokerConn // topic -> group members (one group per topic)
 	next     int                      // round robin over shared members
 	conns    map[*brokerConn]bool
+	closed   bool
 	wg       sync.WaitGroup
 }
 
@@ -51,11 +61,16 @@ func (c *brokerConn) write(p mqtt.Packet) {
 	_ = mqtt.WritePacket(c.nc, p, c.v) // a failed write shows up as a read error
 }
 
-func startFaultyBroker(t *testing.T, drop, dup, swp []int) string {
-	t.Helper()
+// Broker is a running misbehaving broker.
+type Broker struct {
+	b *faultyBroker
+}
+
+// Start serves on a random loopback port until Close.
+func Start(f Faults) (*Broker, error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatal(err)
+		return nil, fmt.Errorf("listen: %w", err)
 	}
 	set := func(ns []int) map[int]bool {
 		m := map[int]bool{}
@@ -64,20 +79,27 @@ func startFaultyBroker(t *testing.T, drop, dup, swp []int) string {
 		}
 		return m
 	}
-	b := &faultyBroker{ln: ln, drop: set(drop), dup: set(dup), swp: set(swp),
+	b := &faultyBroker{ln: ln, drop: set(f.Drop), dup: set(f.Dup), swp: set(f.Swap),
 		subs: map[string][]*brokerConn{}, shared: map[string][]*brokerConn{}, conns: map[*brokerConn]bool{}}
 	b.wg.Add(1)
 	go b.accept()
-	t.Cleanup(func() {
-		ln.Close()
-		b.mu.Lock()
-		for c := range b.conns {
-			c.nc.Close()
-		}
-		b.mu.Unlock()
-		b.wg.Wait()
-	})
-	return ln.Addr().String()
+	return &Broker{b: b}, nil
+}
+
+// Addr is the host:port clients connect to.
+func (br *Broker) Addr() string { return br.b.ln.Addr().String() }
+
+// Close stops accepting, closes every connection and waits for them.
+func (br *Broker) Close() {
+	b := br.b
+	b.ln.Close()
+	b.mu.Lock()
+	b.closed = true
+	for c := range b.conns {
+		c.nc.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
 }
 
 func (b *faultyBroker) accept() {
@@ -89,9 +111,14 @@ func (b *faultyBroker) accept() {
 		}
 		c := &brokerConn{nc: nc}
 		b.mu.Lock()
+		if b.closed {
+			b.mu.Unlock()
+			nc.Close()
+			return
+		}
 		b.conns[c] = true
-		b.mu.Unlock()
 		b.wg.Add(1)
+		b.mu.Unlock()
 		go b.serve(c)
 	}
 }
