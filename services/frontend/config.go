@@ -120,7 +120,7 @@ func (c *Config) applyDefaults() error {
 	if c.ReceiveMaximum <= 0 || c.ReceiveMaximum > 65535 {
 		c.ReceiveMaximum = 1000
 	}
-	if c.TopicAliasMaximum < 0 || c.TopicAliasMaximum > 65535 {
+	if c.TopicAliasMaximum <= 0 || c.TopicAliasMaximum > 65535 {
 		c.TopicAliasMaximum = 64
 	}
 	if c.DefaultExpiry <= 0 {
