@@ -65,10 +65,10 @@ type Config struct {
 	Publishers, Subscribers int
 	Connections             int // connect-storm and idle
 	QoS                     byte
-	SubQoS                  byte // subscription QoS; default QoS
-	Size                    int  // payload bytes, at least HeaderSize
-	Rate                    float64
-	Count                   int
+	SubQoS                  byte    // subscription QoS; 0 means the same as QoS
+	Size                    int     // payload bytes, at least HeaderSize
+	Rate                    float64 // messages/s over all publishers; 0 = as fast as possible
+	Count                   int     // messages over all publishers
 	// Duration caps each phase: publishing, then draining the last
 	// deliveries (replay: publishing, then replaying), or connecting
 	// (connect-storm, idle).
@@ -85,9 +85,9 @@ type Config struct {
 	KeepAlive     time.Duration
 	TopicPrefix   string
 	ShareGroup    string
-	RunID         string // makes topics and client ids unique per run
-	PID           int    // idle: broker process whose RSS is reported
-	Progress      io.Writer
+	RunID         string    // makes topics and client ids unique per run
+	PID           int       // idle: broker process whose RSS is reported
+	Progress      io.Writer // one line per second and phase changes; nil = silent
 }
 
 // Normalize fills defaults and checks ranges and loopback addresses.

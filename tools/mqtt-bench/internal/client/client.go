@@ -54,10 +54,6 @@ type Options struct {
 	// OnAck is called from the read goroutine when a QoS 1/2 publish of this
 	// client completes, with the time it was handed to Publish.
 	OnAck func(sent time.Time, code mqtt.ReasonCode)
-	// LocalAddr, when set, is the source address to dial from (spreading
-	// many connections over several loopback addresses avoids running out of
-	// ephemeral ports).
-	LocalAddr *net.TCPAddr
 }
 
 // Conn is one MQTT connection. Publish, Subscribe, Flush and Close are safe
@@ -101,9 +97,6 @@ func Dial(ctx context.Context, opt Options) (*Conn, error) {
 		opt.Inflight = 64
 	}
 	d := net.Dialer{Timeout: opt.ConnectTimeout}
-	if opt.LocalAddr != nil {
-		d.LocalAddr = opt.LocalAddr
-	}
 	nc, err := d.DialContext(ctx, "tcp", opt.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial: %w", err)
@@ -468,14 +461,4 @@ func (c *Conn) Close() error {
 		<-c.done
 	})
 	return c.closeErr
-}
-
-// Drop closes the connection without DISCONNECT, as a client that vanished.
-func (c *Conn) Drop() {
-	if c.ping != nil {
-		c.ping.Stop()
-	}
-	c.err.CompareAndSwap(nil, &ErrClosed)
-	c.nc.Close()
-	<-c.done
 }
