@@ -568,7 +568,7 @@ func (c *conn) toPump(in inbound) error {
 	}
 }
 
-// subscriptionCode is the SUBACK code for a granted QoS.
+// grantedCode is the SUBACK code for a granted QoS (0x00-0x02).
 func grantedCode(q byte) mqtt.ReasonCode { return mqtt.ReasonCode(q) }
 
 func (c *conn) onSubscribe(p *mqtt.Subscribe) error {

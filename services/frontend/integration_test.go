@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"testing"
 	"time"
@@ -116,5 +115,3 @@ func addr(s *Server, l string) string { return s.Addr(l).String() }
 func uniqueTopic(t *testing.T) string {
 	return fmt.Sprintf("it/%s/%d", t.Name(), time.Now().UnixNano())
 }
-
-var _ = net.Dial

@@ -26,7 +26,7 @@ var (
 	// ErrKafkaUnavailable: a PUBLISH could not be logged within the retry
 	// bound; the connection closes so the client resends elsewhere or later.
 	ErrKafkaUnavailable = errors.New("message log unavailable")
-	// ErrNotAuthorized is returned (wrapped) when the Authorizer refused an
+	// errNotAuthorized ends a connection when the Authorizer refused an
 	// action that MQTT answers by closing the connection.
 	errNotAuthorized = errors.New("action not authorized")
 )
