@@ -18,6 +18,18 @@ import sys
 from collections import defaultdict
 
 
+MAX_LINES = 300  # per unfinished test; the --raw file keeps everything
+
+
+def write_capped(out, test, lines):
+    lines = [l for l in lines if not l.startswith("=== ")]
+    if len(lines) > MAX_LINES:
+        cut = len(lines) - MAX_LINES
+        lines = lines[:MAX_LINES] + [f"... {cut} more lines of {test} in the raw log\n"]
+    out.write(f"--- FAIL: {test} (did not finish)\n")
+    out.write("".join(lines))
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--counts")
@@ -54,11 +66,18 @@ def main():
             total[action] += 1
             lines = output.pop((pkg, test), [])
             if action == "fail":
-                out.write("".join(lines))
+                out.write("".join(l for l in lines if not l.startswith("=== ")))
             elif action == "skip":
                 out.write("".join(l for l in lines if not l.startswith("=== ")))
         elif action in ("pass", "fail", "skip") and pkg:
             lines = output.pop((pkg, ""), [])
+            # Tests still open when their package ends were cut short (a
+            # timeout panic, os.Exit): they count as failed and show their
+            # output, whose tail holds the panic and goroutine dump.
+            for key in [k for k in output if k[0] == pkg]:
+                counts[pkg]["fail"] += 1
+                total["fail"] += 1
+                write_capped(out, key[1], output.pop(key))
             c = counts.pop(pkg, {})
             elapsed = ev.get("Elapsed")
             took = f"{elapsed:.1f}s" if elapsed is not None else ""
@@ -81,6 +100,13 @@ def main():
 
     if raw:
         raw.close()
+    # Output of a stream cut off before its packages ended.
+    for (pkg, test), lines in output.items():
+        if test:
+            total["fail"] += 1
+            write_capped(out, f"{pkg}.{test}", lines)
+        else:
+            out.write("".join(lines))
     # A failed package whose tests all passed (a panic after the tests, a
     # build failure) still counts as one failure.
     failed = total["fail"] + failed_pkgs
