@@ -10,11 +10,19 @@ import (
 )
 
 // TestIntegrationNothingMissing is invariant 2 under churn: a persistent
-// QoS 1 subscriber keeps dropping its connection and coming back on the
-// other frontend while a publisher sends a numbered stream. Every message
-// arrives, and new messages arrive in publish order (redeliveries of
-// unacknowledged ones may repeat).
+// subscriber keeps dropping its connection and coming back on the other
+// frontend while a publisher sends a numbered stream. Every message
+// arrives and new messages arrive in publish order; at QoS 1 unacknowledged
+// ones may repeat, at QoS 2 a message is never delivered twice as new (the
+// client, as MQTT requires, treats a PUBLISH for a packet id it answered
+// with PUBREC as a duplicate until PUBREL).
 func TestIntegrationNothingMissing(t *testing.T) {
+	for _, qos := range []byte{1, 2} {
+		t.Run(fmt.Sprintf("qos%d", qos), func(t *testing.T) { churn(t, qos) })
+	}
+}
+
+func churn(t *testing.T, qos byte) {
 	st := newStack(t)
 	fes := []*Server{st.frontend("fe-a"), st.frontend("fe-b")}
 	tp := uniqueTopic(t)
@@ -23,7 +31,7 @@ func TestIntegrationNothingMissing(t *testing.T) {
 
 	c := dialTCP(t, addr(fes[0], "mqtt"), mqtt.V5)
 	c.connect(&mqtt.Connect{ClientID: id, CleanStart: true, Properties: exp})
-	subscribe(t, c, 1, mqtt.Subscription{Filter: tp, QoS: 1})
+	subscribe(t, c, 1, mqtt.Subscription{Filter: tp, QoS: qos})
 
 	const n = 300
 	pubDone := make(chan error, 1)
@@ -31,8 +39,21 @@ func TestIntegrationNothingMissing(t *testing.T) {
 		pub := dialTCP(t, addr(fes[1], "mqtt"), mqtt.V5)
 		pub.connect(&mqtt.Connect{ClientID: "pub-" + id, CleanStart: true})
 		for i := 0; i < n; i++ {
-			pub.send(&mqtt.Publish{Topic: tp, QoS: 1, PacketID: uint16(i%60000 + 1), Payload: []byte(strconv.Itoa(i))})
-			if _, ok := pub.next(30 * time.Second).(*mqtt.Puback); !ok {
+			pid := uint16(i%60000 + 1)
+			pub.send(&mqtt.Publish{Topic: tp, QoS: qos, PacketID: pid, Payload: []byte(strconv.Itoa(i))})
+			ack := pub.next(30 * time.Second)
+			if qos == 2 {
+				if _, ok := ack.(*mqtt.Pubrec); !ok {
+					pubDone <- fmt.Errorf("message %d: no PUBREC", i)
+					return
+				}
+				pub.send(&mqtt.Pubrel{PacketID: pid})
+				ack = pub.next(30 * time.Second)
+				if _, ok := ack.(*mqtt.Pubcomp); !ok {
+					pubDone <- fmt.Errorf("message %d: no PUBCOMP", i)
+					return
+				}
+			} else if _, ok := ack.(*mqtt.Puback); !ok {
 				pubDone <- fmt.Errorf("message %d: no PUBACK", i)
 				return
 			}
@@ -45,6 +66,7 @@ func TestIntegrationNothingMissing(t *testing.T) {
 
 	seen := make(map[int]bool, n)
 	highest := -1
+	pubrecSent := map[uint16]int{} // QoS 2 receiver state, kept across connections
 	deadline := time.Now().Add(90 * time.Second)
 	for round := 0; len(seen) < n; round++ {
 		if time.Now().After(deadline) {
@@ -59,6 +81,11 @@ func TestIntegrationNothingMissing(t *testing.T) {
 				if !ok {
 					break recv
 				}
+				if rel, ok := p.(*mqtt.Pubrel); ok {
+					delete(pubrecSent, rel.PacketID)
+					c.send(&mqtt.Pubcomp{PacketID: rel.PacketID})
+					continue
+				}
 				m, isPub := p.(*mqtt.Publish)
 				if !isPub {
 					continue
@@ -67,6 +94,19 @@ func TestIntegrationNothingMissing(t *testing.T) {
 				if err != nil {
 					t.Fatalf("payload %q", m.Payload)
 				}
+				if qos == 2 {
+					if prev, ok := pubrecSent[m.PacketID]; ok {
+						if !m.Dup || prev != v {
+							t.Fatalf("packet id %d awaiting PUBREL (message %d) reused for message %d dup=%v", m.PacketID, prev, v, m.Dup)
+						}
+						c.send(&mqtt.Pubrec{PacketID: m.PacketID})
+						continue
+					}
+					if seen[v] {
+						t.Fatalf("message %d delivered twice at QoS 2 (packet id %d, dup=%v)", v, m.PacketID, m.Dup)
+					}
+					pubrecSent[m.PacketID] = v
+				}
 				if !seen[v] {
 					if v < highest {
 						t.Fatalf("message %d arrived new after %d: order broken", v, highest)
@@ -74,7 +114,11 @@ func TestIntegrationNothingMissing(t *testing.T) {
 					seen[v] = true
 					highest = v
 				}
-				c.send(&mqtt.Puback{PacketID: m.PacketID})
+				if qos == 2 {
+					c.send(&mqtt.Pubrec{PacketID: m.PacketID})
+				} else {
+					c.send(&mqtt.Puback{PacketID: m.PacketID})
+				}
 			case <-stop:
 				break recv
 			}

@@ -481,7 +481,17 @@ func (c *conn) handle(p mqtt.Packet) error {
 	case *mqtt.Puback:
 		c.out.puback(p.PacketID)
 	case *mqtt.Pubrec:
-		c.out.pubrec(p.PacketID, p.ReasonCode)
+		if c.out.pubrec(p.PacketID, p.ReasonCode) {
+			// The pubrec state must be in the log before the client can see
+			// PUBREL: a resume from an older state would send the PUBLISH
+			// again after the client completed it, a duplicate.
+			if err := c.retry("progress", func(ctx context.Context) error { return c.logProgress(ctx) }); err != nil {
+				return err
+			}
+			if !c.out.control(&mqtt.Pubrel{PacketID: p.PacketID}) {
+				return ErrSlowConsumer
+			}
+		}
 	case *mqtt.Pubcomp:
 		c.out.pubcomp(p.PacketID)
 	case *mqtt.Pubrel:

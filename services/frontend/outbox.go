@@ -522,9 +522,10 @@ func (o *outbox) puback(pid uint16) {
 	wake(o.signal)
 }
 
-// pubrec moves a QoS 2 delivery to its second phase and answers PUBREL. A
-// failure code ends the exchange: the message is complete.
-func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
+// pubrec moves a QoS 2 delivery to its second phase. It reports whether the
+// caller must log the new state and then answer with PUBREL (release); an
+// unknown id is answered at once, a failure code ends the exchange.
+func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) (release bool) {
 	o.mu.Lock()
 	o.dirty = true
 	e := o.inflight[pid]
@@ -538,15 +539,18 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) {
 		delete(o.inflight, pid)
 		delete(o.outstanding[e.p], e.o)
 		e.d.finished()
+	case e.state == session.InflightPubrec:
+		release = true // a repeated PUBREC: the state is logged already
 	default:
 		e.state = session.InflightPubrec
 		e.d.finished()
 		e.d = nil
 		delete(o.outstanding[e.p], e.o)
-		o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: pid})
+		release = true
 	}
 	o.mu.Unlock()
 	wake(o.signal)
+	return release
 }
 
 // pubcomp ends a QoS 2 delivery and frees its packet id.

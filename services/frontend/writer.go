@@ -175,6 +175,15 @@ func (p *progressState) equal(q *progressState) bool {
 	return true
 }
 
+// logProgress logs the current progress unconditionally.
+func (c *conn) logProgress(ctx context.Context) error {
+	_, err := c.appendOp(ctx, func() *session.Op {
+		cur, infl := c.out.progress(c.s.router.positions())
+		return &session.Op{Kind: session.OpProgress, Cursor: cur, Inflight: infl}
+	})
+	return err
+}
+
 // sendProgress logs a progress op unless nothing changed since last (force
 // logs it anyway, before disconnect). The snapshot is taken under the op
 // lock, so it is never older than an op logged before it.
