@@ -62,8 +62,8 @@ type Config struct {
 	ReceiveMaximum int
 	// TopicAliasMaximum is announced to MQTT 5 clients; default 64.
 	TopicAliasMaximum int
-	// MaxKeepAlive caps the client's Keep Alive (seconds; MQTT 5 gets Server
-	// Keep Alive); 0 = no cap.
+	// MaxKeepAlive caps the Keep Alive of MQTT 5 clients (seconds, sent as
+	// Server Keep Alive; 3.1.x clients cannot be told); 0 = no cap.
 	MaxKeepAlive int
 	// DefaultExpiry is the session expiry of a 3.1.x CleanSession=0 client;
 	// default 2h. MaxExpiry caps any client's expiry; 0 = no cap.

@@ -324,7 +324,9 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	c.will = cp.Will
 	ka := cp.KeepAlive
 	serverKA := false
-	if m := c.s.cfg.MaxKeepAlive; m > 0 && (ka == 0 || int(ka) > m) {
+	// Only MQTT 5 can be told a shorter keep alive (Server Keep Alive); a
+	// 3.1.x client pings at its own pace, so capping it would cut it off.
+	if m := c.s.cfg.MaxKeepAlive; m > 0 && cp.Version == mqtt.V5 && (ka == 0 || int(ka) > m) {
 		ka, serverKA = uint16(m), true
 	}
 	if ka > 0 {
@@ -349,6 +351,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	if err != nil {
 		c.log.Warn("log connect", "err", err)
 		_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
+		c.nc.Close()
 		c.s.m.connects.WithLabelValues("server_unavailable").Inc()
 		return session.State{}, false
 	}
