@@ -70,6 +70,9 @@ type conn struct {
 	subs  map[string]session.Subscription
 
 	inAliases map[uint16]string // reader goroutine only
+	// inQuota counts inbound QoS 1/2 PUBLISHes not yet completed (PUBACK or
+	// PUBCOMP queued): MQTT 5 clients must stay within our Receive Maximum.
+	inQuota atomic.Int32
 
 	// finalPos are the router positions when the session left the router:
 	// the last progress must not claim records dispatched after it.
@@ -560,6 +563,11 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
 	}
 	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+	if c.version == mqtt.V5 && (p.QoS == 1 || (p.QoS == 2 && !p.Dup)) {
+		if int(c.inQuota.Add(1)) > c.s.cfg.ReceiveMaximum {
+			return fmt.Errorf("inbound publish window: %w", mqtt.ReceiveMaximumExceeded) // [MQTT-3.3.4-7]
+		}
+	}
 	if !c.s.cfg.Auth.Publish(c.ctx, c.info, p.Topic) {
 		// MQTT 5 answers with a reason code; 3.1.1 acknowledges and drops.
 		return c.toPump(inbound{pub: p, denied: true})

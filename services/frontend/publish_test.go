@@ -266,3 +266,20 @@ func TestNoLocalAndTopicAlias(t *testing.T) {
 		t.Fatalf("second should use the alias only: %#v", p2)
 	}
 }
+
+// TestReceiveMaximumInbound: an MQTT 5 client that sends more unacknowledged
+// QoS 1/2 PUBLISHes than the server's Receive Maximum is disconnected with
+// 0x93 (it broke [MQTT-3.3.4-7]).
+func TestReceiveMaximumInbound(t *testing.T) {
+	s, log := newUnitServer(t, func(c *Config) { c.ReceiveMaximum = 2 })
+	c := dialPipe(t, s, mqtt.V5)
+	c.connect(&mqtt.Connect{ClientID: "greedy", CleanStart: true})
+	log.setDown(true) // nothing gets acknowledged
+	for i := uint16(1); i <= 3; i++ {
+		c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: i, Payload: []byte("x")})
+	}
+	d, ok := c.next(5 * time.Second).(*mqtt.Disconnect)
+	if !ok || d.ReasonCode != mqtt.ReceiveMaximumExceeded {
+		t.Fatalf("want DISCONNECT 0x93, got %#v", d)
+	}
+}

@@ -116,6 +116,7 @@ func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 			if !c.out.control(&mqtt.Puback{PacketID: p.PacketID, ReasonCode: rc}) {
 				return ErrSlowConsumer
 			}
+			c.quotaDone()
 		case 2:
 			if _, seen := q2in[p.PacketID]; !seen && !in.denied {
 				pid := p.PacketID
@@ -126,6 +127,9 @@ func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 			}
 			if !c.out.control(&mqtt.Pubrec{PacketID: p.PacketID, ReasonCode: rc}) {
 				return ErrSlowConsumer
+			}
+			if in.denied {
+				c.quotaDone() // a failure PUBREC ends the exchange
 			}
 		}
 	}
@@ -146,7 +150,22 @@ func (c *conn) onPubrel(pid uint16, q2in map[uint16]struct{}) error {
 	if !c.out.control(&mqtt.Pubcomp{PacketID: pid, ReasonCode: rc}) {
 		return ErrSlowConsumer
 	}
+	if rc == mqtt.Success {
+		c.quotaDone()
+	}
 	return nil
+}
+
+// quotaDone frees one slot of the inbound Receive Maximum window. Ids
+// resumed from an earlier connection were never counted here, hence the
+// floor at zero.
+func (c *conn) quotaDone() {
+	for {
+		n := c.inQuota.Load()
+		if n <= 0 || c.inQuota.CompareAndSwap(n, n-1) {
+			return
+		}
+	}
 }
 
 // Back-off bounds of the pump's retries.
