@@ -31,6 +31,8 @@ type message struct {
 	client    string
 	props     mqtt.Properties
 	expires   int64 // unix ms; 0 = never
+	// W3C trace context of the publish span, from the record headers.
+	traceparent, tracestate string
 }
 
 // decodeMessage reads a record of the messages or retained topic.
@@ -53,6 +55,12 @@ func decodeMessage(rec *kafkalog.Record) *message {
 	if v, ok := rec.Header(hdrProps); ok && len(v) > 0 {
 		if p, err := mqtt.DecodeProperties(v); err == nil {
 			m.props = *p
+		}
+	}
+	if v, ok := rec.Header(hdrTraceparent); ok {
+		m.traceparent = string(v)
+		if v, ok := rec.Header(hdrTracestate); ok {
+			m.tracestate = string(v)
 		}
 	}
 	if v, ok := rec.Header(hdrExpires); ok {

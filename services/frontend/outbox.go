@@ -328,6 +328,7 @@ func (o *outbox) replayDone() {
 // batch is what one writer round sends.
 type batch struct {
 	pkts  []mqtt.Packet
+	sent  []*delivery // written PUBLISHes, for delivery spans
 	qos0  []*delivery // complete once written
 	q2out []*inflightRef
 	drops []dropped
@@ -428,6 +429,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 			b.qos0 = append(b.qos0, d)
 		}
 		b.pkts = append(b.pkts, pub)
+		b.sent = append(b.sent, d)
 		sent++
 	}
 	if len(o.live) == 0 && cap(o.live) > 64 {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -75,6 +77,7 @@ func (c *conn) pumpLoop(q2 []uint16) {
 func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 	now := time.Now()
 	var recs []*kafkalog.Record
+	var spans []trace.Span
 	for _, in := range items {
 		p := in.pub
 		if p == nil || in.denied {
@@ -85,7 +88,9 @@ func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 				continue // [MQTT-4.3.3-10]: logged once already
 			}
 		}
-		recs = append(recs, publishRecord(c.s.cfg.Topics.Messages, c.clientID, p, now))
+		rec := publishRecord(c.s.cfg.Topics.Messages, c.clientID, p, now)
+		spans = append(spans, startPublishSpan(c.clientID, p, rec))
+		recs = append(recs, rec)
 		if p.Retain {
 			r := publishRecord(c.s.cfg.Topics.Retained, c.clientID, p, now)
 			if len(p.Payload) == 0 {
@@ -95,7 +100,11 @@ func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 		}
 	}
 	if len(recs) > 0 {
-		if err := c.appendRetrying(recs); err != nil {
+		err := c.appendRetrying(recs)
+		for _, sp := range spans {
+			endSpan(sp, err)
+		}
+		if err != nil {
 			return err
 		}
 	}

@@ -60,6 +60,9 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.out.written(&b)
+		for _, d := range b.sent {
+			traceDelivery(c.clientID, d.msg, d.qos)
+		}
 		for _, p := range b.pkts {
 			switch p := p.(type) {
 			case *mqtt.Publish:
