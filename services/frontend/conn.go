@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -237,13 +238,15 @@ func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonC
 	if cp.Properties.AuthMethod != nil {
 		return false, mqtt.BadAuthenticationMethod // no extended authentication
 	}
-	err := c.s.cfg.Auth.Connect(c.ctx, ConnectInfo{
-		ClientInfo:  c.infoFor(cp),
-		Password:    cp.Password,
-		HasPassword: cp.PasswordFlag,
-	})
+	ci := ConnectInfo{ClientInfo: c.infoFor(cp), Password: cp.Password, HasPassword: cp.PasswordFlag}
+	if tc, ok := c.nc.(*tls.Conn); ok {
+		st := tc.ConnectionState()
+		ci.TLS = &st
+	}
+	user, err := c.s.cfg.Auth.Connect(c.ctx, ci)
 	switch {
 	case err == nil:
+		cp.Username = user // the identity the Authorizer settled on
 		return assigned, mqtt.Success
 	case errors.Is(err, ErrBadCredentials):
 		return false, mqtt.BadUsernameOrPassword
@@ -734,7 +737,16 @@ func (c *conn) matchSubs(msg *message) match {
 			m.add(msg, c.clientID, s)
 		}
 	}
+	if m.ok && !c.mayRead(msg.topic) {
+		return match{}
+	}
 	return m
+}
+
+// mayRead applies the Authorizer's per-message read check, if it has one.
+func (c *conn) mayRead(topic string) bool {
+	rc, ok := c.s.cfg.Auth.(ReadChecker)
+	return !ok || rc.Read(c.ctx, c.info, topic)
 }
 
 // finish runs once when the connection ends: it stops delivery, logs the

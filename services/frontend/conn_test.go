@@ -15,7 +15,9 @@ type authFunc struct {
 	connect func(ConnectInfo) error
 }
 
-func (a authFunc) Connect(_ context.Context, c ConnectInfo) error { return a.connect(c) }
+func (a authFunc) Connect(_ context.Context, c ConnectInfo) (string, error) {
+	return c.Username, a.connect(c)
+}
 
 func TestConnectValidation(t *testing.T) {
 	refuseUser := authFunc{connect: func(c ConnectInfo) error {

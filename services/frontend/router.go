@@ -86,7 +86,7 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 			m.add(msg, c.clientID, s)
 		})
 		for c, m := range matches {
-			if m.ok {
+			if m.ok && c.mayRead(name) {
 				c.out.offer(&delivery{msg: msg, qos: m.qos, retain: m.rap && msg.retain, subIDs: m.subIDs})
 			}
 		}
