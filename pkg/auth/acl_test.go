@@ -234,3 +234,17 @@ func TestACLMatch(t *testing.T) {
 		})
 	}
 }
+
+func BenchmarkCanPublish(b *testing.B) {
+	a, err := ParseACL([]byte(matchACL))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := Client{ClientID: "dev7", Username: "alice"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if !a.CanPublish(c, "devices/dev7/telemetry/temp") {
+			b.Fatal("refused")
+		}
+	}
+}

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -87,6 +88,26 @@ func TestMosquittoPasswdLive(t *testing.T) {
 	}
 	if err := f.Verify("live", []byte(pw[:len(pw)-1]), true); err != ErrBadCredentials {
 		t.Fatalf("wrong password: %v", err)
+	}
+}
+
+// TestFixtureEncoding: a parsed line re-encodes to exactly what
+// mosquitto_passwd and libargon2 wrote, so files this package writes are in
+// the same encoding (padded base64 for $6$ and $7$, unpadded for argon2id).
+func TestFixtureEncoding(t *testing.T) {
+	for _, name := range []string{"mosquitto-2.0.passwd", "libargon2.passwd"} {
+		for i, line := range strings.Split(strings.TrimSpace(string(readFixture(t, name))), "\n") {
+			t.Run(fmt.Sprintf("%s:%d", name, i+1), func(t *testing.T) {
+				_, enc, _ := strings.Cut(line, ":")
+				h, err := ParseHash(enc)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if h.String() != enc {
+					t.Fatalf("re-encoded\n%s\nwant\n%s", h.String(), enc)
+				}
+			})
+		}
 	}
 }
 
