@@ -193,6 +193,8 @@ func TestACLMatch(t *testing.T) {
 		{"admin publishes anything", admin, pub, "x/y", true, false},
 		{"nobody publishes $SYS", admin, pub, "$SYS/broker/x", false, false},
 		{"$share-like literal", admin, read, "$share-like/x", true, false},
+		{"nobody publishes $share", admin, pub, "$share-like/x", false, false},
+		{"nobody publishes $SYSTEM", admin, pub, "$SYSTEM", false, false},
 
 		// Patterns: %c and %u, deny patterns.
 		{"pattern %c", nobody, pub, "devices/dev7/state", true, false},

@@ -91,9 +91,9 @@ func (a *ACL) rules(c Client, fn func(*Rule) bool) {
 
 // CanPublish reports whether c may publish to the topic name: a write rule
 // matches it and no deny rule does. Like Mosquitto, nobody publishes to
-// $SYS topics.
+// topics starting with $SYS or $share.
 func (a *ACL) CanPublish(c Client, name string) bool {
-	if name == "$SYS" || strings.HasPrefix(name, "$SYS/") {
+	if strings.HasPrefix(name, "$SYS") || strings.HasPrefix(name, "$share") {
 		return false
 	}
 	return a.check(c, name, Write)

@@ -60,6 +60,8 @@ func ParsePasswords(data []byte) (*Passwords, error) {
 			continue
 		}
 		user, enc, ok := strings.Cut(line, ":")
+		// Mosquitto trims blanks around both fields.
+		user, enc = strings.TrimSpace(user), strings.TrimSpace(enc)
 		if !ok || user == "" || enc == "" {
 			return nil, &LineError{n, fmt.Errorf("%w: want user:hash", ErrSyntax)}
 		}

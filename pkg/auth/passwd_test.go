@@ -186,7 +186,7 @@ func TestParsePasswordsErrors(t *testing.T) {
 }
 
 func TestParsePasswordsSkips(t *testing.T) {
-	file := "# comment\n\n  \nalice:" + "$6$BHfsiAu162D7Gyrh$upRb0MndxDlZkVs882j5OAlTrFqcaSqa6PZo1Rkb2RcbUgMCcgQn1UpN+KhhKk38450jp4ceuVUMd+WxspFNyw==\r\n"
+	file := "# comment\n\n  \n alice :" + "$6$BHfsiAu162D7Gyrh$upRb0MndxDlZkVs882j5OAlTrFqcaSqa6PZo1Rkb2RcbUgMCcgQn1UpN+KhhKk38450jp4ceuVUMd+WxspFNyw==\r\n"
 	p, err := ParsePasswords([]byte(file))
 	if err != nil {
 		t.Fatal(err)
