@@ -52,25 +52,33 @@ alive() {
 	[[ -r /proc/$pid/cmdline ]] && tr '\0' ' ' <"/proc/$pid/cmdline" | grep -qF -- "--node $1"
 }
 
-# spec NAME sets CMD (the command line) and WAIT (the address that answers
-# once the process serves).
+# ready HOST:PORT: GET /readyz there answers 200 (every binary serves it on
+# its --http-addr once its listeners, Kafka and Redis are usable).
+ready() {
+	python3 - "http://$1/readyz" <<'PY' 2>/dev/null
+import sys, urllib.request
+urllib.request.urlopen(sys.argv[1], timeout=2)
+PY
+}
+
+# spec NAME sets CMD (the command line) and HTTP (its --http-addr).
 spec() {
 	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --node "$1"
 		--log-format "$LOG_FORMAT" --log-level "$LOG_LEVEL")
 	case $1 in
 	sessiond)
 		CMD=("$BIN/mqtt-sessiond" --http-addr "$SESSIOND_HTTP" "${common[@]}")
-		WAIT=$SESSIOND_HTTP
+		HTTP=$SESSIOND_HTTP
 		;;
 	frontend-a)
 		CMD=("$BIN/mqtt-frontend" --mqtt-addr "$FRONTEND_A_MQTT" --ws-addr "$FRONTEND_A_WS"
 			--http-addr "$FRONTEND_A_HTTP" "${common[@]}")
-		WAIT=$FRONTEND_A_MQTT
+		HTTP=$FRONTEND_A_HTTP
 		;;
 	frontend-b)
 		CMD=("$BIN/mqtt-frontend" --mqtt-addr "$FRONTEND_B_MQTT" --ws-addr "$FRONTEND_B_WS"
 			--http-addr "$FRONTEND_B_HTTP" "${common[@]}")
-		WAIT=$FRONTEND_B_MQTT
+		HTTP=$FRONTEND_B_HTTP
 		;;
 	esac
 }
@@ -83,14 +91,14 @@ start() {
 		return 0
 	fi
 	[[ -x ${CMD[0]} ]] || fail "$name: ${CMD[0]} is missing (run make build)"
-	port_open "$WAIT" && fail "$name: $WAIT is taken by another process"
+	port_open "$HTTP" && fail "$name: $HTTP is taken by another process"
 	echo "cluster: starting $name (log: $log)"
 	setsid "${CMD[@]}" >"$log" 2>&1 </dev/null &
 	pid=$!
 	printf '%s\n' "$pid" >"$RUN_DIR/$name.pid"
 	for ((i = 0; i < START_TIMEOUT * 10; i++)); do
-		if port_open "$WAIT"; then
-			echo "cluster: $name serving on $WAIT (pid $pid)"
+		if ready "$HTTP"; then
+			echo "cluster: $name ready (pid $pid, http://$HTTP/readyz)"
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
@@ -101,7 +109,7 @@ start() {
 		sleep 0.1
 	done
 	tail -n 20 "$log" >&2
-	fail "$name: $WAIT not answering after ${START_TIMEOUT}s (log: $log)"
+	fail "$name: http://$HTTP/readyz not ready after ${START_TIMEOUT}s (log: $log)"
 }
 
 stop() {
@@ -125,10 +133,10 @@ stop() {
 	rm -f "$RUN_DIR/$name.pid"
 }
 
+eval "$(scripts/stack.sh env kafka redis)"
 case ${1:-} in
 up)
 	scripts/stack.sh up kafka redis
-	eval "$(scripts/stack.sh env kafka redis)"
 	mkdir -p "$RUN_DIR"
 	for p in "${PROCS[@]}"; do start "$p"; done
 	cat <<EOF
@@ -147,8 +155,12 @@ down)
 status)
 	rc=0
 	for p in "${PROCS[@]}"; do
-		if alive "$p"; then
-			echo "$p: running (pid $(<"$RUN_DIR/$p.pid"), log $RUN_DIR/$p.log)"
+		spec "$p"
+		if alive "$p" && ready "$HTTP"; then
+			echo "$p: ready (pid $(<"$RUN_DIR/$p.pid"), log $RUN_DIR/$p.log)"
+		elif alive "$p"; then
+			echo "$p: running but not ready (pid $(<"$RUN_DIR/$p.pid"), log $RUN_DIR/$p.log)"
+			rc=1
 		else
 			echo "$p: down"
 			rc=1
