@@ -26,8 +26,8 @@ const (
 	CertEmail
 )
 
-// ErrNoCertIdentity: no verified client certificate, or it lacks the field
-// chosen as the identity.
+// ErrNoCertIdentity is returned when there is no verified client
+// certificate, or it lacks the field chosen as the identity.
 var ErrNoCertIdentity = errors.New("no identity in client certificate")
 
 // CertUsername returns the user name a certificate stands for.
