@@ -182,3 +182,37 @@ func TestPasswordFileReload(t *testing.T) {
 		t.Fatal("opening a missing file succeeded")
 	}
 }
+
+// TestTouchDoesNotReload: a new modification time with the same content
+// (a touch, or a Secret re-projected unchanged) is not a reload.
+func TestTouchDoesNotReload(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "acl")
+	if err := os.WriteFile(path, []byte("topic read a/#\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	calls := 0
+	f, err := OpenACLFile(path, WatchOptions{Logger: quiet, OnReload: func(error) { calls++ }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := f.Current()
+	later := time.Now().Add(time.Hour)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 0 || f.Current() != before {
+		t.Fatalf("touch reloaded: %d OnReload calls, version replaced %v", calls, f.Current() != before)
+	}
+	if err := os.WriteFile(path, []byte("topic read b/#\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if calls != 1 || f.Current() == before {
+		t.Fatalf("change not reloaded: %d OnReload calls", calls)
+	}
+}
