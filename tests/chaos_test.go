@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand"
 	"os"
+	"sort"
 	"strconv"
 	"sync"
 	"testing"
@@ -44,6 +45,7 @@ type chaosPub struct {
 	id    string
 	mu    sync.Mutex
 	acked map[string][]int // topic -> acknowledged sequence numbers, in order
+	at    map[string]time.Time
 }
 
 // TestRandomizedSessions is the long-run check of invariants 2, 5 and 6: a
@@ -82,7 +84,7 @@ func TestRandomizedSessions(t *testing.T) {
 	pubs := make([]*chaosPub, nPubs)
 	var feMu sync.RWMutex // held for writing while a frontend restarts
 	for i := range pubs {
-		pubs[i] = &chaosPub{id: fmt.Sprintf("chaos-pub-%d", i), acked: map[string][]int{}}
+		pubs[i] = &chaosPub{id: fmt.Sprintf("chaos-pub-%d", i), acked: map[string][]int{}, at: map[string]time.Time{}}
 		wg.Add(1)
 		go func(p *chaosPub, fe int) {
 			defer wg.Done()
@@ -91,16 +93,17 @@ func TestRandomizedSessions(t *testing.T) {
 	}
 
 	restartSessiondAt, restartFrontendAt := steps/3, 2*steps/3
+	began := time.Now()
 	for step := 0; step < steps; step++ {
 		time.Sleep(time.Duration(100+rng.Intn(200)) * time.Millisecond)
 		switch {
 		case step == restartSessiondAt:
-			t.Logf("step %d: restart the session service", step)
+			t.Logf("step %d (%v): restart the session service", step, time.Since(began).Round(time.Millisecond))
 			c.sd.stop()
 			c.startSessiond()
 		case step == restartFrontendAt:
 			fe := rng.Intn(2)
-			t.Logf("step %d: restart frontend %d", step, fe)
+			t.Logf("step %d (%v): restart frontend %d", step, time.Since(began).Round(time.Millisecond), fe)
 			feMu.Lock()
 			c.fes[fe].stop()
 			c.fes[fe] = c.startFrontend(fmt.Sprintf("fe-%d", fe))
@@ -114,10 +117,10 @@ func TestRandomizedSessions(t *testing.T) {
 			s := subs[rng.Intn(nSubs)]
 			other := 1 - s.fe
 			if rng.Intn(2) == 0 {
-				t.Logf("step %d: %s disconnects and comes back on frontend %d", step, s.id, other)
+				t.Logf("step %d (%v): %s disconnects and comes back on frontend %d", step, time.Since(began).Round(time.Millisecond), s.id, other)
 				s.cl.Disconnect(50)
 			} else {
-				t.Logf("step %d: %s is taken over on frontend %d", step, s.id, other)
+				t.Logf("step %d (%v): %s is taken over on frontend %d", step, time.Since(began).Round(time.Millisecond), s.id, other)
 			}
 			c.connectChaosSub(s, other, true)
 		}
@@ -141,12 +144,20 @@ func TestRandomizedSessions(t *testing.T) {
 	for _, s := range subs {
 		deadline := time.Now().Add(waitFor)
 		for {
-			missing := s.missing(want)
+			missing, some := s.missing(want)
 			if missing == 0 {
 				break
 			}
 			if time.Now().After(deadline) {
-				t.Errorf("%s: %d acknowledged messages never delivered", s.id, missing)
+				var when []string
+				for _, k := range some {
+					for _, p := range pubs {
+						if at, ok := p.at[k]; ok {
+							when = append(when, at.Sub(began).Round(time.Millisecond).String())
+						}
+					}
+				}
+				t.Errorf("%s: %d acknowledged messages never delivered, among them %v, acknowledged at %v", s.id, missing, some, when)
 				break
 			}
 			time.Sleep(50 * time.Millisecond)
@@ -175,10 +186,24 @@ func (c *cluster) connectChaosSub(s *chaosSub, fe int, present bool) {
 			s.got = append(s.got, delivery{m.Topic(), string(m.Payload()), m.Qos(), m.Duplicate(), m.MessageID()})
 			s.mu.Unlock()
 		})
-	cl := paho.NewClient(opts)
-	tok := cl.Connect()
-	if !tok.WaitTimeout(waitFor) || tok.Error() != nil {
-		c.t.Fatalf("%s: connect on frontend %d: %v", s.id, fe, tok.Error())
+	// A CONNECT may be refused with Server Unavailable while the session
+	// service restarts; a device would try again, and so does the test.
+	var cl paho.Client
+	var tok paho.Token
+	for attempt := 1; ; attempt++ {
+		cl = paho.NewClient(opts)
+		tok = cl.Connect()
+		if !tok.WaitTimeout(waitFor) {
+			c.t.Fatalf("%s: connect on frontend %d timed out", s.id, fe)
+		}
+		if tok.Error() == nil {
+			break
+		}
+		if attempt == 5 {
+			c.t.Fatalf("%s: connect on frontend %d: %v", s.id, fe, tok.Error())
+		}
+		c.t.Logf("%s: connect on frontend %d refused (%v); again", s.id, fe, tok.Error())
+		time.Sleep(time.Second)
 	}
 	if got := tok.(*paho.ConnectToken).SessionPresent(); got != present {
 		c.t.Errorf("%s: Session Present %v on frontend %d, want %v", s.id, got, fe, present)
@@ -218,6 +243,7 @@ func (c *cluster) runChaosPub(p *chaosPub, fe int, stop <-chan struct{}, feMu *s
 		if tok.WaitTimeout(10*time.Second) && tok.Error() == nil {
 			p.mu.Lock()
 			p.acked[topic] = append(p.acked[topic], seq)
+			p.at[topic+"#"+strconv.Itoa(seq)] = time.Now()
 			p.mu.Unlock()
 			continue
 		}
@@ -235,8 +261,9 @@ func (c *cluster) runChaosPub(p *chaosPub, fe int, stop <-chan struct{}, feMu *s
 	}
 }
 
-// missing counts the acknowledged messages s has not received.
-func (s *chaosSub) missing(want map[string][]int) int {
+// missing counts the acknowledged messages s has not received, and names
+// the first few.
+func (s *chaosSub) missing(want map[string][]int) (int, []string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	seen := map[string]bool{}
@@ -244,14 +271,19 @@ func (s *chaosSub) missing(want map[string][]int) int {
 		seen[d.topic+"#"+d.payload] = true
 	}
 	n := 0
+	var some []string
 	for topic, seqs := range want {
 		for _, seq := range seqs {
-			if !seen[topic+"#"+strconv.Itoa(seq)] {
+			if k := topic + "#" + strconv.Itoa(seq); !seen[k] {
 				n++
+				if len(some) < 10 {
+					some = append(some, k)
+				}
 			}
 		}
 	}
-	return n
+	sort.Strings(some)
+	return n, some
 }
 
 // check asserts per-topic order of first deliveries, and that a QoS 2

@@ -233,6 +233,16 @@ func (t *Tx) MergeCursor(cid string, cursor map[int]int64) {
 	t.p.HSet(t.ctx, t.k.Cursor(cid), offsetArgs(cursor)...)
 }
 
+// SeedCursor sets the cursor of the partitions that have none yet. A
+// subscribe op carries the frontend's live positions from before the
+// subscription started, so a session taken over before its first progress
+// op still has a place to replay from; cursors already known stay.
+func (t *Tx) SeedCursor(cid string, cursor map[int]int64) {
+	for p, o := range cursor {
+		t.p.HSetNX(t.ctx, t.k.Cursor(cid), strconv.Itoa(p), o)
+	}
+}
+
 // ReplaceInflight replaces the whole inflight set (progress ops carry all
 // of it).
 func (t *Tx) ReplaceInflight(cid string, in []Inflight) {

@@ -622,7 +622,12 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 		}
 	}
 	if len(granted) > 0 {
-		if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpSubscribe, Subs: granted} }); err != nil {
+		// The live positions before the subscription joins the router: the
+		// session service keeps them as the cursor of partitions that have
+		// none yet, so a takeover before this connection's first progress op
+		// still replays from where the subscription began.
+		from := c.s.router.positions()
+		if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpSubscribe, Subs: granted, Cursor: from} }); err != nil {
 			c.log.Warn("log subscribe", "err", err)
 			for i := range codes {
 				if !codes[i].IsError() {

@@ -51,6 +51,7 @@ type Server struct {
 	reader   sessionReader
 	router   *router
 	retained *retainedStore
+	opsSeen  *opWatermark // how far the takeover watch has read the sessions topic
 	shares   *shares
 
 	mu       sync.Mutex
@@ -88,6 +89,7 @@ func New(cfg Config) (*Server, error) {
 		reader:   session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}),
 		router:   newRouter(),
 		retained: newRetainedStore(),
+		opsSeen:  newOpWatermark(),
 		clients:  make(map[string]*conn),
 		conns:    make(map[*conn]struct{}),
 		wills:    make(map[string]*time.Timer),
@@ -215,6 +217,8 @@ func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
 // onSessionOp watches connect ops for takeover: a connect for a ClientID
 // connected here with a lower epoch closes that connection.
 func (s *Server) onSessionOp(rec *kafkalog.Record) {
+	// Marked seen only after any takeover below was acted on (see opWatermark).
+	defer s.opsSeen.advance(rec.Partition, rec.Offset+1)
 	if h, _ := rec.Header(session.HeaderOp); string(h) != session.OpConnect {
 		return
 	}

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -40,15 +41,13 @@ func (c *conn) writeLoop() {
 		for _, d := range b.drops {
 			c.drop(d.reason, d.msg)
 		}
-		for _, q := range b.q2out {
-			// The session service must know the packet id before the client
-			// can see it, so a resend after any failure reuses it.
-			if err := c.op(func() *session.Op {
-				return &session.Op{Kind: session.OpQoS2Out, PacketID: q.pid, Partition: q.p, Offset: q.o}
-			}); err != nil {
-				c.killNow(errors.Join(ErrKafkaUnavailable, err))
-				return
-			}
+		if len(b.q2out) > 0 && !c.logQoS2Out(b.q2out) {
+			return
+		}
+		if errors.Is(c.cause(), ErrTakenOver) {
+			// A newer connection owns the session now and replays what this
+			// one had not finished: write only the last word.
+			b.pkts = controlOnly(b.pkts)
 		}
 		if err := c.flush(b.pkts); err != nil {
 			var ne net.Error
@@ -72,6 +71,46 @@ func (c *conn) writeLoop() {
 			}
 		}
 	}
+}
+
+// logQoS2Out logs the packet ids of new QoS 2 deliveries before the client
+// can see them, so a resend after any failure reuses them, and waits until
+// the takeover watch has read past them (see opWatermark). It reports false
+// when the connection must end.
+func (c *conn) logQoS2Out(q2out []*inflightRef) bool {
+	var last *kafkalog.Record
+	for _, q := range q2out {
+		ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+		rec, err := c.appendOp(ctx, func() *session.Op {
+			return &session.Op{Kind: session.OpQoS2Out, PacketID: q.pid, Partition: q.p, Offset: q.o}
+		})
+		cancel()
+		if err != nil {
+			c.killNow(errors.Join(ErrKafkaUnavailable, err))
+			return false
+		}
+		last = rec
+	}
+	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	defer cancel()
+	if err := c.s.opsSeen.waitPast(ctx, last.Partition, last.Offset); err != nil {
+		if c.ctx.Err() == nil {
+			c.killNow(errors.Join(ErrKafkaUnavailable, err))
+		}
+		return false
+	}
+	return true
+}
+
+// controlOnly keeps the packets that are not PUBLISH.
+func controlOnly(pkts []mqtt.Packet) []mqtt.Packet {
+	out := pkts[:0]
+	for _, p := range pkts {
+		if _, ok := p.(*mqtt.Publish); !ok {
+			out = append(out, p)
+		}
+	}
+	return out
 }
 
 // flush encodes pkts into one pooled buffer and writes it.

@@ -126,7 +126,7 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		b.add(events.SessionSubscribed, op.Node, cid, &events.Subscribed{
 			Session: sess(m, cid, op.Conn, op.Node), Subscriptions: toEventSubs(op.Subs),
 		})
-		return outcome{tx: touch(func(tx *session.Tx) { tx.PutSubs(cid, op.Subs...) }), result: resultApplied}
+		return outcome{tx: touch(func(tx *session.Tx) { tx.PutSubs(cid, op.Subs...); tx.SeedCursor(cid, op.Cursor) }), result: resultApplied}
 	case session.OpUnsubscribe:
 		b.add(events.SessionUnsubscribed, op.Node, cid, &events.Unsubscribed{
 			Session: sess(m, cid, op.Conn, op.Node), Filters: op.Filters,
