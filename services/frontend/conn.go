@@ -213,6 +213,14 @@ func (c *conn) refuseUndecoded(err error) {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.nc.Write(buf)
 		c.s.m.connects.WithLabelValues("unsupported_protocol").Inc()
+		// Announced like every refused CONNECT; the codec stopped before
+		// the ClientID, so the event names none.
+		if _, err := c.appendOp(c.ctx, func() *session.Op {
+			return &session.Op{Kind: session.OpRejected, Connack: byte(mqtt.RefusedProtocolVersion),
+				Peer: c.nc.RemoteAddr().String(), Reason: err.Error()}
+		}); err != nil {
+			c.log.Warn("log rejected connect", "err", err)
+		}
 		return
 	}
 	c.s.m.connects.WithLabelValues("malformed").Inc()
