@@ -52,21 +52,41 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain})
 	}
 
-	// 2. The offline queue, in log order per partition.
-	for _, q := range pendingQueue(&st) {
-		msg, err := c.readOne(q.Partition, q.Offset)
+	// 2. The offline queue, in log order per partition: one range read per
+	// partition rather than one fetch per reference.
+	for _, refs := range queueByPartition(pendingQueue(&st)) {
+		p := refs[0].Partition
+		want := make(map[int64]session.QueueRef, len(refs))
+		for _, q := range refs {
+			want[q.Offset] = q
+		}
+		from, to := refs[0].Offset, refs[len(refs)-1].Offset+1
+		err := kafkalog.ReadRange(c.ctx, c.s.cfg.Kafka, c.s.cfg.Topics.Messages, p, from, to, func(rec *kafkalog.Record) error {
+			q, ok := want[rec.Offset]
+			if !ok {
+				return nil
+			}
+			delete(want, rec.Offset)
+			msg := decodeMessage(rec)
+			m := c.matchSubs(msg)
+			if !c.out.addReplay(&delivery{msg: msg, qos: q.QoS, subIDs: m.subIDs, retain: m.rap && msg.retain}, done) {
+				return errStop
+			}
+			return nil
+		})
+		if errors.Is(err, errStop) {
+			return
+		}
 		if err != nil {
 			c.replayFailed(err)
 			return
 		}
-		if msg == nil {
-			c.out.releaseRef(q.Partition, q.Offset)
-			c.dropGap(q.Partition, q.Offset)
-			continue
-		}
-		m := c.matchSubs(msg)
-		if !c.out.addReplay(&delivery{msg: msg, qos: q.QoS, subIDs: m.subIDs, retain: m.rap && msg.retain}, done) {
-			return
+		// What the range did not return, retention deleted.
+		for _, q := range refs {
+			if _, gone := want[q.Offset]; gone {
+				c.out.releaseRef(q.Partition, q.Offset)
+				c.dropGap(q.Partition, q.Offset)
+			}
 		}
 	}
 
@@ -107,6 +127,25 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 		c.out.scanDone(p)
 	}
 	c.out.replayDone()
+}
+
+// queueByPartition splits queue references by partition, keeping their
+// order, with partitions in ascending order.
+func queueByPartition(refs []session.QueueRef) [][]session.QueueRef {
+	by := map[int][]session.QueueRef{}
+	for _, q := range refs {
+		by[q.Partition] = append(by[q.Partition], q)
+	}
+	parts := make([]int, 0, len(by))
+	for p := range by {
+		parts = append(parts, p)
+	}
+	sort.Ints(parts)
+	out := make([][]session.QueueRef, 0, len(parts))
+	for _, p := range parts {
+		out = append(out, by[p])
+	}
+	return out
 }
 
 // readOne reads the record at p/o of the messages topic; nil when
