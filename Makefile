@@ -15,14 +15,18 @@ BINARIES := \
 	mqtt-sessiond=services/sessiond/cmd/mqtt-sessiond \
 	mqtt-standalone=services/standalone/cmd/mqtt-standalone \
 	mqtt-events=tools/mqtt-events \
-	mqtt-bench=tools/mqtt-bench
+	mqtt-bench=tools/mqtt-bench \
+	mqtt-passwd=tools/mqtt-passwd
 BIN_NAMES := $(foreach b,$(BINARIES),$(firstword $(subst =, ,$(b))))
 bin_dir = $(word 2,$(subst =, ,$(filter $(1)=%,$(BINARIES))))
 BUILD_FLAGS ?= -trimpath
 
 # Fuzz targets as pkg/dir:FuzzName pairs, run by `make test` for FUZZTIME
 # each and by `make fuzz` for FUZZ_LONG_TIME each.
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= \
+	pkg/mqtt:FuzzReadConnect pkg/mqtt:FuzzReadPacketV31 pkg/mqtt:FuzzReadPacketV311 \
+	pkg/mqtt:FuzzReadPacketV5 pkg/mqtt:FuzzDecodeProperties \
+	pkg/topic:FuzzMatch pkg/auth:FuzzACLParse pkg/auth:FuzzACLMatch
 FUZZTIME ?= 5s
 FUZZ_LONG_TIME ?= 2m
 
@@ -62,6 +66,10 @@ test: ## vet and race-test every module against the real Kafka and Redis, then f
 .PHONY: fuzz
 fuzz: ## run every fuzz target for FUZZ_LONG_TIME
 	FUZZ_TARGETS='$(FUZZ_TARGETS)' FUZZTIME='$(FUZZ_LONG_TIME)' scripts/fuzz.sh
+
+.PHONY: images
+images: ## build OCI image tarballs of the services into bin/images (ko, no Docker)
+	scripts/images.sh
 
 .PHONY: run
 run: bin/mqtt-standalone ## run the standalone broker in the foreground (data in DATA_DIR)

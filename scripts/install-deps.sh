@@ -5,7 +5,19 @@
 #
 # usage: scripts/install-deps.sh [package...]
 #   default packages: redis-server mosquitto mosquitto-clients
+# Also installs the Python Kafka client the schemas/ consumer example uses.
 set -euo pipefail
+
+# python_deps installs kafka-python (the client schemas/examples/consume.py
+# is written for) unless python3 can already import it.
+python_deps() {
+	command -v python3 >/dev/null || return 0
+	python3 -c 'import kafka' 2>/dev/null && return 0
+	echo "deps: installing kafka-python with pip"
+	python3 -m pip install --quiet --disable-pip-version-check kafka-python==3.0.12 ||
+		{ echo "deps: pip install kafka-python failed" >&2; return 1; }
+}
+python_deps
 
 packages=("$@")
 ((${#packages[@]})) || packages=(redis-server mosquitto mosquitto-clients)
