@@ -68,6 +68,7 @@ func dial5(t *testing.T, hostport string, cp *paho.Connect) *client5 {
 			return true, nil
 		}},
 		OnServerDisconnect: func(d *paho.Disconnect) { c5.disco <- d },
+		PacketTimeout:      30 * time.Second,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()

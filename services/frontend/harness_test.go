@@ -249,7 +249,8 @@ func (c *pipeClient) connect(cp *mqtt.Connect) *mqtt.Connack {
 	c.t.Helper()
 	cp.Version = c.v
 	c.send(cp)
-	p := c.next(5 * time.Second)
+	p := c.next(30 * time.Second) // generous: a loaded shared stack
+
 	ack, ok := p.(*mqtt.Connack)
 	if !ok {
 		c.t.Fatalf("got %v, want CONNACK", p)

@@ -152,7 +152,7 @@ func feed(s *Server, p int, off int64, topic string, qos byte, client string, pa
 func subscribe(t *testing.T, c *pipeClient, pid uint16, subs ...mqtt.Subscription) *mqtt.Suback {
 	t.Helper()
 	c.send(&mqtt.Subscribe{PacketID: pid, Subscriptions: subs, Properties: mqtt.Properties{}})
-	a, ok := c.next(5 * time.Second).(*mqtt.Suback)
+	a, ok := c.next(30 * time.Second).(*mqtt.Suback)
 	if !ok || a.PacketID != pid {
 		t.Fatalf("want SUBACK %d, got %#v", pid, a)
 	}

@@ -198,7 +198,11 @@ func (c *conn) retry(what string, fn func(ctx context.Context) error) error {
 		err := fn(ctx)
 		cancel()
 		if err == nil {
-			c.s.m.appendLatency.Observe(time.Since(start).Seconds())
+			d := time.Since(start)
+			c.s.m.appendLatency.Observe(d.Seconds())
+			if d > 500*time.Millisecond {
+				c.log.Warn("slow append", "what", what, "took", d)
+			}
 			return nil
 		}
 		c.s.m.appendFailures.Inc()
