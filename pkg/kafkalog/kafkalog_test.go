@@ -304,8 +304,14 @@ func TestFollowerStart(t *testing.T) {
 			case <-ctx.Done():
 				t.Fatal("follower never ready")
 			}
-			if got := f.Positions(); !maps.Equal(got, tt.wantPos) {
-				t.Fatalf("positions at ready %v, want %v", got, tt.wantPos)
+			// At Ready every partition is positioned at its start; records
+			// already in the log (offsets 0-2) may be delivered right after,
+			// so a position may have moved on, but never past them.
+			ready := f.Positions()
+			for p, start := range tt.wantPos {
+				if pos, ok := ready[p]; !ok || pos < start || pos > 3 {
+					t.Fatalf("positions at ready %v, want %v (or moved on within the 3 records present)", ready, tt.wantPos)
+				}
 			}
 			appendEach(2)
 			n := 0
