@@ -24,6 +24,9 @@ type memLog struct {
 	next     map[string]int64
 	recs     []*kafkalog.Record
 	attempts chan struct{} // one send per Append call (buffered)
+	// seen, when set, gets every appended record, as the server's log
+	// followers would (the takeover watch of the sessions topic).
+	seen func(*kafkalog.Record)
 }
 
 func newMemLog() *memLog {
@@ -38,14 +41,21 @@ func (m *memLog) Append(ctx context.Context, recs ...*kafkalog.Record) error {
 		}
 	}()
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	if m.down {
+		m.mu.Unlock()
 		return fmt.Errorf("append: %w", kafkalog.ErrUnavailable)
 	}
 	for _, r := range recs {
 		r.Offset = m.next[r.Topic] // from 0, as Kafka: epoch 0 is valid
 		m.next[r.Topic]++
 		m.recs = append(m.recs, r)
+	}
+	seen := m.seen
+	m.mu.Unlock()
+	if seen != nil {
+		for _, r := range recs {
+			seen(r)
+		}
 	}
 	return nil
 }
@@ -134,6 +144,11 @@ func newUnitServer(t *testing.T, mutate func(*Config)) (*Server, *memLog) {
 		t.Fatalf("new server: %v", err)
 	}
 	log := newMemLog()
+	log.seen = func(r *kafkalog.Record) {
+		if r.Topic == s.cfg.Topics.Sessions {
+			s.onSessionOp(r)
+		}
+	}
 	s.app = log
 	s.reader = fakeSessions{}
 	close(s.readyCh)
