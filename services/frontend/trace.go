@@ -19,10 +19,13 @@ import (
 // subscriber is a span under it. With no tracer provider installed the
 // spans cost next to nothing and the publisher's context passes unchanged.
 
-var (
-	tracer     = otel.Tracer("github.com/tidemarkmq/tidemark/services/frontend")
-	propagator = propagation.TraceContext{}
-)
+var propagator = propagation.TraceContext{}
+
+// tracer returns the frontend's tracer from the current global provider,
+// so a provider installed after start-up (or by a test) takes effect.
+func tracer() trace.Tracer {
+	return otel.Tracer("github.com/tidemarkmq/tidemark/services/frontend")
+}
 
 // headerCarrier reads and writes trace context in record headers.
 type headerCarrier struct{ rec *kafkalog.Record }
@@ -49,7 +52,7 @@ func (h headerCarrier) Keys() []string { return []string{hdrTraceparent, hdrTrac
 // writes the span's own context back, so consumers of the log continue it.
 func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) trace.Span {
 	ctx := propagator.Extract(context.Background(), headerCarrier{rec})
-	ctx, span := tracer.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindProducer),
+	ctx, span := tracer().Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "mqtt"),
 			attribute.String("messaging.destination.name", p.Topic),
@@ -79,7 +82,7 @@ func traceDelivery(client string, m *message, qos byte) {
 	}
 	carrier := propagation.MapCarrier{hdrTraceparent: m.traceparent, hdrTracestate: m.tracestate}
 	ctx := propagator.Extract(context.Background(), carrier)
-	_, span := tracer.Start(ctx, "mqtt deliver", trace.WithSpanKind(trace.SpanKindConsumer),
+	_, span := tracer().Start(ctx, "mqtt deliver", trace.WithSpanKind(trace.SpanKindConsumer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "mqtt"),
 			attribute.String("messaging.destination.name", m.topic),

@@ -20,8 +20,6 @@ func TestTraceAcrossTheLog(t *testing.T) {
 	prev := otel.GetTracerProvider()
 	otel.SetTracerProvider(tp)
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
-	// The package tracer was obtained from the global provider, which
-	// delegates to the one set now.
 
 	s, log := newUnitServer(t, nil)
 	sub := dialPipe(t, s, mqtt.V5)
