@@ -18,6 +18,7 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/auth"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/frontend"
 )
 
@@ -55,6 +56,7 @@ func run(args []string) error {
 		partitions    = fs.Int("partitions", 8, "partitions of created messages and sessions topics")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty: no export)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -84,6 +86,17 @@ func run(args []string) error {
 	brokers := strings.Split(*kafka, ",")
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	shutdownTracing, err := tracing.Setup(ctx, tracing.Config{Service: "mqtt-frontend", Node: *node, Endpoint: *otlpEndpoint})
+	if err != nil {
+		return fmt.Errorf("--otlp-endpoint: %w", err)
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(tctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
 
 	topics := frontend.DefaultTopics()
 	if *createTopics {
