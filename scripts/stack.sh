@@ -18,6 +18,7 @@
 #   TIDEMARK_KAFKA_PORT [19092]       TIDEMARK_KAFKA_CONTROLLER_PORT [kafka port + 1]
 #   TIDEMARK_KAFKA_VERSION [4.1.1]    TIDEMARK_KAFKA_HEAP [768m]
 #   TIDEMARK_KAFKA_START_TIMEOUT [120] seconds
+#   TIDEMARK_KAFKA_KEEP_DATA [0]      1: an `up` after a `down` keeps the storage
 #   TIDEMARK_REDIS_PORT [16379]
 #   TIDEMARK_JAEGER_VERSION [v1.76.0] TIDEMARK_JAEGER_UI_PORT [16686] (query HTTP API)
 #   TIDEMARK_JAEGER_QUERY_GRPC_PORT [16685]
@@ -260,14 +261,21 @@ kafka_up() {
 	command -v python3 >/dev/null || fail "kafka: python3 not found (needed for the readiness probe)"
 	kafka_fetch
 	start=$SECONDS
-	rm -rf "$KAFKA_STATE"
-	kafka_write_config
-	say "kafka: formatting fresh KRaft storage in $KAFKA_STATE/data"
-	kafka_jvm
-	if ! "${KAFKA_JVM[@]}" kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$KAFKA_CONFIG" \
-		>"$KAFKA_STATE/logs/format.log" 2>&1; then
-		log_tail "$KAFKA_STATE/logs/format.log"
-		fail "kafka: storage format failed (log: $KAFKA_STATE/logs/format.log)"
+	if [[ ${TIDEMARK_KAFKA_KEEP_DATA:-0} == 1 && -f $KAFKA_STATE/data/meta.properties && -f $KAFKA_CONFIG ]]; then
+		# A restart of the same broker (outage tests): topics, records and
+		# group offsets stay.
+		say "kafka: keeping the storage in $KAFKA_STATE/data (TIDEMARK_KAFKA_KEEP_DATA=1)"
+		kafka_jvm
+	else
+		rm -rf "$KAFKA_STATE"
+		kafka_write_config
+		say "kafka: formatting fresh KRaft storage in $KAFKA_STATE/data"
+		kafka_jvm
+		if ! "${KAFKA_JVM[@]}" kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$KAFKA_CONFIG" \
+			>"$KAFKA_STATE/logs/format.log" 2>&1; then
+			log_tail "$KAFKA_STATE/logs/format.log"
+			fail "kafka: storage format failed (log: $KAFKA_STATE/logs/format.log)"
+		fi
 	fi
 	say "kafka: starting on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT, heap $KAFKA_HEAP)"
 	# setsid: a new session, so a Ctrl-C in the terminal that ran `up` does

@@ -34,6 +34,12 @@ type options struct {
 	frontends     int
 	defaultExpiry time.Duration
 	maxQueued     int
+	// brokers, when set, is a Kafka of the test's own instead of the
+	// shared test stack's.
+	brokers []string
+	// publishRetry bounds how long a frontend holds a PUBLISH while Kafka
+	// is away (frontend default when zero).
+	publishRetry time.Duration
 }
 
 // cluster is frontends and one session service on private topics and a
@@ -80,7 +86,10 @@ func newCluster(t *testing.T, opt options) *cluster {
 	if opt.maxQueued == 0 {
 		opt.maxQueued = 5000
 	}
-	brokers := kafkatest.Brokers(t)
+	brokers := opt.brokers
+	if brokers == nil {
+		brokers = kafkatest.Brokers(t)
+	}
 	rdb := redistest.Client(t)
 	c := &cluster{
 		t: t, opt: opt, brokers: brokers, rdb: rdb, prefix: redistest.Prefix(t, rdb),
@@ -88,10 +97,10 @@ func newCluster(t *testing.T, opt options) *cluster {
 		log:   testLogger(),
 	}
 	c.topics = frontend.Topics{
-		Messages:  kafkatest.NewTopic(t, testPartitions),
-		Retained:  kafkatest.NewTopicSpec(t, kafkalog.TopicSpec{Partitions: 1, Compact: true}),
-		Sessions:  kafkatest.NewTopic(t, testPartitions),
-		Lifecycle: kafkatest.NewTopic(t, testPartitions),
+		Messages:  c.newTopic(kafkalog.TopicSpec{Partitions: testPartitions}),
+		Retained:  c.newTopic(kafkalog.TopicSpec{Partitions: 1, Compact: true}),
+		Sessions:  c.newTopic(kafkalog.TopicSpec{Partitions: testPartitions}),
+		Lifecycle: c.newTopic(kafkalog.TopicSpec{Partitions: testPartitions}),
 	}
 	c.life = followLifecycle(t, brokers, c.topics.Lifecycle)
 	c.startSessiond()
@@ -106,6 +115,18 @@ func newCluster(t *testing.T, opt options) *cluster {
 		c.life.checkPairs()
 	})
 	return c
+}
+
+// newTopic creates a uniquely named topic on the cluster's Kafka.
+func (c *cluster) newTopic(spec kafkalog.TopicSpec) string {
+	c.t.Helper()
+	spec.Name = kafkatest.UniqueName(c.t, spec.Name)
+	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
+	defer cancel()
+	if err := kafkalog.EnsureTopics(ctx, c.brokers, spec); err != nil {
+		c.t.Fatalf("create topic %s: %v", spec.Name, err)
+	}
+	return spec.Name
 }
 
 func (c *cluster) startSessiond() {
@@ -128,7 +149,8 @@ func (c *cluster) startFrontend(node string) *runner[*frontend.Server] {
 	srv, err := frontend.New(frontend.Config{
 		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.brokers, Redis: c.rdb.Options().Addr, KeyPrefix: c.prefix,
 		Topics: c.topics, DefaultExpiry: c.opt.defaultExpiry, ProgressInterval: 50 * time.Millisecond,
-		Logger: c.log.With("svc", node),
+		PublishRetry: c.opt.publishRetry,
+		Logger:       c.log.With("svc", node),
 	})
 	if err != nil {
 		c.t.Fatalf("frontend %s: %v", node, err)
