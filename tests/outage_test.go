@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -43,15 +44,21 @@ func privateKafka(t *testing.T) (broker string, stop, restart func()) {
 	return "127.0.0.1:" + strconv.Itoa(port), func() { stack("down") }, func() { stack("up") }
 }
 
-// freePort returns a loopback port nobody listens on right now.
+// freePort returns a loopback port nobody listens on right now, below the
+// kernel's ephemeral range (32768 and up), so an outgoing connection cannot
+// take it before the broker binds it.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for i := 0; i < 200; i++ {
+		port := 20000 + rand.IntN(12000)
+		l, err := net.Listen("tcp", "127.0.0.1:"+strconv.Itoa(port))
+		if err == nil {
+			l.Close()
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatal("no free port between 20000 and 32000")
+	return 0
 }
 
 // TestRealKafkaOutageNoFalseAck is invariant 1 against a real broker: with
