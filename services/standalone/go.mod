@@ -20,6 +20,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0 // indirect
@@ -38,6 +39,7 @@ require (
 	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	go.opentelemetry.io/proto/otlp v1.11.0 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/sync v0.23.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -60,6 +62,7 @@ require (
 )
 
 replace (
+	github.com/tidemarkmq/tidemark/pkg/auth => ../../pkg/auth
 	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
 	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
