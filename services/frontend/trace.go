@@ -11,6 +11,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 )
 
 // Tracing: the W3C trace context of an MQTT 5 publisher (user properties
@@ -27,31 +28,11 @@ func tracer() trace.Tracer {
 	return otel.Tracer("github.com/tidemarkmq/tidemark/services/frontend")
 }
 
-// headerCarrier reads and writes trace context in record headers.
-type headerCarrier struct{ rec *kafkalog.Record }
-
-func (h headerCarrier) Get(key string) string {
-	v, _ := h.rec.Header(key)
-	return string(v)
-}
-
-func (h headerCarrier) Set(key, value string) {
-	for i := range h.rec.Headers {
-		if h.rec.Headers[i].Key == key {
-			h.rec.Headers[i].Value = []byte(value)
-			return
-		}
-	}
-	h.rec.Headers = append(h.rec.Headers, kafkalog.Header{Key: key, Value: []byte(value)})
-}
-
-func (h headerCarrier) Keys() []string { return []string{hdrTraceparent, hdrTracestate} }
-
 // startPublishSpan starts the span of one logged PUBLISH under the context
 // found in rec's headers (copied there from the user properties) and
 // writes the span's own context back, so consumers of the log continue it.
 func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) trace.Span {
-	ctx := propagator.Extract(context.Background(), headerCarrier{rec})
+	ctx := tracing.Extract(context.Background(), rec)
 	ctx, span := tracer().Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(
 			attribute.String("messaging.system", "mqtt"),
@@ -60,7 +41,7 @@ func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) trac
 			attribute.Int("mqtt.qos", int(p.QoS)),
 		))
 	if span.SpanContext().IsValid() {
-		propagator.Inject(ctx, headerCarrier{rec})
+		tracing.Inject(ctx, rec)
 	}
 	return span
 }
