@@ -81,8 +81,10 @@ fi
 mkdir -p "$WORK" "$(dirname "$OUT")"
 rm -f "$WORK"/*.json "$WORK"/*.err
 PIDS=()
+OUR_PIDS=()
 cleanup() {
 	local p i
+	[[ ${#OUR_PIDS[@]} -eq 0 ]] || stop_ours
 	for p in "${PIDS[@]}"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
@@ -161,22 +163,59 @@ if wants ours; then
 	for a in "$FRONT_A" "$FRONT_B" "$HTTP_A" "$HTTP_B" "$HTTP_S"; do
 		port_open "$a" && fail "$a is taken (see the BENCH_* port variables)"
 	done
-	common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
+fi
+
+# start_ours / stop_ours: the session service and two frontends. They are
+# restarted before every run against them, so that work a scenario leaves
+# behind (queued appends, sessions) does not slow the next one; Mosquitto
+# is left running, as it keeps no such backlog.
+OUR_PIDS=()
+start_ours() {
+	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
 	start sessiond "$WORK/sessiond.log" "$BIN/mqtt-sessiond" "${common[@]}" --node bench-sessiond \
 		--http-addr "$HTTP_S" --max-queued 200000
-	S_PID=$LAST_PID
-	wait_port "$HTTP_S" "$S_PID" sessiond "$WORK/sessiond.log"
+	OUR_PIDS=("$LAST_PID")
+	wait_port "$HTTP_S" "$LAST_PID" sessiond "$WORK/sessiond.log"
 	start frontend-a "$WORK/frontend-a.log" "$BIN/mqtt-frontend" "${common[@]}" --node bench-a \
 		--mqtt-addr "$FRONT_A" --ws-addr "" --http-addr "$HTTP_A"
 	FRONT_A_PID=$LAST_PID
+	OUR_PIDS+=("$LAST_PID")
 	start frontend-b "$WORK/frontend-b.log" "$BIN/mqtt-frontend" "${common[@]}" --node bench-b \
 		--mqtt-addr "$FRONT_B" --ws-addr "" --http-addr "$HTTP_B"
+	OUR_PIDS+=("$LAST_PID")
 	wait_port "$FRONT_A" "$FRONT_A_PID" frontend-a "$WORK/frontend-a.log"
 	wait_port "$FRONT_B" "$LAST_PID" frontend-b "$WORK/frontend-b.log"
 	wait_ready "$HTTP_S" sessiond
 	wait_ready "$HTTP_A" frontend-a
 	wait_ready "$HTTP_B" frontend-b
+}
+stop_ours() {
+	local p i
+	for p in "${OUR_PIDS[@]}"; do
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${OUR_PIDS[@]}"; do
+		for ((i = 0; i < 150; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.1
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	OUR_PIDS=()
+}
+
+# The raw producer first, on a Kafka nothing else of ours is using.
+if wants ours && [[ -z $ONLY || " $ONLY " == *" raw_kafka "* ]]; then
+	for ((round = 1; round <= ROUNDS; round++)); do
+		say "raw_kafka against kafka (round $round)"
+		"$BIN/mqtt-bench" --json --quiet --size 64 --duration 12s --raw-kafka --kafka "$TIDEMARK_KAFKA" \
+			--publishers 20 --subscribers 10 --inflight 64 --count "$([[ $QUICK == 1 ]] && echo 5000 || echo 400000)" \
+			>"$WORK/raw_kafka.kafka.$round.json" 2>"$WORK/raw_kafka.kafka.$round.err" ||
+			{ say "  failed: $(tail -n 3 "$WORK/raw_kafka.kafka.$round.err" | tr '\n' ' ')"; rm -f "$WORK/raw_kafka.kafka.$round.json"; }
+	done
 fi
+wants ours && start_ours
 
 # ---- scenarios ----
 # Scale: full figures by default, a smoke run with BENCH_QUICK=1. Every
@@ -184,9 +223,9 @@ fi
 # and replay scenarios), so the whole run stays well under 15 minutes even
 # when a broker is slow: a capped run reports what it achieved in the time.
 if [[ $QUICK == 1 ]]; then
-	DUR=2s LONG=10s N0=20000 N1=5000 FANOUT_SUBS=50 FANOUT_N=50 LAT_N=2000 STORM=500 IDLE=500 IDLE_HOLD=2s REPLAY=5000 RAW=5000
+	DUR=2s LONG=10s N0=20000 N1=5000 FANOUT_SUBS=50 FANOUT_N=50 LAT_N=2000 STORM=500 IDLE=500 IDLE_HOLD=2s REPLAY=5000
 else
-	DUR=12s LONG=45s N0=1000000 N1=400000 FANOUT_SUBS=1000 FANOUT_N=1000 LAT_N=60000 STORM=10000 IDLE=$IDLE_CONNS IDLE_HOLD=10s REPLAY=100000 RAW=400000
+	DUR=12s LONG=45s N0=1000000 N1=400000 FANOUT_SUBS=1000 FANOUT_N=1000 LAT_N=60000 STORM=10000 IDLE=$IDLE_CONNS IDLE_HOLD=10s REPLAY=100000
 fi
 BENCH=("$BIN/mqtt-bench" --json --quiet --size 64 --duration "$DUR" --drain 5s)
 
@@ -226,7 +265,9 @@ scenario() {
 		for t in "${order[@]}"; do
 			wants "$t" || continue
 			if [[ $t == ours ]]; then
-				run "$name" ours "$round" "${both[@]}" "${ours[@]}"
+				stop_ours
+				start_ours
+				run "$name" ours "$round" "${both[@]}" "${ours[@]/@FRONT_A_PID@/$FRONT_A_PID}"
 			else
 				run "$name" mosquitto "$round" "${both[@]}" "${mosq[@]}"
 			fi
@@ -253,17 +294,11 @@ scenario qos1_fan_out --pattern fan-out --publishers 1 --subscribers "$FANOUT_SU
 scenario qos1_latency --pattern p2p --publishers 10 --subscribers 10 --qos 1 --rate 5000 --count "$LAT_N" \
 	-- --pub-addr "$FRONT_A" --sub-addr "$FRONT_B" -- --addr "$MOSQ"
 scenario idle --scenario idle --connections "$IDLE" --duration "$LONG" --hold "$IDLE_HOLD" --concurrency 200 \
-	-- --addr "$FRONT_A" --pid "${FRONT_A_PID:-0}" -- --addr "$MOSQ" --pid "${MOSQ_PID:-0}"
+	-- --addr "$FRONT_A" --pid @FRONT_A_PID@ -- --addr "$MOSQ" --pid "${MOSQ_PID:-0}"
 scenario connect_storm --scenario connect-storm --connections "$STORM" --concurrency 100 --duration "$LONG" \
 	--mqtt-version 5 --session-expiry 60s -- --addr "$FRONT_A" -- --addr "$MOSQ"
 scenario replay --scenario replay --publishers 4 --qos 1 --count "$REPLAY" --mqtt-version 5 \
 	--session-expiry 120s --duration "$LONG" -- --addr "$FRONT_A" -- --addr "$MOSQ"
-if wants ours && [[ -z $ONLY || " $ONLY " == *" raw_kafka "* ]]; then
-	for ((round = 1; round <= ROUNDS; round++)); do
-		run raw_kafka kafka "$round" --raw-kafka --kafka "$TIDEMARK_KAFKA" --publishers 20 --subscribers 10 \
-			--inflight 64 --count "$RAW"
-	done
-fi
 
 # ---- table and results.json ----
 python3 - "$WORK" "$OUT" "$TARGETS" <<'EOF'
