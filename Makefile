@@ -67,6 +67,10 @@ test: ## vet and race-test every module against the real Kafka and Redis, then f
 fuzz: ## run every fuzz target for FUZZ_LONG_TIME
 	FUZZ_TARGETS='$(FUZZ_TARGETS)' FUZZTIME='$(FUZZ_LONG_TIME)' scripts/fuzz.sh
 
+.PHONY: bench
+bench: bin/mqtt-bench bin/mqtt-frontend bin/mqtt-sessiond ## Mosquitto and our stack side by side (under 15 min); writes bench/results.json
+	scripts/bench.sh
+
 .PHONY: images
 images: ## build OCI image tarballs of the services into bin/images (ko, no Docker)
 	scripts/images.sh
