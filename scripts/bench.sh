@@ -82,6 +82,7 @@ mkdir -p "$WORK" "$(dirname "$OUT")"
 rm -f "$WORK"/*.json "$WORK"/*.err
 PIDS=()
 OUR_PIDS=()
+STACK_STARTED=() # parts of the test stack this run started, stopped at exit
 cleanup() {
 	local p i
 	[[ ${#OUR_PIDS[@]} -eq 0 ]] || stop_ours
@@ -95,6 +96,7 @@ cleanup() {
 		done
 		kill -KILL "$p" 2>/dev/null || true
 	done
+	[[ ${#STACK_STARTED[@]} -eq 0 ]] || scripts/stack.sh down "${STACK_STARTED[@]}" >&2 || true
 }
 trap cleanup EXIT
 
@@ -154,6 +156,9 @@ fi
 # ---- our stack ----
 FRONT_A_PID=
 if wants ours; then
+	for c in kafka redis; do
+		scripts/stack.sh status "$c" >/dev/null 2>&1 || STACK_STARTED+=("$c")
+	done
 	scripts/stack.sh up kafka redis >&2
 	eval "$(scripts/stack.sh env kafka redis)"
 	export TIDEMARK_KAFKA TIDEMARK_REDIS
