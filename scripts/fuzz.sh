@@ -28,11 +28,26 @@ for t in "${targets[@]}"; do
 		continue
 	fi
 	echo "fuzz: $dir $name for $FUZZTIME"
-	# -run '^$' skips the unit tests, which the test step already ran.
-	if ! (cd "$ROOT/$dir" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" .); then
+	corpus="$ROOT/$dir/testdata/fuzz/$name"
+	for attempt in 1 2; do
+		before=$(find "$corpus" -type f 2>/dev/null | wc -l)
+		# -run '^$' skips the unit tests, which the test step already ran.
+		out=$(cd "$ROOT/$dir" && go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" . 2>&1)
+		rc=$?
+		printf '%s\n' "$out"
+		((rc == 0)) && break
+		after=$(find "$corpus" -type f 2>/dev/null | wc -l)
+		# The fuzzing engine sometimes ends a short run with "context
+		# deadline exceeded" when a worker answers late, without any failing
+		# input: try such a run once more. A real failure saves its input.
+		if ((attempt == 1 && after == before)) && grep -q 'context deadline exceeded' <<<"$out"; then
+			echo "fuzz: $dir $name ended with a deadline and no failing input; running it again"
+			continue
+		fi
 		echo "fuzz: FAIL $dir $name (a failing input is saved under $dir/testdata/fuzz/$name)" >&2
 		failed=$((failed + 1))
-	fi
+		break
+	done
 done
 echo "fuzz: $((${#targets[@]} - failed)) passed, $failed failed"
 exit $((failed > 100 ? 100 : failed))
