@@ -322,7 +322,12 @@ func TestFollowerStart(t *testing.T) {
 			if !maps.EqualFunc(got, tt.want, slices.Equal) {
 				t.Fatalf("delivered %v, want %v", got, tt.want)
 			}
-			if pos := f.Positions(); !maps.Equal(pos, map[int]int64{0: 5, 1: 5}) {
+			// A position moves on just after its record was handled.
+			pos := f.Positions()
+			for end := time.Now().Add(5 * time.Second); !maps.Equal(pos, map[int]int64{0: 5, 1: 5}) && time.Now().Before(end); pos = f.Positions() {
+				time.Sleep(5 * time.Millisecond)
+			}
+			if !maps.Equal(pos, map[int]int64{0: 5, 1: 5}) {
 				t.Fatalf("positions after delivery %v, want 5 each", pos)
 			}
 		})
