@@ -74,8 +74,8 @@ func (rr *roundRobin) forward(c net.Conn) {
 	<-done
 }
 
-// TestRollingRestart restarts three frontends one by one, as a rolling
-// update does, while publishers and persistent subscribers connected
+// TestRollingRestart restarts three in-process frontends one by one, as a
+// rolling update does, while publishers and persistent subscribers connected
 // through a round-robin balancer keep working. Every client ends connected
 // and no acknowledged message is lost (invariant 5).
 func TestRollingRestart(t *testing.T) {
@@ -93,8 +93,26 @@ func TestRollingRestart(t *testing.T) {
 		}
 		return out
 	})
-	broker := "tcp://" + rr.ln.Addr().String()
+	rollWhileClientsRun(t, "tcp://"+rr.ln.Addr().String(), len(c.fes), func(i int) {
+		feMu.Lock()
+		old := c.fes[i]
+		down[i] = true
+		feMu.Unlock()
+		old.stop() // drain: clients are closed and reconnect elsewhere
+		fresh := c.startFrontend(fmt.Sprintf("fe-%d", i))
+		feMu.Lock()
+		c.fes[i] = fresh
+		down[i] = false
+		feMu.Unlock()
+	})
+}
 
+// rollWhileClientsRun connects three persistent subscribers and two QoS 1
+// publishers to broker, calls restart for each of n frontends in turn, and
+// then checks that every subscriber is connected and got every
+// acknowledged message.
+func rollWhileClientsRun(t *testing.T, broker string, n int, restart func(i int)) {
+	t.Helper()
 	type sub struct {
 		id  string
 		cl  paho.Client
@@ -159,18 +177,9 @@ func TestRollingRestart(t *testing.T) {
 	}
 
 	time.Sleep(time.Second)
-	for i := range c.fes {
+	for i := 0; i < n; i++ {
 		t.Logf("restarting frontend %d", i)
-		feMu.Lock()
-		old := c.fes[i]
-		down[i] = true
-		feMu.Unlock()
-		old.stop() // drain: clients are closed and reconnect elsewhere
-		fresh := c.startFrontend(fmt.Sprintf("fe-%d", i))
-		feMu.Lock()
-		c.fes[i] = fresh
-		down[i] = false
-		feMu.Unlock()
+		restart(i)
 		time.Sleep(time.Second)
 	}
 	time.Sleep(time.Second)
