@@ -133,7 +133,7 @@ func (c *cluster) startSessiond() {
 	c.t.Helper()
 	svc, err := sessiond.New(sessiond.Config{
 		Node: "sessiond-0", Kafka: c.brokers, RedisClient: c.rdb, KeyPrefix: c.prefix, GroupID: c.group,
-		Topics:    sessiond.Topics{Messages: c.topics.Messages, Retained: c.topics.Retained, Sessions: c.topics.Sessions, Lifecycle: c.topics.Lifecycle},
+		Topics:    c.topics,
 		MaxQueued: c.opt.maxQueued, QueueQoS0: true, DefaultExpiry: c.opt.defaultExpiry,
 		ExpiryCheck: 100 * time.Millisecond, CommitInterval: 50 * time.Millisecond, SessionTimeout: 6 * time.Second,
 		Logger: c.log.With("svc", "sessiond"),

@@ -10,22 +10,14 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// Topics names the Kafka topics the frontend reads and writes.
-type Topics struct {
-	Messages, Retained, Sessions, Lifecycle string
-}
+// Topics names the Kafka topics, shared with the session service.
+type Topics = session.Topics
 
 // DefaultTopics returns the topic names of docs/design.md.
-func DefaultTopics() Topics {
-	return Topics{
-		Messages:  "mqtt.messages",
-		Retained:  "mqtt.retained",
-		Sessions:  "mqtt.sessions",
-		Lifecycle: "mqtt.lifecycle",
-	}
-}
+func DefaultTopics() Topics { return session.DefaultTopics() }
 
 // Config configures a Server. Zero values take the defaults named on each
 // field; an empty listener address leaves that listener off.
@@ -92,19 +84,7 @@ func (c *Config) applyDefaults() error {
 		}
 		c.Node = h
 	}
-	d := DefaultTopics()
-	if c.Topics.Messages == "" {
-		c.Topics.Messages = d.Messages
-	}
-	if c.Topics.Retained == "" {
-		c.Topics.Retained = d.Retained
-	}
-	if c.Topics.Sessions == "" {
-		c.Topics.Sessions = d.Sessions
-	}
-	if c.Topics.Lifecycle == "" {
-		c.Topics.Lifecycle = d.Lifecycle
-	}
+	c.Topics = c.Topics.WithDefaults()
 	if c.MaxPacketSize <= 0 {
 		c.MaxPacketSize = 1 << 20
 	}

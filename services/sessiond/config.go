@@ -21,17 +21,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// Topics names the Kafka topics; the defaults match the frontend's.
-type Topics struct {
-	Messages, Retained, Sessions, Lifecycle string
-}
+// Topics names the Kafka topics, shared with the frontend.
+type Topics = session.Topics
 
 // DefaultTopics returns the default topic names.
-func DefaultTopics() Topics {
-	return Topics{Messages: "mqtt.messages", Retained: "mqtt.retained", Sessions: "mqtt.sessions", Lifecycle: "mqtt.lifecycle"}
-}
+func DefaultTopics() Topics { return session.DefaultTopics() }
 
 // Config configures a Service. Zero values take the documented defaults.
 type Config struct {
@@ -94,19 +91,7 @@ func (c *Config) defaults() error {
 	if c.Redis == "" && c.RedisClient == nil {
 		return fmt.Errorf("%w: no redis", ErrConfig)
 	}
-	d := DefaultTopics()
-	if c.Topics.Messages == "" {
-		c.Topics.Messages = d.Messages
-	}
-	if c.Topics.Retained == "" {
-		c.Topics.Retained = d.Retained
-	}
-	if c.Topics.Sessions == "" {
-		c.Topics.Sessions = d.Sessions
-	}
-	if c.Topics.Lifecycle == "" {
-		c.Topics.Lifecycle = d.Lifecycle
-	}
+	c.Topics = c.Topics.WithDefaults()
 	if c.GroupID == "" {
 		c.GroupID = "mqtt-sessiond"
 	}

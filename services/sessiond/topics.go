@@ -6,36 +6,13 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// EnsureTopics creates the broker's topics when they are missing (it is
-// idempotent), with the layout of docs/design.md. retention applies to the
-// messages and sessions topics, which must outlive the longest session
-// expiry; 0 keeps the cluster default.
+// EnsureTopics creates the broker's topics when they are missing; see
+// session.EnsureTopics.
 func EnsureTopics(ctx context.Context, brokers []string, t Topics, partitions int, retention time.Duration) error {
-	d := DefaultTopics()
-	if t.Messages == "" {
-		t.Messages = d.Messages
-	}
-	if t.Retained == "" {
-		t.Retained = d.Retained
-	}
-	if t.Sessions == "" {
-		t.Sessions = d.Sessions
-	}
-	if t.Lifecycle == "" {
-		t.Lifecycle = d.Lifecycle
-	}
-	err := kafkalog.EnsureTopics(ctx, brokers,
-		kafkalog.TopicSpec{Name: t.Messages, Partitions: partitions, Retention: retention},
-		kafkalog.TopicSpec{Name: t.Retained, Partitions: 1, Compact: true},
-		kafkalog.TopicSpec{Name: t.Sessions, Partitions: partitions, Retention: retention},
-		kafkalog.TopicSpec{Name: t.Lifecycle, Partitions: partitions},
-	)
-	if err != nil {
-		return fmt.Errorf("ensure topics: %w", err)
-	}
-	return nil
+	return session.EnsureTopics(ctx, brokers, t, partitions, retention)
 }
 
 // Ping checks that Redis answers and the sessions topic's metadata can be

@@ -23,7 +23,6 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
-	github.com/tidemarkmq/tidemark/pkg/session v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
@@ -55,6 +54,7 @@ require (
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0-00010101000000-000000000000
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0

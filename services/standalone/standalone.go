@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/services/frontend"
 	"github.com/tidemarkmq/tidemark/services/sessiond"
@@ -163,12 +163,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	topics := frontend.DefaultTopics()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = kafkalog.EnsureTopics(tctx, s.kafka.Brokers(),
-		kafkalog.TopicSpec{Name: topics.Messages, Partitions: cfg.Partitions, Retention: cfg.retention()},
-		kafkalog.TopicSpec{Name: topics.Retained, Partitions: 1, Compact: true},
-		kafkalog.TopicSpec{Name: topics.Sessions, Partitions: cfg.Partitions, Retention: cfg.retention()},
-		kafkalog.TopicSpec{Name: topics.Lifecycle, Partitions: cfg.Partitions},
-	)
+	err = session.EnsureTopics(tctx, s.kafka.Brokers(), topics, cfg.Partitions, cfg.retention())
 	if err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
@@ -176,7 +171,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	reg := telemetry.NewRegistry()
 	s.sd, err = sessiond.New(sessiond.Config{
 		Node: cfg.Node, Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(),
-		Topics:    sessiond.Topics(topics),
+		Topics:    topics,
 		MaxQueued: cfg.MaxQueued, QueueQoS0: cfg.QueueQoS0,
 		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
 		Logger: cfg.Logger, Registry: reg,

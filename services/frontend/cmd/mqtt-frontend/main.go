@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/auth"
-	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/frontend"
@@ -101,11 +101,7 @@ func run(args []string) error {
 	topics := frontend.DefaultTopics()
 	if *createTopics {
 		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err := kafkalog.EnsureTopics(tctx, brokers,
-			kafkalog.TopicSpec{Name: topics.Messages, Partitions: *partitions},
-			kafkalog.TopicSpec{Name: topics.Sessions, Partitions: *partitions},
-			kafkalog.TopicSpec{Name: topics.Lifecycle, Partitions: *partitions},
-			kafkalog.TopicSpec{Name: topics.Retained, Partitions: 1, Compact: true})
+		err := session.EnsureTopics(tctx, brokers, topics, *partitions, 0)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("create topics: %w", err)
