@@ -20,6 +20,15 @@
 #   BENCH_FRONTEND_A [127.0.0.1:21884] BENCH_FRONTEND_B [127.0.0.1:21885]
 #   BENCH_HTTP_A [127.0.0.1:21980] BENCH_HTTP_B [127.0.0.1:21981] BENCH_HTTP_SESSIOND [127.0.0.1:21982]
 #   BENCH_IDLE_CONNS [20000]        idle connections (lowered to fit the open-file limit)
+#   BENCH_PROFILE []                a directory: the frontends run with --pprof, and
+#                                   frontend A's CPU profile (BENCH_PROFILE_SECONDS [10]
+#                                   from the start of the run) and allocation profile
+#                                   (after it) are saved there for qos0_fan_in,
+#                                   qos1_fan_in and connect_storm, and for idle the CPU
+#                                   profile and a heap profile taken while the
+#                                   connections are held: NAME.cpu.pprof,
+#                                   NAME.allocs.pprof, idle.heap.pprof. Read them with
+#                                   go tool pprof -top bin/mqtt-frontend FILE
 #   the TIDEMARK_* variables of scripts/stack.sh
 #
 # Our processes use the shared topics (mqtt.messages, ...) and the session
@@ -42,6 +51,8 @@ HTTP_A=${BENCH_HTTP_A:-127.0.0.1:21980}
 HTTP_B=${BENCH_HTTP_B:-127.0.0.1:21981}
 HTTP_S=${BENCH_HTTP_SESSIOND:-127.0.0.1:21982}
 IDLE_CONNS=${BENCH_IDLE_CONNS:-20000}
+PROFILE=${BENCH_PROFILE:-}
+PROFILE_SECONDS=${BENCH_PROFILE_SECONDS:-10}
 START_TIMEOUT=60
 
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -79,6 +90,10 @@ if [[ $nofile != unlimited ]] && ((IDLE_CONNS + 100 > nofile)); then
 fi
 
 mkdir -p "$WORK" "$(dirname "$OUT")"
+if [[ -n $PROFILE ]]; then
+	mkdir -p "$PROFILE"
+	PROFILE=$(cd "$PROFILE" && pwd)
+fi
 rm -f "$WORK"/*.json "$WORK"/*.err
 PIDS=()
 OUR_PIDS=()
@@ -177,6 +192,7 @@ fi
 OUR_PIDS=()
 start_ours() {
 	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
+	[[ -z $PROFILE ]] || common+=(--pprof)
 	start sessiond "$WORK/sessiond.log" "$BIN/mqtt-sessiond" "${common[@]}" --node bench-sessiond \
 		--http-addr "$HTTP_S" --max-queued 200000
 	OUR_PIDS=("$LAST_PID")
@@ -241,10 +257,26 @@ run() {
 	local out="$WORK/$name.$target.$round.json" err="$WORK/$name.$target.$round.err"
 	shift 3
 	say "$name against $target (round $round)"
-	"${BENCH[@]}" "$@" >"$out" 2>"$err" || rc=$?
+	# Profiles of frontend A (BENCH_PROFILE), first round only.
+	local prof=0 cpu_pid= extra=()
+	if [[ -n $PROFILE && $target == ours && $round == 1 ]]; then
+		case $name in qos0_fan_in | qos1_fan_in | connect_storm | idle) prof=1 ;; esac
+	fi
+	if ((prof)); then
+		curl -fsS -o "$PROFILE/$name.cpu.pprof" "http://$HTTP_A/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
+		cpu_pid=$!
+		[[ $name != idle ]] || extra=(--heap-profile-url "http://$HTTP_A/debug/pprof/heap" --heap-profile-out "$PROFILE/idle.heap.pprof")
+	fi
+	"${BENCH[@]}" "$@" "${extra[@]}" >"$out" 2>"$err" || rc=$?
 	if ((rc != 0)); then
 		say "  failed (exit $rc): $(tail -n 3 "$err" | tr '\n' ' ')"
 		rm -f "$out"
+	fi
+	if ((prof)); then
+		wait "$cpu_pid" || say "  CPU profile of $name failed"
+		[[ $name == idle ]] || curl -fsS -o "$PROFILE/$name.allocs.pprof" "http://$HTTP_A/debug/pprof/allocs" ||
+			say "  allocation profile of $name failed"
+		say "  profiles of $name in $PROFILE"
 	fi
 }
 

@@ -55,6 +55,7 @@ func NewRegistry() *prometheus.Registry {
 type HTTPServer struct {
 	addr string
 	srv  *http.Server
+	mux  *http.ServeMux
 
 	mu     sync.Mutex // guards checks and ln
 	checks []Check
@@ -77,6 +78,7 @@ func NewHTTPServer(addr string, reg *prometheus.Registry, checks ...Check) *HTTP
 	})
 	mux.HandleFunc("GET /readyz", s.readyz)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	s.mux = mux
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	return s
 }

@@ -588,7 +588,7 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 
 func (c *conn) toPump(in inbound) error {
 	if c.pumpCh == nil {
-		c.pumpCh = make(chan inbound, 16)
+		c.pumpCh = make(chan inbound, pumpBatch)
 		c.wg.Add(1)
 		go c.pumpLoop(c.q2init)
 	}

@@ -19,8 +19,12 @@ type inbound struct {
 	rel    uint16
 }
 
-// pumpBatch bounds the PUBLISHes appended together.
-const pumpBatch = 64
+// pumpBatch bounds the PUBLISHes appended together; it is also the
+// capacity of the pump's channel, so that while one append waits for Kafka
+// the reader can queue a whole next batch. With a smaller channel the batch
+// after a slow append held only what fitted in the channel, and one
+// connection's throughput was about that many messages per Kafka round trip.
+const pumpBatch = 256
 
 // pumpLoop appends the client's PUBLISHes to the log in arrival order and
 // acknowledges each only after Kafka acknowledged it (acks=all). While

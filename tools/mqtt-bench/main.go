@@ -18,6 +18,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/signal"
 	"strings"
@@ -44,6 +45,8 @@ type options struct {
 	kTopic   string
 	kParts   int
 	kKeys    int
+	heapURL  string
+	heapOut  string
 }
 
 func main() {
@@ -134,6 +137,8 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.kTopic, "kafka-topic", "", "raw-kafka: topic, created when missing (default bench.raw-<run id>)")
 	fs.IntVar(&o.kParts, "kafka-partitions", 8, "raw-kafka: partitions of a created topic")
 	fs.IntVar(&o.kKeys, "kafka-keys", 0, "raw-kafka: distinct record keys (default: --subscribers, like fan-in topics)")
+	fs.StringVar(&o.heapURL, "heap-profile-url", "", "idle: URL of the broker's heap profile (e.g. http://127.0.0.1:8080/debug/pprof/heap), fetched while the connections are held")
+	fs.StringVar(&o.heapOut, "heap-profile-out", "idle.heap.pprof", "idle: file the --heap-profile-url profile is written to")
 
 	if err := setFromEnv(fs, os.LookupEnv); err != nil {
 		return nil, err
@@ -164,6 +169,13 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		o.subAddr = o.addr
 	}
 	c.PubAddrs, c.SubAddrs = splitList(o.pubAddr), splitList(o.subAddr)
+	if o.heapURL != "" {
+		c.Held = func() {
+			if err := fetchTo(o.heapURL, o.heapOut); err != nil {
+				fmt.Fprintf(stderr, "mqtt-bench: heap profile: %v\n", err)
+			}
+		}
+	}
 	if c.Count <= 0 || c.Duration <= 0 {
 		return nil, fmt.Errorf("%w: --count and --duration must be positive (every run is bounded)", bench.ErrConfig)
 	}
@@ -182,6 +194,28 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 		}
 	}
 	return &o, nil
+}
+
+// fetchTo writes the body of a GET of url to the file out.
+func fetchTo(url, out string) error {
+	client := http.Client{Timeout: 30 * time.Second}
+	res, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, res.Status)
+	}
+	f, err := os.Create(out)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(f, res.Body); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // setFromEnv gives every flag the value of its TIDEMARK_ variable, before the

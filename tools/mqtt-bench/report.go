@@ -55,6 +55,9 @@ func report(w io.Writer, r *bench.Result) {
 		line("integrity", "lost %d, duplicated %d, out of order %d, unexpected %d, invalid %d",
 			r.Lost, r.Duplicated, r.OutOfOrder, r.Unexpected, r.Invalid)
 	}
+	if r.Undelivered > 0 {
+		line("backlog", "%d not delivered when the drain cap ended the run, deliveries still arriving", r.Undelivered)
+	}
 	line("errors", "%d", r.Errors)
 	for _, s := range r.ErrorSamples {
 		line("", "%s", s)

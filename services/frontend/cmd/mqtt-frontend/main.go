@@ -57,6 +57,7 @@ func run(args []string) error {
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty: no export)")
+		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -125,6 +126,9 @@ func run(args []string) error {
 	}
 	if *httpAddr != "" {
 		hs := telemetry.NewHTTPServer(*httpAddr, reg, telemetry.ReadyCheck("frontend", srv.Ready))
+		if *pprofOn {
+			hs.EnablePprof()
+		}
 		if err := hs.Start(); err != nil {
 			return err
 		}

@@ -43,6 +43,7 @@ func run(args []string) error {
 		partitions    = fs.Int("partitions", 8, "partitions of created topics")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -80,6 +81,9 @@ func run(args []string) error {
 		srv := telemetry.NewHTTPServer(*httpAddr, reg,
 			telemetry.ReadyCheck("sessiond", svc.Ready),
 			telemetry.Check{Name: "dependencies", Fn: svc.Ping})
+		if *pprofOn {
+			srv.EnablePprof()
+		}
 		if err := srv.Start(); err != nil {
 			return err
 		}

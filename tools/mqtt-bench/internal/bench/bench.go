@@ -87,6 +87,10 @@ type Config struct {
 	ShareGroup    string
 	RunID         string    // makes topics and client ids unique per run
 	PID           int       // idle: broker process whose RSS is reported
+	// Held, when set, is called by idle while every connection is open,
+	// after the hold and before RSS is read: the moment to snapshot the
+	// broker (a heap profile).
+	Held func()
 	Progress      io.Writer // one line per second and phase changes; nil = silent
 }
 
@@ -239,6 +243,10 @@ type Result struct {
 	Latency       *latency.Summary `json:"latency,omitempty"`        // publish to deliver
 	AckLatency    *latency.Summary `json:"ack_latency,omitempty"`    // publish to PUBACK/PUBCOMP
 	Lost          uint64           `json:"lost"`
+	// Undelivered replaces Lost when the drain phase hit its time cap while
+	// deliveries were still arriving: the broker was behind (a backlog in
+	// socket buffers or queues), and nothing says those messages were lost.
+	Undelivered uint64 `json:"undelivered_at_cap,omitempty"`
 	Duplicated    uint64           `json:"duplicated"`
 	OutOfOrder    uint64           `json:"out_of_order"`
 	Unexpected    uint64           `json:"unexpected,omitempty"`

@@ -75,6 +75,51 @@ func TestPubSubFindsFaults(t *testing.T) {
 	}
 }
 
+// A broker that is merely behind when the drain cap ends the run has a
+// backlog, not losses; one that drops messages and then goes quiet has
+// losses even when it is slow.
+func TestBacklogIsNotLoss(t *testing.T) {
+	tests := []struct {
+		name          string
+		drop          []int
+		duration      time.Duration
+		wantLost      uint64
+		wantBacklog   bool
+		wantDelivered uint64 // 0: not checked
+	}{
+		{name: "still draining at the cap", duration: 400 * time.Millisecond, wantBacklog: true},
+		{name: "slow but done, one dropped", drop: []int{7}, duration: 10 * time.Second, wantLost: 1, wantDelivered: 59},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			addr := startBroker(t, brokertest.Faults{Slow: 15 * time.Millisecond, Drop: tt.drop})
+			const count = 60 // 0.9 s of routing at 15 ms each
+			res, err := Run(context.Background(), Config{
+				PubAddrs: []string{addr}, QoS: 0, Clean: true, Count: count,
+				Duration: tt.duration, Drain: 300 * time.Millisecond,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Sent != count {
+				t.Fatalf("sent %d, want %d (QoS 0 publishes only fill socket buffers)", res.Sent, count)
+			}
+			if res.Lost != tt.wantLost {
+				t.Errorf("lost %d, want %d", res.Lost, tt.wantLost)
+			}
+			if got := res.Undelivered > 0; got != tt.wantBacklog {
+				t.Errorf("undelivered at cap %d, want backlog %v", res.Undelivered, tt.wantBacklog)
+			}
+			if tt.wantBacklog && res.Received+res.Undelivered != count {
+				t.Errorf("received %d + undelivered %d != %d", res.Received, res.Undelivered, count)
+			}
+			if tt.wantDelivered != 0 && res.Received != tt.wantDelivered {
+				t.Errorf("received %d, want %d", res.Received, tt.wantDelivered)
+			}
+		})
+	}
+}
+
 func TestPatterns(t *testing.T) {
 	tests := []struct {
 		pattern      string

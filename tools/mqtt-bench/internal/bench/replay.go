@@ -104,7 +104,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 		errs.add(ErrNoSession)
 	}
 	rctx, rcancel := context.WithTimeout(ctx, cfg.Duration)
-	waitDrain(rctx, cfg, func() (bool, uint64) {
+	cut := waitDrain(rctx, cfg, func() (bool, uint64) {
 		n := r.received.Load()
 		return n >= res.Acked, n
 	})
@@ -121,6 +121,9 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	c := r.tracker.Counts(sent)
 	res.Received, res.Replayed = c.Received, c.Received-c.Duplicated-c.Invalid-c.Unexpected
 	res.Lost, res.Duplicated, res.OutOfOrder, res.Unexpected, res.Invalid = c.Lost, c.Duplicated, c.OutOfOrder, c.Unexpected, c.Invalid
+	if cut && res.Lost > 0 {
+		res.Undelivered, res.Lost = res.Lost, 0 // still replaying at the cap
+	}
 	if last := r.last.Load(); last > 0 {
 		res.ReplayRate = perSecond(res.Replayed, time.Unix(0, last).Sub(start))
 	}

@@ -98,6 +98,9 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 	case <-ctx.Done():
 		hold.Stop()
 	}
+	if cfg.Held != nil {
+		cfg.Held()
+	}
 	var open uint64
 	for _, c := range conns {
 		if c == nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
@@ -20,6 +21,9 @@ type Faults struct {
 	Drop []int // never delivered
 	Dup  []int // delivered twice
 	Swap []int // held back and delivered after the next one
+	// Slow delays the routing of every PUBLISH: a broker slower than the
+	// offered load, whose backlog is still draining when a run's cap ends.
+	Slow time.Duration
 }
 
 // faultyBroker: exact-match topics, QoS 0 and 1, shared subscriptions
@@ -27,6 +31,7 @@ type Faults struct {
 type faultyBroker struct {
 	ln             net.Listener
 	drop, dup, swp map[int]bool
+	slow           time.Duration
 
 	mu       sync.Mutex
 	received int
@@ -79,7 +84,7 @@ func Start(f Faults) (*Broker, error) {
 		}
 		return m
 	}
-	b := &faultyBroker{ln: ln, drop: set(f.Drop), dup: set(f.Dup), swp: set(f.Swap),
+	b := &faultyBroker{ln: ln, drop: set(f.Drop), dup: set(f.Dup), swp: set(f.Swap), slow: f.Slow,
 		subs: map[string][]*brokerConn{}, shared: map[string][]*brokerConn{}, conns: map[*brokerConn]bool{}}
 	b.wg.Add(1)
 	go b.accept()
@@ -174,6 +179,9 @@ func (b *faultyBroker) serve(c *brokerConn) {
 func (b *faultyBroker) route(p *mqtt.Publish) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.slow > 0 {
+		time.Sleep(b.slow) // under the lock: routing as a whole is slow
+	}
 	b.received++
 	n := b.received
 	out := &mqtt.Publish{Topic: p.Topic, QoS: min(p.QoS, 1), Payload: p.Payload}
