@@ -85,13 +85,13 @@ type Config struct {
 	KeepAlive     time.Duration
 	TopicPrefix   string
 	ShareGroup    string
-	RunID         string    // makes topics and client ids unique per run
-	PID           int       // idle: broker process whose RSS is reported
+	RunID         string // makes topics and client ids unique per run
+	PID           int    // idle: broker process whose RSS is reported
 	// Held, when set, is called by idle while every connection is open,
 	// after the hold and before RSS is read: the moment to snapshot the
 	// broker (a heap profile).
-	Held func()
-	Progress      io.Writer // one line per second and phase changes; nil = silent
+	Held     func()
+	Progress io.Writer // one line per second and phase changes; nil = silent
 }
 
 // Normalize fills defaults and checks ranges and loopback addresses.
@@ -247,10 +247,10 @@ type Result struct {
 	// deliveries were still arriving: the broker was behind (a backlog in
 	// socket buffers or queues), and nothing says those messages were lost.
 	Undelivered uint64 `json:"undelivered_at_cap,omitempty"`
-	Duplicated    uint64           `json:"duplicated"`
-	OutOfOrder    uint64           `json:"out_of_order"`
-	Unexpected    uint64           `json:"unexpected,omitempty"`
-	Invalid       uint64           `json:"invalid,omitempty"`
+	Duplicated  uint64 `json:"duplicated"`
+	OutOfOrder  uint64 `json:"out_of_order"`
+	Unexpected  uint64 `json:"unexpected,omitempty"`
+	Invalid     uint64 `json:"invalid,omitempty"`
 
 	Connects       uint64           `json:"connects,omitempty"`
 	ConnectRate    float64          `json:"connect_rate,omitempty"` // CONNACKs/s
