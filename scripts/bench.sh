@@ -404,7 +404,8 @@ for name, unit, scen, field, base, better in rows:
         if base == "kafka" and tgt == "kafka":
             runs = load("raw_kafka", "kafka")
         if runs:
-            e[key] = {k: sum(r.get(k, 0) for r in runs) for k in ("lost", "duplicated", "errors")}
+            e[key] = {k: sum(r.get(k, 0) for r in runs)
+                      for k in ("lost", "duplicated", "errors", "undelivered_at_cap", "unconfirmed")}
             e[key]["rounds"] = len(runs)
             if runs[0].get("connections"):
                 e[key]["connects"] = min(r.get("connects", 0) for r in runs)
@@ -447,6 +448,10 @@ for e in entries:
         c = e.get(key)
         if c and (c["lost"] or c["duplicated"] or c["errors"]):
             note.append(f"{key.split('_')[0]}: lost {c['lost']} dup {c['duplicated']} err {c['errors']}")
+        if c and c.get("undelivered_at_cap"):
+            note.append(f"{key.split('_')[0]}: {c['undelivered_at_cap']} still arriving at the time cap (backlog, not lost)")
+        if c and c.get("unconfirmed"):
+            note.append(f"{key.split('_')[0]}: {c['unconfirmed']} in failed client writes (not counted as sent)")
         if c and c.get("connections") and c["connects"] < c["connections"]:
             note.append(f"{key.split('_')[0]}: {c['connects']} of {c['connections']} connected in the time cap")
     if e["ratio"] is not None:

@@ -247,6 +247,10 @@ type Result struct {
 	// deliveries were still arriving: the broker was behind (a backlog in
 	// socket buffers or queues), and nothing says those messages were lost.
 	Undelivered uint64 `json:"undelivered_at_cap,omitempty"`
+	// Unconfirmed counts messages of publishers' batches whose write failed
+	// (a write deadline, a closed connection): not in Sent, so never lost,
+	// and not unexpected if some of them arrived.
+	Unconfirmed uint64 `json:"unconfirmed,omitempty"`
 	Duplicated  uint64 `json:"duplicated"`
 	OutOfOrder  uint64 `json:"out_of_order"`
 	Unexpected  uint64 `json:"unexpected,omitempty"`

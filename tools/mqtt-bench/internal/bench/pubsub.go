@@ -39,11 +39,15 @@ func (r *receiver) onPublish(p *mqtt.Publish, at time.Time) {
 
 // publisher is one publishing connection and its counters.
 type publisher struct {
-	conn   *client.Conn
-	topic  string
-	n      int     // messages to send
-	rate   float64 // messages/s, 0 = as fast as possible
-	sent   atomic.Uint64
+	conn  *client.Conn
+	topic string
+	n     int           // messages to send
+	rate  float64       // messages/s, 0 = as fast as possible
+	sent  atomic.Uint64 // written to the socket (the flush succeeded)
+	// unsure counts the messages after sent of a batch whose write failed:
+	// some of them may have reached the broker, so they are neither
+	// expected nor unexpected.
+	unsure atomic.Uint64
 	acked  atomic.Uint64
 	ackLat *lockedHist
 }
@@ -193,6 +197,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	for i, p := range pubs {
 		sent[uint32(i)] = p.sent.Load()
 		res.Sent += p.sent.Load()
+		res.Unconfirmed += p.unsure.Load()
 		res.Acked += p.acked.Load()
 	}
 	if cfg.QoS > 0 && res.Acked < res.Sent {
@@ -214,6 +219,11 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 			want[uint32(i)] = sent[uint32(i)]
 		}
 		c := tr.Counts(want)
+		for _, i := range topo.groupPubs[g] {
+			// Arrivals from a failed write are no broker's invention.
+			n := sent[uint32(i)]
+			c.Unexpected -= tr.CountRange(uint32(i), n, n+pubs[i].unsure.Load())
+		}
 		res.Lost += c.Lost
 		res.Duplicated += c.Duplicated
 		res.OutOfOrder += c.OutOfOrder
@@ -308,19 +318,23 @@ func (p *publisher) run(ctx context.Context, cfg *Config, id uint32) error {
 				continue
 			}
 		}
+		batch := 0
 		for range min(due, maxBatch) {
 			now := time.Now()
 			putHeader(payload, id, uint64(seq), now)
 			msg.PacketID = 0
 			if err := p.conn.Publish(ctx, msg, now); err != nil {
+				p.unsure.Store(uint64(batch + 1))
 				return err
 			}
 			seq++
-			p.sent.Add(1)
+			batch++
 		}
 		if err := p.conn.Flush(); err != nil {
+			p.unsure.Store(uint64(batch))
 			return err
 		}
+		p.sent.Add(uint64(batch))
 	}
 	return nil
 }

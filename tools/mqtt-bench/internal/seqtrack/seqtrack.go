@@ -136,6 +136,15 @@ func (t *Tracker) Counts(sent map[uint32]uint64) Counts {
 	return c
 }
 
+// CountRange is the number of distinct sequences in [from, to) received
+// from pub.
+func (t *Tracker) CountRange(pub uint32, from, to uint64) uint64 {
+	if int(pub) >= len(t.pubs) || to <= from {
+		return 0
+	}
+	return t.countBelow(pub, to) - t.countBelow(pub, from)
+}
+
 // countBelow is the number of distinct sequences < n received from pub.
 func (t *Tracker) countBelow(pub uint32, n uint64) uint64 {
 	p := &t.pubs[pub]

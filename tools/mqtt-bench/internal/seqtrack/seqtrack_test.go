@@ -118,3 +118,28 @@ func BenchmarkObserve(b *testing.B) {
 		seq++
 	}
 }
+
+func TestCountRange(t *testing.T) {
+	var tr Tracker
+	for _, s := range []uint64{0, 1, 2, 63, 64, 65, 130, 130} {
+		tr.Observe(3, s)
+	}
+	tests := []struct {
+		pub      uint32
+		from, to uint64
+		want     uint64
+	}{
+		{3, 0, 3, 3},
+		{3, 2, 64, 2},   // 2 and 63
+		{3, 63, 131, 4}, // 63, 64, 65, 130 (the duplicate once)
+		{3, 131, 1000, 0},
+		{3, 5, 5, 0},
+		{3, 10, 5, 0},
+		{9, 0, 100, 0}, // never seen
+	}
+	for _, tt := range tests {
+		if got := tr.CountRange(tt.pub, tt.from, tt.to); got != tt.want {
+			t.Errorf("CountRange(%d, %d, %d) = %d, want %d", tt.pub, tt.from, tt.to, got, tt.want)
+		}
+	}
+}
