@@ -196,11 +196,26 @@ func (s *Server) serve(nc net.Conn) {
 		c.refuseUndecoded(err)
 		return
 	}
-	st, ok := c.connect(cp)
+	st, ok := c.connectShallow(cp)
 	if !ok {
 		return
 	}
 	c.run(r, cp, st)
+}
+
+// connectShallow runs connect on a goroutine of its own and waits for it.
+// CONNECT's work (the op append, the wait for the session) runs deep in
+// the Kafka and Redis clients and grows the stack of whoever does it; the
+// reader's stack lives as long as the connection, so it should not be the
+// one: a short-lived goroutine's stack goes back to the runtime at once.
+func (c *conn) connectShallow(cp *mqtt.Connect) (st session.State, ok bool) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		st, ok = c.connect(cp)
+	}()
+	<-done
+	return st, ok
 }
 
 // refuseUndecoded answers a CONNECT the codec rejected. Only an unknown
