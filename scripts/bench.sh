@@ -20,14 +20,16 @@
 #   BENCH_FRONTEND_A [127.0.0.1:21884] BENCH_FRONTEND_B [127.0.0.1:21885]
 #   BENCH_HTTP_A [127.0.0.1:21980] BENCH_HTTP_B [127.0.0.1:21981] BENCH_HTTP_SESSIOND [127.0.0.1:21982]
 #   BENCH_IDLE_CONNS [20000]        idle connections (lowered to fit the open-file limit)
-#   BENCH_PROFILE []                a directory: the frontends run with --pprof, and
+#   BENCH_PROFILE []                a directory: our services run with --pprof, and
 #                                   frontend A's CPU profile (BENCH_PROFILE_SECONDS [10]
 #                                   from the start of the run) and allocation profile
 #                                   (after it) are saved there for qos0_fan_in,
-#                                   qos1_fan_in and connect_storm, and for idle the CPU
+#                                   qos1_fan_in and connect_storm (there also the session
+#                                   service's CPU profile), and for idle the CPU
 #                                   profile and a heap profile taken while the
 #                                   connections are held: NAME.cpu.pprof,
-#                                   NAME.allocs.pprof, idle.heap.pprof. Read them with
+#                                   NAME.allocs.pprof, idle.heap.pprof,
+#                                   connect_storm.sessiond.cpu.pprof. Read them with
 #                                   go tool pprof -top bin/mqtt-frontend FILE
 #   the TIDEMARK_* variables of scripts/stack.sh
 #
@@ -265,6 +267,11 @@ run() {
 	if ((prof)); then
 		curl -fsS -o "$PROFILE/$name.cpu.pprof" "http://$HTTP_A/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
 		cpu_pid=$!
+		if [[ $name == connect_storm ]]; then
+			# Every persistent CONNECT waits for the session service too.
+			curl -fsS -o "$PROFILE/$name.sessiond.cpu.pprof" "http://$HTTP_S/debug/pprof/profile?seconds=$PROFILE_SECONDS" &
+			cpu_pid="$cpu_pid $!"
+		fi
 		[[ $name != idle ]] || extra=(--heap-profile-url "http://$HTTP_A/debug/pprof/heap" --heap-profile-out "$PROFILE/idle.heap.pprof")
 	fi
 	"${BENCH[@]}" "$@" "${extra[@]}" >"$out" 2>"$err" || rc=$?
@@ -273,7 +280,8 @@ run() {
 		rm -f "$out"
 	fi
 	if ((prof)); then
-		wait "$cpu_pid" || say "  CPU profile of $name failed"
+		# shellcheck disable=SC2086 # one or two pids
+		wait $cpu_pid || say "  CPU profile of $name failed"
 		[[ $name == idle ]] || curl -fsS -o "$PROFILE/$name.allocs.pprof" "http://$HTTP_A/debug/pprof/allocs" ||
 			say "  allocation profile of $name failed"
 		say "  profiles of $name in $PROFILE"
