@@ -8,6 +8,7 @@ import (
 	"maps"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -544,5 +545,50 @@ func TestGroupCommitInRevoked(t *testing.T) {
 	}
 	if got := run(1); !maps.Equal(got, map[int]int64{0: 3}) {
 		t.Fatalf("second assignment %v, want {0: 3}", got)
+	}
+}
+
+// BenchmarkAppendFanIn is the frontend's publish path under fan-in load:
+// 20 concurrent callers, each appending its batches of 64-byte records
+// under one key of ten (one publisher's topic), as the publish pumps do.
+// It reports records/s for the Appender's BatchSize bound, the trade-off
+// between requests that carry several callers' batches and the room
+// kafka-go allocates for BatchSize messages per batch.
+//
+//	go test -run '^$' -bench AppendFanIn -benchmem ./pkg/kafkalog
+func BenchmarkAppendFanIn(b *testing.B) {
+	brokers := kafkatest.Brokers(b)
+	for _, batch := range []int{64, 256} {
+		for _, size := range []int{64, 256, 1024} {
+			b.Run(fmt.Sprintf("call=%d/batchsize=%d", batch, size), func(b *testing.B) {
+				topic := kafkatest.NewTopic(b, 8)
+				a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{BatchSize: size})
+				defer a.Close()
+				val := bytes.Repeat([]byte("x"), 64)
+				const callers = 20
+				var next atomic.Int64
+				b.ReportAllocs()
+				b.ResetTimer()
+				start := time.Now()
+				var wg sync.WaitGroup
+				for c := range callers {
+					wg.Go(func() {
+						key := fmt.Append(nil, "bench/", c%10)
+						recs := make([]*kafkalog.Record, batch)
+						for next.Add(int64(batch)) <= int64(b.N) {
+							for i := range recs {
+								recs[i] = &kafkalog.Record{Topic: topic, Key: key, Value: val}
+							}
+							if err := a.Append(context.Background(), recs...); err != nil {
+								b.Error(err)
+								return
+							}
+						}
+					})
+				}
+				wg.Wait()
+				b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "records/s")
+			})
+		}
 	}
 }
