@@ -76,16 +76,28 @@ func (m *message) expired(now time.Time) bool {
 	return m.expires != 0 && now.UnixMilli() >= m.expires
 }
 
+// Header values that never change, shared by every record: the Appender
+// and kafka-go only read them.
+var (
+	qosValue    = [4][]byte{[]byte("0"), []byte("1"), []byte("2"), []byte("3")}
+	retainValue = []byte("1")
+)
+
 // publishRecord builds the record of a client PUBLISH for topic t (the
 // messages or the retained topic). Topic Alias and Subscription Identifier
 // are connection-scoped and never logged.
 func publishRecord(t, client string, p *mqtt.Publish, now time.Time) *kafkalog.Record {
-	rec := &kafkalog.Record{Topic: t, Key: []byte(p.Topic), Value: p.Payload, Time: now}
+	// One allocation for the key and the client header; room for the
+	// usual headers up front; constant values shared (never written to).
+	kb := make([]byte, 0, len(p.Topic)+len(client))
+	kb = append(append(kb, p.Topic...), client...)
+	rec := &kafkalog.Record{Topic: t, Key: kb[:len(p.Topic):len(p.Topic)], Value: p.Payload, Time: now,
+		Headers: make([]kafkalog.Header, 0, 4)}
 	rec.Headers = append(rec.Headers,
-		kafkalog.Header{Key: hdrQoS, Value: []byte{'0' + p.QoS}},
-		kafkalog.Header{Key: hdrClient, Value: []byte(client)})
+		kafkalog.Header{Key: hdrQoS, Value: qosValue[p.QoS&3]},
+		kafkalog.Header{Key: hdrClient, Value: kb[len(p.Topic):]})
 	if p.Retain {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrRetain, Value: []byte("1")})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrRetain, Value: retainValue})
 	}
 	props := p.Properties
 	props.TopicAlias = nil

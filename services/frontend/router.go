@@ -19,7 +19,22 @@ type router struct {
 	mu  sync.Mutex
 	idx *topic.Index[*conn, session.Subscription]
 	pos map[int]int64 // next offset to dispatch per partition
+
+	// Scratch of dispatch, reused under mu: the sessions matching the
+	// record being dispatched, and past a few of them an index into it.
+	found   []connMatch
+	foundAt map[*conn]int
 }
+
+// connMatch is one session's aggregated match for the record dispatched.
+type connMatch struct {
+	c *conn
+	m match
+}
+
+// linearFound bounds the matching sessions looked up by a scan of found;
+// beyond it (a fan-out) foundAt indexes them.
+const linearFound = 8
 
 func newRouter() *router {
 	return &router{idx: topic.NewIndex[*conn, session.Subscription](), pos: make(map[int]int64)}
@@ -70,28 +85,55 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 	defer r.mu.Unlock()
 	if r.idx.Len() > 0 {
 		name := string(rec.Key)
-		var matches map[*conn]*match
+		r.found = r.found[:0]
+		indexed := false
 		r.idx.Match(name, func(c *conn, _ string, s session.Subscription) {
 			if msg == nil {
 				msg = decodeMessage(rec)
 			}
-			if matches == nil {
-				matches = make(map[*conn]*match, 4)
-			}
-			m := matches[c]
-			if m == nil {
-				m = &match{}
-				matches[c] = m
-			}
-			m.add(msg, c.clientID, s)
+			r.matchOf(c, &indexed).add(msg, c.clientID, s)
 		})
-		for c, m := range matches {
-			if m.ok && c.mayRead(name) {
-				c.out.offer(&delivery{msg: msg, qos: m.qos, retain: m.rap && msg.retain, subIDs: m.subIDs})
+		for i := range r.found {
+			f := &r.found[i]
+			if f.m.ok && f.c.mayRead(name) {
+				f.c.out.offer(&delivery{msg: msg, qos: f.m.qos, retain: f.m.rap && msg.retain, subIDs: f.m.subIDs})
 			}
+			*f = connMatch{} // let the scratch hold no session
+		}
+		if indexed {
+			clear(r.foundAt)
 		}
 	}
 	r.pos[rec.Partition] = rec.Offset + 1
+}
+
+// matchOf returns the aggregate of c in found, adding it when new. Called
+// with mu held.
+func (r *router) matchOf(c *conn, indexed *bool) *match {
+	if !*indexed {
+		for i := range r.found {
+			if r.found[i].c == c {
+				return &r.found[i].m
+			}
+		}
+		if len(r.found) < linearFound {
+			r.found = append(r.found, connMatch{c: c})
+			return &r.found[len(r.found)-1].m
+		}
+		if r.foundAt == nil {
+			r.foundAt = make(map[*conn]int)
+		}
+		for i := range r.found {
+			r.foundAt[r.found[i].c] = i
+		}
+		*indexed = true
+	}
+	if i, ok := r.foundAt[c]; ok {
+		return &r.found[i].m
+	}
+	r.found = append(r.found, connMatch{c: c})
+	r.foundAt[c] = len(r.found) - 1
+	return &r.found[len(r.found)-1].m
 }
 
 // attach inserts subs for c and returns the positions from which live
