@@ -92,6 +92,9 @@ if [[ $nofile != unlimited ]] && ((IDLE_CONNS + 100 > nofile)); then
 fi
 
 mkdir -p "$WORK" "$(dirname "$OUT")"
+# The load when the run starts goes into results.json: on a shared
+# machine other work skews every figure.
+cut -d' ' -f1-3 /proc/loadavg >"$WORK/loadavg" 2>/dev/null || true
 if [[ -n $PROFILE ]]; then
 	mkdir -p "$PROFILE"
 	PROFILE=$(cd "$PROFILE" && pwd)
@@ -165,10 +168,23 @@ log_dest stderr
 log_type error
 log_type warning
 EOF
+fi
+# start_mosquitto: (re)start Mosquitto, pid in MOSQ_PID.
+start_mosquitto() {
+	local i
+	if [[ -n $MOSQ_PID ]]; then
+		kill -TERM "$MOSQ_PID" 2>/dev/null || true
+		for ((i = 0; i < 100; i++)); do
+			kill -0 "$MOSQ_PID" 2>/dev/null || break
+			sleep 0.1
+		done
+		wait "$MOSQ_PID" 2>/dev/null || true
+	fi
 	start mosquitto "$WORK/mosquitto.log" mosquitto -c "$WORK/mosquitto.conf"
 	MOSQ_PID=$LAST_PID
 	wait_port "$MOSQ" "$MOSQ_PID" mosquitto "$WORK/mosquitto.log"
-fi
+}
+wants mosquitto && start_mosquitto
 
 # ---- our stack ----
 FRONT_A_PID=
@@ -314,7 +330,10 @@ scenario() {
 				start_ours
 				run "$name" ours "$round" "${both[@]}" "${ours[@]/@FRONT_A_PID@/$FRONT_A_PID}"
 			else
-				run "$name" mosquitto "$round" "${both[@]}" "${mosq[@]}"
+				# Memory the allocator kept from earlier scenarios would
+				# hold the idle connections without any growth of RSS.
+				[[ $name != idle ]] || start_mosquitto
+				run "$name" mosquitto "$round" "${both[@]}" "${mosq[@]/@MOSQ_PID@/$MOSQ_PID}"
 			fi
 		done
 	done
@@ -339,7 +358,7 @@ scenario qos1_fan_out --pattern fan-out --publishers 1 --subscribers "$FANOUT_SU
 scenario qos1_latency --pattern p2p --publishers 10 --subscribers 10 --qos 1 --rate 5000 --count "$LAT_N" \
 	-- --pub-addr "$FRONT_A" --sub-addr "$FRONT_B" -- --addr "$MOSQ"
 scenario idle --scenario idle --connections "$IDLE" --duration "$LONG" --hold "$IDLE_HOLD" --concurrency 200 \
-	-- --addr "$FRONT_A" --pid @FRONT_A_PID@ -- --addr "$MOSQ" --pid "${MOSQ_PID:-0}"
+	-- --addr "$FRONT_A" --pid @FRONT_A_PID@ -- --addr "$MOSQ" --pid @MOSQ_PID@
 scenario connect_storm --scenario connect-storm --connections "$STORM" --concurrency 100 --duration "$LONG" \
 	--mqtt-version 5 --session-expiry 60s -- --addr "$FRONT_A" -- --addr "$MOSQ"
 scenario replay --scenario replay --publishers 4 --qos 1 --count "$REPLAY" --mqtt-version 5 \
@@ -435,6 +454,7 @@ def cpu_model():
 
 doc = {
     "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    "load_avg_at_start": open(os.path.join(work, "loadavg")).read().split() if os.path.exists(os.path.join(work, "loadavg")) else None,
     "machine": {"cpus": os.cpu_count(), "cpu": cpu_model(), "kernel": platform.release(),
                 "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
     "entries": entries,
@@ -448,7 +468,8 @@ def fmt(v):
         return "-"
     return f"{v:,.0f}" if abs(v) >= 100 else f"{v:.2f}"
 
-print(f"\n{doc['date']}  {doc['machine']['cpus']} x {doc['machine']['cpu']}\n")
+print(f"\n{doc['date']}  {doc['machine']['cpus']} x {doc['machine']['cpu']}  load average at start "
+      f"{' '.join(doc['load_avg_at_start'] or ['?'])}\n")
 print(f"{'scenario':34} {'unit':11} {'ours':>12} {'baseline':>12} {'vs':15} {'ratio':>7}  note")
 for e in entries:
     note = []
