@@ -98,6 +98,7 @@ cut -d' ' -f1-3 /proc/loadavg >"$WORK/loadavg" 2>/dev/null || true
 if [[ -n $PROFILE ]]; then
 	mkdir -p "$PROFILE"
 	PROFILE=$(cd "$PROFILE" && pwd)
+	export TIDEMARK_PPROF=true # --pprof for our services; the load tool has no such flag
 fi
 rm -f "$WORK"/*.json "$WORK"/*.err
 PIDS=()
@@ -210,7 +211,6 @@ fi
 OUR_PIDS=()
 start_ours() {
 	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
-	[[ -z $PROFILE ]] || common+=(--pprof)
 	start sessiond "$WORK/sessiond.log" "$BIN/mqtt-sessiond" "${common[@]}" --node bench-sessiond \
 		--http-addr "$HTTP_S" --max-queued 200000
 	OUR_PIDS=("$LAST_PID")
