@@ -71,6 +71,7 @@ type conn struct {
 	subs  map[string]session.Subscription
 
 	inAliases map[uint16]string // reader goroutine only
+	pubRate   *bucket           // reader goroutine only; nil: no publish rate limit
 	// inQuota counts inbound QoS 1/2 PUBLISHes not yet completed (PUBACK or
 	// PUBCOMP queued): MQTT 5 clients must stay within our Receive Maximum.
 	inQuota atomic.Int32
@@ -93,6 +94,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		writerDone: make(chan struct{}),
 		pumpDone:   make(chan struct{}),
 		subs:       make(map[string]session.Subscription),
+		pubRate:    s.lim.newPublishBucket(),
 	}
 	c.epoch.Store(-1)
 	return c
@@ -193,6 +195,7 @@ func (s *Server) serve(nc net.Conn) {
 	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	cp, err := r.ReadConnect()
 	if err != nil {
+		s.lim.readFailed(err, true)
 		c.refuseUndecoded(err)
 		return
 	}
@@ -230,6 +233,13 @@ func (c *conn) refuseUndecoded(err error) {
 // validateConnect applies the CONNECT rules the codec leaves to the server
 // and the Authorizer. It returns Success or the CONNACK reason code.
 func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonCode) {
+	// First, so that a CONNECT flood costs no password hashing.
+	if !c.s.lim.connectAllowed() {
+		return false, mqtt.ConnectionRateExceeded
+	}
+	if !c.s.lim.clientIDOK(cp.ClientID) {
+		return false, mqtt.ClientIdentifierNotValid
+	}
 	if cp.ClientID == "" {
 		switch {
 		case cp.Version == mqtt.V31:
@@ -255,12 +265,29 @@ func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonC
 	switch {
 	case err == nil:
 		cp.Username = user // the identity the Authorizer settled on
-		return assigned, mqtt.Success
+		return assigned, c.checkWill(cp)
 	case errors.Is(err, ErrBadCredentials):
 		return false, mqtt.BadUsernameOrPassword
 	default:
 		return false, mqtt.NotAuthorized
 	}
+}
+
+// checkWill applies the topic limits and the ACL to the will at CONNECT,
+// as Mosquitto does: a will the client may not publish is refused now,
+// not dropped when it is due (the session service may publish it then).
+func (c *conn) checkWill(cp *mqtt.Connect) mqtt.ReasonCode {
+	if cp.Will == nil {
+		return mqtt.Success
+	}
+	if c.s.lim.checkTopic(cp.Will.Topic) != nil {
+		return mqtt.TopicNameInvalid
+	}
+	if !c.s.cfg.Auth.Publish(c.ctx, c.infoFor(cp), cp.Will.Topic) {
+		c.s.lim.denied.WithLabelValues("will").Inc()
+		return mqtt.NotAuthorized
+	}
+	return mqtt.Success
 }
 
 func (c *conn) infoFor(cp *mqtt.Connect) ClientInfo {
@@ -453,6 +480,7 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 	c.attached.Store(true)
 
 	err := c.readLoop(r)
+	c.s.lim.readFailed(err, false)
 	if _, _, send := closeReason(err); send {
 		c.kill(err)
 	} else {
@@ -573,17 +601,47 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 	if err := topic.ValidateName(p.Topic); err != nil {
 		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
 	}
+	if err := c.s.lim.checkTopic(p.Topic); err != nil {
+		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
+	}
+	if err := c.publishPace(); err != nil {
+		return err
+	}
 	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
 	if c.version == mqtt.V5 && (p.QoS == 1 || (p.QoS == 2 && !p.Dup)) {
 		if int(c.inQuota.Add(1)) > c.s.cfg.ReceiveMaximum {
+			c.s.lim.hit(limitInflight)
 			return fmt.Errorf("inbound publish window: %w", mqtt.ReceiveMaximumExceeded) // [MQTT-3.3.4-7]
 		}
 	}
 	if !c.s.cfg.Auth.Publish(c.ctx, c.info, p.Topic) {
 		// MQTT 5 answers with a reason code; 3.1.1 acknowledges and drops.
+		c.s.lim.denied.WithLabelValues("publish").Inc()
 		return c.toPump(inbound{pub: p, denied: true})
 	}
 	return c.toPump(inbound{pub: p})
+}
+
+// publishPace holds the reader until the connection's next publish token
+// is due: a client over PublishRate is slowed by TCP flow control, and
+// none of its messages is dropped.
+func (c *conn) publishPace() error {
+	if c.pubRate == nil {
+		return nil
+	}
+	d := c.pubRate.take(time.Now())
+	if d <= 0 {
+		return nil
+	}
+	c.s.lim.hit(limitPublishRate)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.dead:
+		return c.cause()
+	}
 }
 
 func (c *conn) toPump(in inbound) error {
@@ -610,6 +668,7 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 		subID = ids[0]
 	}
 	var granted []session.Subscription
+	quota := c.newSubQuota()
 	for i, s := range p.Subscriptions {
 		_, filter, shared, err := topic.ParseShared(s.Filter)
 		switch {
@@ -617,10 +676,13 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 			codes[i] = mqtt.TopicFilterInvalid
 		case shared && s.NoLocal:
 			return fmt.Errorf("no local on shared subscription: %w", mqtt.ProtocolError) // [MQTT-3.8.3-4]
-		case topic.ValidateFilter(filter) != nil:
+		case topic.ValidateFilter(filter) != nil, c.s.lim.checkTopic(filter) != nil:
 			codes[i] = mqtt.TopicFilterInvalid
 		case !c.s.cfg.Auth.Subscribe(c.ctx, c.info, filter):
+			c.s.lim.denied.WithLabelValues("subscribe").Inc()
 			codes[i] = mqtt.NotAuthorized
+		case !quota.take(s.Filter):
+			codes[i] = mqtt.QuotaExceeded
 		default:
 			codes[i] = grantedCode(s.QoS)
 			// Shared subscriptions keep their $share/{group}/ prefix in
@@ -668,6 +730,43 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 		}
 	}
 	return nil
+}
+
+// subQuota applies MaxSubscriptions to one SUBSCRIBE: a filter the session
+// holds already (or named twice) replaces itself and needs no slot.
+type subQuota struct {
+	c     *conn
+	held  int
+	fresh map[string]bool
+}
+
+func (c *conn) newSubQuota() *subQuota {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	return &subQuota{c: c, held: len(c.subs)}
+}
+
+func (q *subQuota) take(filter string) bool {
+	limit := q.c.s.cfg.Limits.MaxSubscriptions
+	if limit <= 0 || q.fresh[filter] {
+		return true
+	}
+	q.c.subMu.Lock()
+	_, had := q.c.subs[filter]
+	q.c.subMu.Unlock()
+	if had {
+		return true
+	}
+	if q.held >= limit {
+		q.c.s.lim.hit(limitSubscriptions)
+		return false
+	}
+	if q.fresh == nil {
+		q.fresh = make(map[string]bool)
+	}
+	q.fresh[filter] = true
+	q.held++
+	return true
 }
 
 func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
@@ -796,6 +895,7 @@ func (c *conn) finish() {
 		switch reason {
 		case session.ReasonSlowConsumer:
 			c.s.m.slowConsumers.Inc()
+			c.s.lim.hit(limitPending)
 		case session.ReasonTakenOver:
 			c.s.m.takeovers.Inc()
 		}

@@ -45,6 +45,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	m        *metrics
+	lim      *limiter
 	tls      *tls.Config
 	app      appender
 	rdb      redis.UniversalClient
@@ -83,6 +84,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Node),
 		m:        newMetrics(cfg.Registry),
+		lim:      newLimiter(cfg.Limits),
 		tls:      tc,
 		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
@@ -97,6 +99,9 @@ func New(cfg Config) (*Server, error) {
 		readyCh:  make(chan struct{}),
 	}
 	s.shares = newShares(s)
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.lim.collectors()...)
+	}
 	return s, nil
 }
 
@@ -380,6 +385,13 @@ func (s *Server) accept(ln net.Listener) {
 
 // serveConn serves one connection from any listener.
 func (s *Server) serveConn(nc net.Conn) {
+	// Refused before the TLS handshake and before a goroutine waits for
+	// CONNECT: a full frontend spends as little as it can on the newcomer.
+	if !s.lim.acquireConn() {
+		nc.Close()
+		return
+	}
+	defer s.lim.releaseConn()
 	if tc, ok := nc.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
+	"github.com/tidemarkmq/tidemark/services/frontend"
 	"github.com/tidemarkmq/tidemark/services/standalone"
 )
 
@@ -45,6 +46,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	otlp := fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty = no export)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	authOpts := frontend.AuthFlags(fs)
+	limits := frontend.LimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -76,6 +79,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			log.Warn("flush traces", "err", err)
 		}
 	}()
+	// Bad input first, as one line, before the authorizer logs warnings.
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
+		return 1
+	}
+	if cfg.Auth, err = frontend.NewAuthorizer(ctx, log, *authOpts); err != nil {
+		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
+		return 1
+	}
+	cfg.Limits = *limits
 	srv, err := standalone.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
