@@ -39,7 +39,7 @@ type Limits struct {
 	// listeners; default 100000.
 	MaxConnections int
 	// ConnectRate bounds the CONNECTs this frontend handles per second,
-	// with a burst of one second's worth; default 500.
+	// with a burst of one second's worth; default 1000.
 	ConnectRate float64
 	// MaxClientIDLength bounds the ClientID in bytes; default 256 (MQTT
 	// requires at least 23).
@@ -58,7 +58,7 @@ type Limits struct {
 // Limit defaults.
 const (
 	DefaultMaxConnections    = 100000
-	DefaultConnectRate       = 500
+	DefaultConnectRate       = 1000
 	DefaultMaxClientIDLength = 256
 	DefaultMaxSubscriptions  = 1000
 	DefaultPublishRate       = 1000
