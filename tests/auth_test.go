@@ -158,10 +158,21 @@ func writeAtomic(t *testing.T, path, content string) {
 
 func newAuthSetup(t *testing.T, certIdentity string) *authSetup {
 	t.Helper()
+	return newAuthSetupWith(t, certIdentity, nil, nil)
+}
+
+// newAuthSetupWith is newAuthSetup with more users and a last word on
+// each frontend's configuration.
+func newAuthSetupWith(t *testing.T, certIdentity string, users map[string]string, tune func(int, *frontend.Config)) *authSetup {
+	t.Helper()
 	a := &authSetup{dir: t.TempDir(), ca: newTestCA(t)}
 	a.passwd = filepath.Join(a.dir, "passwd")
 	a.acl = filepath.Join(a.dir, "acl")
-	writePasswords(t, a.passwd, map[string]string{"alice": "alice-pw", "bob": "bob-pw", "admin": "admin-pw"})
+	all := map[string]string{"alice": "alice-pw", "bob": "bob-pw", "admin": "admin-pw"}
+	for u, pw := range users {
+		all[u] = pw
+	}
+	writePasswords(t, a.passwd, all)
 	writeAtomic(t, a.acl, testACL)
 	_, certPEM, keyPEM := a.ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "server"},
 		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}, x509.ExtKeyUsageServerAuth)
@@ -182,12 +193,15 @@ func newAuthSetup(t *testing.T, certIdentity string) *authSetup {
 			cfg.TLSClientCA = filepath.Join(a.dir, "ca.crt")
 			cfg.MQTTAddr = ""
 		}
-		authz, err := frontend.NewAuthorizer(ctx, testLogger(), opts)
+		cfg.Registry = a.regs[i]
+		if tune != nil {
+			tune(i, cfg)
+		}
+		authz, err := frontend.NewAuthorizer(ctx, cfg.Logger, opts)
 		if err != nil {
 			t.Fatal(err)
 		}
 		cfg.Auth = authz
-		cfg.Registry = a.regs[i]
 	}})
 	a.plain = a.c.addr(0)
 	for _, f := range a.c.fes {
