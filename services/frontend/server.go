@@ -395,6 +395,7 @@ func (s *Server) serveConn(nc net.Conn) {
 	if tc, ok := nc.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
+			s.lim.readFailed(err, true) // a handshake that never ends is a slowloris too
 			s.log.Debug("tls handshake", "peer", nc.RemoteAddr(), "err", err)
 			nc.Close()
 			return
