@@ -101,14 +101,13 @@ func (ca *testCA) clientTLS(certs ...tls.Certificate) *tls.Config {
 // TLS only to clients with a certificate of the CA, whose CN is the user
 // name (SAN DNS with certIdentity "dns").
 type authSetup struct {
-	c              *cluster
-	dir            string
-	passwd, acl    string
-	ca             *testCA
-	regs           []*prometheus.Registry
-	tlsAddrs       []string
-	plain          string
-	certIdentities []string
+	c           *cluster
+	dir         string
+	passwd, acl string
+	ca          *testCA
+	regs        []*prometheus.Registry
+	tlsAddrs    []string
+	plain       string
 }
 
 const testACL = `# anonymous clients: none of these tests lets them in
