@@ -95,4 +95,13 @@ func TestNewAuthorizer(t *testing.T) {
 	if _, err := NewAuthorizer(ctx, nil, AuthOptions{CertIdentity: "email"}); err == nil {
 		t.Fatal("unknown cert identity accepted")
 	}
+	// The binaries' default: anonymous access off.
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	o := AuthFlags(fs)
+	if err := fs.Parse(nil); err != nil {
+		t.Fatal(err)
+	}
+	if o.AllowAnonymous || o.CertIdentity != "none" {
+		t.Fatalf("default auth flags %+v, want anonymous off", *o)
+	}
 }
