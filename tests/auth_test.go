@@ -461,6 +461,15 @@ func TestAuthFilesReload(t *testing.T) {
 	if got := rc.subscribe(1, "garden/roses"); got[0] != mqtt.NotAuthorized {
 		t.Fatalf("garden before the ACL change: SUBACK 0x%02x, want 0x87", byte(got[0]))
 	}
+	// alice by certificate on the other frontend, which reads the same files.
+	cert, _, _ := a.ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "alice"}}, x509.ExtKeyUsageClientAuth)
+	rc1 := dialRawTLS(t, a.tlsAddrs[1], mqtt.V5, a.ca.clientTLS(cert))
+	if got := rc1.connack(v5Connect("reload-alice-cert", "", "")); got != mqtt.Success {
+		t.Fatalf("alice by certificate: CONNACK 0x%02x", byte(got))
+	}
+	if got := rc1.subscribe(1, "garden/roses"); got[0] != mqtt.NotAuthorized {
+		t.Fatalf("garden on frontend 1 before the ACL change: SUBACK 0x%02x, want 0x87", byte(got[0]))
+	}
 
 	writePasswords(t, a.passwd, map[string]string{"alice": "alice-pw", "carol": "carol-pw"})
 	writeAtomic(t, a.acl, strings.Replace(testACL, "user alice\n", "user alice\ntopic read garden/#\n", 1))
@@ -477,14 +486,16 @@ func TestAuthFilesReload(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	for id := uint16(2); ; id++ {
-		if got := rc.subscribe(id, "garden/roses"); got[0] == mqtt.GrantedQoS1 {
-			break
+	for i, conn := range []*rawConn{rc, rc1} {
+		for id := uint16(2); ; id++ {
+			if got := conn.subscribe(id, "garden/roses"); got[0] == mqtt.GrantedQoS1 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("garden still refused on frontend %d %v after the ACL file changed", i, waitFor)
+			}
+			time.Sleep(100 * time.Millisecond)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("garden still refused %v after the ACL file changed", waitFor)
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	// bob was removed from the password file: refused from now on.
 	if code, _ := pahoConnect(t, "tcp://"+a.plain, "reload-bob", "bob", "bob-pw", nil); code != 0x04 {

@@ -135,6 +135,14 @@ func newLimiter(cfg Limits) *limiter {
 			Help: "Actions the ACL refused, by action (publish, subscribe, will).",
 		}, []string{"action"}),
 	}
+	// Every series exists from the start, so a dashboard shows 0, not nothing.
+	for _, name := range []string{limitConnections, limitConnectRate, limitConnectTimeout, limitPacketSize, limitClientID,
+		limitSubscriptions, limitPublishRate, limitTopic, limitInflight, limitPending} {
+		l.hits.WithLabelValues(name)
+	}
+	for _, action := range []string{"publish", "subscribe", "will"} {
+		l.denied.WithLabelValues(action)
+	}
 	if cfg.ConnectRate > 0 {
 		l.connect = newBucket(cfg.ConnectRate)
 	}
