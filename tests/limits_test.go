@@ -1,8 +1,12 @@
 package e2e
 
 import (
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,12 +21,23 @@ import (
 // limitsCluster has three frontends with small limits: frontend 0 for the
 // per-client limits, frontend 1 for the frontend-wide ones (connections,
 // CONNECT rate), frontend 2 for the slow consumer bound.
-func limitsCluster(t *testing.T) (*cluster, []*prometheus.Registry) {
+func limitsCluster(t *testing.T) (*cluster, []*prometheus.Registry, *testCA) {
 	regs := []*prometheus.Registry{prometheus.NewRegistry(), prometheus.NewRegistry(), prometheus.NewRegistry()}
+	ca := newTestCA(t)
+	dir := t.TempDir()
+	_, certPEM, keyPEM := ca.issue(t, &x509.Certificate{Subject: pkix.Name{CommonName: "server"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}}, x509.ExtKeyUsageServerAuth)
+	for name, data := range map[string][]byte{"server.crt": certPEM, "server.key": keyPEM} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
 	c := newCluster(t, options{frontends: 3, tune: func(i int, cfg *frontend.Config) {
 		cfg.Registry = regs[i]
 		switch i {
 		case 0:
+			cfg.TLSAddr = "127.0.0.1:0"
+			cfg.TLSCert, cfg.TLSKey = filepath.Join(dir, "server.crt"), filepath.Join(dir, "server.key")
 			cfg.Limits = frontend.Limits{MaxClientIDLength: 32, MaxSubscriptions: 3, PublishRate: 20,
 				MaxTopicLength: 64, MaxTopicLevels: 4}
 			cfg.MaxPacketSize = 64 << 10
@@ -35,7 +50,7 @@ func limitsCluster(t *testing.T) (*cluster, []*prometheus.Registry) {
 			cfg.MaxPending = 20
 		}
 	}})
-	return c, regs
+	return c, regs, ca
 }
 
 func limitHits(t *testing.T, reg *prometheus.Registry, limit string) float64 {
@@ -54,8 +69,9 @@ func expectLimitHit(t *testing.T, reg *prometheus.Registry, limit string, before
 // TestLimits drives each limit with real connections and checks what the
 // client sees and that the hit is counted.
 func TestLimits(t *testing.T) {
-	c, regs := limitsCluster(t)
+	c, regs, ca := limitsCluster(t)
 	fe0, fe1 := c.addr(0), c.addr(1)
+	tls0 := c.fes[0].svc.Addr("tls").String()
 
 	t.Run("client id length", func(t *testing.T) {
 		before := limitHits(t, regs[0], "client_id_length")
@@ -135,6 +151,29 @@ func TestLimits(t *testing.T) {
 		rc.send(&mqtt.Publish{QoS: 0, Topic: "big", Payload: make([]byte, 100<<10)})
 		rc.expectDisconnect(mqtt.PacketTooLarge)
 		expectLimitHit(t, regs[0], "packet_size", before)
+	})
+
+	t.Run("over TLS", func(t *testing.T) {
+		// The same limits on the TLS listener: a packet over the maximum,
+		// a topic over the limit, and a connection that never completes
+		// its handshake (closed after the CONNECT timeout, counted).
+		before := limitHits(t, regs[0], "packet_size")
+		rc := dialRawTLS(t, tls0, mqtt.V5, ca.clientTLS())
+		rc.connect("limit-tls-packet")
+		rc.send(&mqtt.Publish{QoS: 0, Topic: "big", Payload: make([]byte, 100<<10)})
+		rc.expectDisconnect(mqtt.PacketTooLarge)
+		expectLimitHit(t, regs[0], "packet_size", before)
+
+		rc = dialRawTLS(t, tls0, mqtt.V5, ca.clientTLS())
+		rc.connect("limit-tls-topic")
+		if got := rc.subscribe(1, "a/b/c/d/e"); got[0] != mqtt.TopicFilterInvalid {
+			t.Errorf("5 levels over TLS: SUBACK 0x%02x, want 0x8F", byte(got[0]))
+		}
+
+		before = limitHits(t, regs[0], "connect_timeout")
+		raw := dialRaw(t, tls0, mqtt.V5) // TCP only: no ClientHello
+		raw.expectClosed()
+		expectLimitHit(t, regs[0], "connect_timeout", before)
 	})
 
 	t.Run("inflight", func(t *testing.T) {
