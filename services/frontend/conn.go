@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
@@ -35,6 +38,7 @@ type conn struct {
 	keepAlive time.Duration // read deadline: 1.5 x Keep Alive; 0 = none
 	connExp   uint32        // session expiry from CONNECT (seconds)
 	info      ClientInfo
+	connSpan  trace.SpanContext // the CONNECT span, when traced (trace.go)
 
 	epoch     atomic.Int64 // offset of the connect op; -1 until logged
 	connacked atomic.Bool
@@ -161,6 +165,7 @@ func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafka
 	op.Node = c.s.cfg.Node
 	op.TS = time.Now().UnixMilli()
 	rec := op.Record(c.s.cfg.Topics.Sessions)
+	tracing.Inject(ctx, rec) // the connect op carries the CONNECT span (takeover, session service)
 	if err := c.s.app.Append(ctx, rec); err != nil {
 		return nil, fmt.Errorf("append %s op: %w", op.Kind, err)
 	}
@@ -196,7 +201,7 @@ func (s *Server) serve(nc net.Conn) {
 		c.refuseUndecoded(err)
 		return
 	}
-	st, ok := c.connect(cp)
+	st, ok := c.traceConnect(cp)
 	if !ok {
 		return
 	}
@@ -347,7 +352,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
 	}
 
-	rec, err := c.appendOp(c.ctx, func() *session.Op {
+	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
 		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
 			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
 		if cp.Properties.ReceiveMaximum != nil {
@@ -372,8 +377,8 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	c.epoch.Store(rec.Offset)
 	c.s.register(c)
 
-	wctx, cancel := context.WithTimeout(c.ctx, opTimeout)
-	st, err := c.s.reader.WaitApplied(wctx, c.clientID, rec.Offset)
+	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
+	st, err := c.waitApplied(wctx, rec.Offset)
 	cancel()
 	if err != nil {
 		if errors.Is(err, session.ErrSuperseded) {
@@ -792,6 +797,7 @@ func (c *conn) finish() {
 			c.leaveShares()
 		}
 		c.wg.Wait()
+		c.endUnacked()
 		c.s.m.disconnects.WithLabelValues(reason).Inc()
 		switch reason {
 		case session.ReasonSlowConsumer:

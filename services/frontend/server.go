@@ -231,6 +231,7 @@ func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	if c != nil {
 		if e := c.epoch.Load(); e >= 0 && e < rec.Offset {
 			c.log.Debug("taken over", "epoch", e, "by", rec.Offset)
+			traceTakeover(c, context.Background(), rec)
 			c.kill(ErrTakenOver)
 		}
 	}
@@ -267,6 +268,7 @@ func (s *Server) register(c *conn) {
 	}
 	s.mu.Unlock()
 	if old != nil && old != c && old.epoch.Load() < c.epoch.Load() {
+		traceTakeover(old, c.withConnSpan(context.Background()), nil)
 		old.kill(ErrTakenOver)
 	}
 }

@@ -49,6 +49,7 @@ func (c *conn) writeLoop() {
 			// one had not finished: write only the last word.
 			b.pkts = controlOnly(b.pkts)
 		}
+		c.startDeliverySpans(b.sent)
 		if err := c.flush(b.pkts); err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
@@ -59,9 +60,7 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.out.written(&b)
-		for _, d := range b.sent {
-			traceDelivery(c.clientID, d.msg, d.qos)
-		}
+		endDeliverySpans(b.sent)
 		for _, p := range b.pkts {
 			switch p := p.(type) {
 			case *mqtt.Publish:
