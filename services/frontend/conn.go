@@ -218,6 +218,7 @@ func (c *conn) refuseUndecoded(err error) {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.nc.Write(buf)
 		c.s.m.connects.WithLabelValues("unsupported_protocol").Inc()
+		c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "unsupported_protocol")
 		// Announced like every refused CONNECT; the codec stopped before
 		// the ClientID, so the event names none.
 		if _, err := c.appendOp(c.ctx, func() *session.Op {
@@ -229,7 +230,7 @@ func (c *conn) refuseUndecoded(err error) {
 		return
 	}
 	c.s.m.connects.WithLabelValues("malformed").Inc()
-	c.log.Debug("connect refused", "peer", c.nc.RemoteAddr(), "err", err)
+	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "malformed", "err", err)
 }
 
 // validateConnect applies the CONNECT rules the codec leaves to the server
@@ -290,6 +291,7 @@ func (c *conn) refuse(cp *mqtt.Connect, rc mqtt.ReasonCode, why string) {
 	_ = c.writeNow(&mqtt.Connack{ReasonCode: rc})
 	c.nc.Close()
 	c.s.m.connects.WithLabelValues(rc.Error()).Inc()
+	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", why)
 	code := byte(rc)
 	if c.version != mqtt.V5 {
 		code = byte(mqtt.ReturnCodeFor(rc))
@@ -579,6 +581,7 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
 	}
 	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+	c.s.m.bytesIn.Add(float64(len(p.Payload)))
 	if c.version == mqtt.V5 && (p.QoS == 1 || (p.QoS == 2 && !p.Dup)) {
 		if int(c.inQuota.Add(1)) > c.s.cfg.ReceiveMaximum {
 			return fmt.Errorf("inbound publish window: %w", mqtt.ReceiveMaximumExceeded) // [MQTT-3.3.4-7]
@@ -827,7 +830,8 @@ func (c *conn) finish() {
 		if c.epoch.Load() < 0 {
 			return
 		}
-		c.log.Debug("connection ended", "reason", reason, "err", err)
+		// The one line per session connection at info: its end and why.
+		c.log.Info("connection ended", "reason", reason, "err", err)
 		// A normal DISCONNECT cleared the will unless it asked for it (0x04).
 		if will != nil {
 			c.s.scheduleWill(c.clientID, c.info, will, exp, reason)

@@ -97,6 +97,7 @@ func New(cfg Config) (*Server, error) {
 		readyCh:  make(chan struct{}),
 	}
 	s.shares = newShares(s)
+	s.m.observe(s, cfg.Registry)
 	return s, nil
 }
 
@@ -129,6 +130,7 @@ func (s *Server) Run(ctx context.Context) error {
 	fctx, stopFollowers := context.WithCancel(context.Background())
 	var fwg sync.WaitGroup
 	followers := s.followers()
+	s.m.followers.Store(&followers)
 	for _, f := range followers {
 		fwg.Add(1)
 		go func() { defer fwg.Done(); _ = f.Run(fctx) }()

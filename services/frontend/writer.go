@@ -65,6 +65,7 @@ func (c *conn) writeLoop() {
 			switch p := p.(type) {
 			case *mqtt.Publish:
 				c.s.m.messagesOut.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+				c.s.m.bytesOut.Add(float64(len(p.Payload)))
 			case *mqtt.Disconnect:
 				return // the server's last word; finish closes the socket
 			}
