@@ -131,9 +131,10 @@ func parentOf(m *message) trace.SpanContext {
 
 // startProcessSpan starts the span of the live dispatch of a record that
 // matched local subscriptions, and makes it the parent of msg's deliveries.
-// It returns nil when tracing is off or the record carries no context.
+// It returns nil when tracing is off, nothing matched (msg is nil) or the
+// record carries no context.
 func startProcessSpan(rec *kafkalog.Record, msg *message) trace.Span {
-	if msg.traceparent == "" {
+	if msg == nil || msg.traceparent == "" { // nil: no local subscription matched
 		return nil
 	}
 	t, on := tracer.Get()

@@ -233,3 +233,21 @@ func BenchmarkDeliveryTracing(b *testing.B) {
 		run(b, true)
 	})
 }
+
+// TestTraceDispatchWithoutMatch: a traced record that matches no local
+// subscription is dispatched without a span (and without failing).
+func TestTraceDispatchWithoutMatch(t *testing.T) {
+	rec := installRecorder(t)
+	s, _ := newUnitServer(t, nil)
+	sub := dialPipe(t, s, mqtt.V5)
+	sub.connect(&mqtt.Connect{ClientID: "sub", CleanStart: true})
+	subscribe(t, sub, 1, mqtt.Subscription{Filter: "a", QoS: 0})
+	r := publishRecord(DefaultTopics().Messages, "pub", &mqtt.Publish{Topic: "b", Payload: []byte("x")}, time.Now())
+	r.Headers = append(r.Headers, kafkalog.Header{Key: hdrTraceparent, Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")})
+	s.router.dispatch(r)
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "process "+DefaultTopics().Messages {
+			t.Fatal("a process span for a record no session matched")
+		}
+	}
+}
