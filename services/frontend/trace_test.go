@@ -251,3 +251,32 @@ func TestTraceDispatchWithoutMatch(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceTakeover: a second CONNECT with the same ClientID closes the
+// first connection, recorded as a takeover span in the newer CONNECT's
+// trace.
+func TestTraceTakeover(t *testing.T) {
+	rec := installRecorder(t)
+	s, _ := newUnitServer(t, nil)
+	first := dialPipe(t, s, mqtt.V311)
+	first.connect(&mqtt.Connect{ClientID: "twice", CleanStart: true})
+	second := dialPipe(t, s, mqtt.V311)
+	second.connect(&mqtt.Connect{ClientID: "twice", CleanStart: true})
+	first.closed(10 * time.Second)
+	take := waitSpans(t, rec, "mqtt takeover")["mqtt takeover"]
+	var newer sdktrace.ReadOnlySpan
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "mqtt connect" && sp.SpanContext().SpanID() == take.Parent().SpanID() {
+			newer = sp
+		}
+	}
+	if newer == nil {
+		t.Fatal("the takeover span is not a child of a connect span")
+	}
+	if got := attr(take, "messaging.client.id"); got != "twice" {
+		t.Errorf("takeover client %q", got)
+	}
+	if e, n := attr(take, "tidemark.epoch"), attr(newer, "tidemark.epoch"); e == n {
+		t.Errorf("takeover of epoch %s recorded under the connect of the same epoch", e)
+	}
+}

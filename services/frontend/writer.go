@@ -51,6 +51,7 @@ func (c *conn) writeLoop() {
 		}
 		c.startDeliverySpans(b.sent)
 		if err := c.flush(b.pkts); err != nil {
+			endDeliverySpans(b.sent) // QoS 0; finish ends the others
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.killNow(ErrSlowConsumer)
