@@ -178,16 +178,20 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 				}
 			}
 			b.reset()
+			// The high watermark first, so Lag shows the backlog while
+			// a slow handler works through the batch.
+			f.mu.Lock()
+			f.hwm[p] = res.highWatermark
+			f.mu.Unlock()
 			for _, r := range res.recs {
 				f.handle(r)
 			}
-			f.mu.Lock()
 			if res.next > pos {
 				pos = res.next
+				f.mu.Lock()
 				f.pos[p] = pos
+				f.mu.Unlock()
 			}
-			f.hwm[p] = res.highWatermark
-			f.mu.Unlock()
 			continue
 		}
 		if ctx.Err() != nil {
