@@ -797,10 +797,10 @@ func (c *conn) finish() {
 		c.cancel()          // stops the replayer and the writer
 		if c.out != nil {
 			c.out.close()
+			c.endUnacked() // before leaveShares hands unacked shared deliveries on
 			c.leaveShares()
 		}
 		c.wg.Wait()
-		c.endUnacked()
 		c.s.m.disconnects.WithLabelValues(reason).Inc()
 		switch reason {
 		case session.ReasonSlowConsumer:

@@ -169,6 +169,11 @@ func (c *conn) startDeliverySpans(sent []*delivery) {
 	}
 	c.out.mu.Lock()
 	defer c.out.mu.Unlock()
+	if c.out.closed {
+		// The connection is ending: endUnacked has run or will not see
+		// these, and shared deliveries may move to another connection.
+		return
+	}
 	for _, d := range sent {
 		parent := parentOf(d.msg)
 		if !parent.IsValid() {
@@ -220,7 +225,8 @@ func ackDelivery(d *delivery, ack string, end bool, rc mqtt.ReasonCode) {
 }
 
 // endUnacked ends the spans of deliveries still waiting for their
-// acknowledgement when the connection ends.
+// acknowledgement when the connection ends. It runs once the outbox is
+// closed, after which no delivery span starts.
 func (c *conn) endUnacked() {
 	if c.out == nil || !tracer.On() {
 		return

@@ -280,3 +280,47 @@ func TestTraceTakeover(t *testing.T) {
 		t.Errorf("takeover of epoch %s recorded under the connect of the same epoch", e)
 	}
 }
+
+// TestTraceQoS2DeliveryEndsAtPubcomp: a QoS 2 delivery span records the
+// PUBREC and ends at the PUBCOMP.
+func TestTraceQoS2DeliveryEndsAtPubcomp(t *testing.T) {
+	rec := installRecorder(t)
+	s, log := newUnitServer(t, nil)
+	sub := dialPipe(t, s, mqtt.V5)
+	sub.connect(&mqtt.Connect{ClientID: "sub2", CleanStart: true})
+	subscribe(t, sub, 1, mqtt.Subscription{Filter: "q2", QoS: 2})
+	pub := dialPipe(t, s, mqtt.V5)
+	pub.connect(&mqtt.Connect{ClientID: "pub2", CleanStart: true})
+	pub.send(&mqtt.Publish{Topic: "q2", QoS: 1, PacketID: 1, Payload: []byte("x")})
+	pub.next(5 * time.Second)
+	msgs := log.messages(DefaultTopics().Messages)
+	if len(msgs) != 1 {
+		t.Fatalf("%d records", len(msgs))
+	}
+	// A QoS 2 delivery needs a QoS 2 message: rewrite the logged QoS.
+	for i, h := range msgs[0].Headers {
+		if h.Key == hdrQoS {
+			msgs[0].Headers[i].Value = []byte("2")
+		}
+	}
+	s.router.dispatch(msgs[0])
+	p := sub.expectPublish()
+	if p.QoS != 2 {
+		t.Fatalf("delivered at QoS %d", p.QoS)
+	}
+	sub.send(&mqtt.Pubrec{PacketID: p.PacketID})
+	if r, ok := sub.next(5 * time.Second).(*mqtt.Pubrel); !ok || r.PacketID != p.PacketID {
+		t.Fatalf("want PUBREL %d, got %v", p.PacketID, r)
+	}
+	time.Sleep(50 * time.Millisecond)
+	for _, sp := range rec.Ended() {
+		if sp.Name() == "mqtt deliver" {
+			t.Fatal("delivery span ended at PUBREC")
+		}
+	}
+	sub.send(&mqtt.Pubcomp{PacketID: p.PacketID})
+	d := waitSpans(t, rec, "mqtt deliver")["mqtt deliver"]
+	if !hasEvent(d, "pubrec") || !hasEvent(d, "pubcomp") {
+		t.Fatalf("delivery span events %v, want pubrec and pubcomp", d.Events())
+	}
+}
