@@ -17,6 +17,7 @@ import (
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -28,7 +29,9 @@ import (
 
 // Config configures Setup. The standard OpenTelemetry environment variables
 // apply to whatever Config leaves unset: OTEL_EXPORTER_OTLP_ENDPOINT and
-// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (collector), OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (collector), OTEL_EXPORTER_OTLP_PROTOCOL
+// and OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (http/protobuf, the default, or
+// grpc), OTEL_EXPORTER_OTLP_HEADERS,
 // OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (resource),
 // OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (sampler), and
 // OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none (tracing off).
@@ -38,8 +41,9 @@ type Config struct {
 	Service string
 	// Node is the service.instance.id (the node name of ops and events).
 	Node string
-	// Endpoint is the OTLP/HTTP collector base URL, such as
-	// "http://127.0.0.1:4318" (Jaeger's OTLP port). It wins over the
+	// Endpoint is the OTLP collector base URL, such as
+	// "http://127.0.0.1:4318" (Jaeger's OTLP/HTTP port; with protocol grpc,
+	// its port 4317). It wins over the
 	// OTEL_EXPORTER_OTLP_* variables. With neither, nothing is exported
 	// and no tracer provider is installed, so spans cost next to nothing;
 	// trace context is still propagated, so traces stay connected through
@@ -55,6 +59,10 @@ type Config struct {
 // https URL.
 var ErrBadEndpoint = errors.New("tracing endpoint must be an http(s) URL")
 
+// ErrBadProtocol is wrapped by Setup for an OTLP protocol other than
+// http/protobuf and grpc.
+var ErrBadProtocol = errors.New("OTLP protocol must be http/protobuf or grpc")
+
 // propagator is the W3C trace context, the format of the traceparent and
 // tracestate headers docs/design.md puts on records.
 var propagator = propagation.TraceContext{}
@@ -67,7 +75,20 @@ const (
 	envSDKDisabled    = "OTEL_SDK_DISABLED"
 	envTracesExporter = "OTEL_TRACES_EXPORTER"
 	envServiceName    = "OTEL_SERVICE_NAME"
+	envProtocol       = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envTracesProtocol = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
 )
+
+// protocol is the OTLP transport the environment asks for.
+func protocol() string {
+	if p := os.Getenv(envTracesProtocol); p != "" {
+		return p
+	}
+	if p := os.Getenv(envProtocol); p != "" {
+		return p
+	}
+	return "http/protobuf"
+}
 
 // Enabled reports whether cfg and the environment ask for export.
 func Enabled(cfg Config) bool {
@@ -87,24 +108,9 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 	if !Enabled(cfg) {
 		return noop, nil
 	}
-	var opts []otlptracehttp.Option
-	if cfg.Endpoint != "" {
-		u, err := url.Parse(cfg.Endpoint)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return nil, fmt.Errorf("%q: %w", cfg.Endpoint, ErrBadEndpoint)
-		}
-		opts = append(opts, otlptracehttp.WithEndpoint(u.Host))
-		if u.Scheme == "http" {
-			opts = append(opts, otlptracehttp.WithInsecure())
-		}
-		if u.Path != "" && u.Path != "/" {
-			opts = append(opts, otlptracehttp.WithURLPath(u.Path))
-		}
-	}
-	// Without options the exporter reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT.
-	exp, err := otlptracehttp.New(ctx, opts...)
+	exp, err := newExporter(ctx, cfg.Endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
+		return nil, err
 	}
 	res, err := Resource(cfg)
 	if err != nil {
@@ -117,6 +123,53 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
+}
+
+// newExporter builds the OTLP exporter for endpoint (empty: the exporter
+// reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself) over the protocol the
+// environment names.
+func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, error) {
+	var u *url.URL
+	if endpoint != "" {
+		var err error
+		u, err = url.Parse(endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%q: %w", endpoint, ErrBadEndpoint)
+		}
+	}
+	switch p := protocol(); p {
+	case "http/protobuf":
+		var opts []otlptracehttp.Option
+		if u != nil {
+			opts = append(opts, otlptracehttp.WithEndpoint(u.Host))
+			if u.Scheme == "http" {
+				opts = append(opts, otlptracehttp.WithInsecure())
+			}
+			if u.Path != "" && u.Path != "/" {
+				opts = append(opts, otlptracehttp.WithURLPath(u.Path))
+			}
+		}
+		exp, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		return exp, nil
+	case "grpc":
+		var opts []otlptracegrpc.Option
+		if u != nil {
+			opts = append(opts, otlptracegrpc.WithEndpoint(u.Host))
+			if u.Scheme == "http" {
+				opts = append(opts, otlptracegrpc.WithInsecure())
+			}
+		}
+		exp, err := otlptracegrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		return exp, nil
+	default:
+		return nil, fmt.Errorf("%q: %w", p, ErrBadProtocol)
+	}
 }
 
 // Resource is the resource of cfg's spans: the SDK defaults, service.name
