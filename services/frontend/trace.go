@@ -82,6 +82,9 @@ func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) *pub
 	ctx := tracing.Extract(context.Background(), rec)
 	attrs := append(mqttAttrs("publish", "receive", p.Topic, client, p.QoS),
 		attribute.Int("messaging.message.body.size", len(p.Payload)))
+	if p.QoS > 0 {
+		attrs = append(attrs, attrPacketID.Int(int(p.PacketID)))
+	}
 	ctx, pub := t.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	tracing.Inject(ctx, rec)
 	_, app := t.Start(ctx, "send "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
