@@ -382,6 +382,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 	o.ctrl = nil
 	for _, d := range o.resend {
 		b.pkts = append(b.pkts, o.publish(d, d.pid, now))
+		b.sent = append(b.sent, d)
 	}
 	o.resend = nil
 	sent := 0

@@ -56,7 +56,7 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 			continue
 		}
 		m := c.matchSubs(msg)
-		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain})
+		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link})
 	}
 
 	// 2. The offline queue, in log order per partition: one range read per

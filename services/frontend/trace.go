@@ -24,8 +24,9 @@ import (
 //	  send <messages>       the log append (partition, offset)
 //	  process <messages>    a frontend following the log dispatches it
 //	    mqtt deliver        one per subscriber, until PUBACK / PUBCOMP
-//	  mqtt deliver          a replayed delivery (mqtt.replay=true), linked
-//	                        to the session replay of its connection
+//	  mqtt deliver          a replayed delivery (mqtt.replay=true; a resent
+//	                        inflight one also mqtt.dup=true), linked to the
+//	                        session replay of its connection
 //	mqtt connect            CONNECT until CONNACK
 //	  session lookup        waiting for the session service (Session Present)
 //	  session replay        re-sending what the session missed
@@ -187,6 +188,9 @@ func (c *conn) startDeliverySpans(sent []*delivery) {
 			attribute.Int64("messaging.kafka.offset", d.msg.offset),
 			attribute.Int("messaging.message.body.size", len(d.msg.payload)))
 		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+		if d.dup {
+			attrs = append(attrs, attrPacketID.Int(int(d.pid)), attribute.Bool("mqtt.dup", true))
+		}
 		if d.replayed {
 			attrs = append(attrs, attrReplay.Bool(true))
 			if d.link.IsValid() {

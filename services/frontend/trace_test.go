@@ -324,3 +324,69 @@ func TestTraceQoS2DeliveryEndsAtPubcomp(t *testing.T) {
 		t.Fatalf("delivery span events %v, want pubrec and pubcomp", d.Events())
 	}
 }
+
+// TestIntegrationTraceResend: a QoS 2 message written to a persistent
+// session and never acknowledged is resent (DUP, same packet id) when the
+// session resumes on the other frontend; the resend is a delivery span in
+// the message's trace, marked as a replay, that ends at the PUBCOMP.
+func TestIntegrationTraceResend(t *testing.T) {
+	rec := installRecorder(t)
+	st := newStack(t)
+	a, b := st.frontend("fe-a"), st.frontend("fe-b")
+	tp := uniqueTopic(t)
+	id := "resend-" + t.Name()
+	exp := mqtt.Properties{SessionExpiry: mqtt.Ptr(uint32(600))}
+
+	c := dialTCP(t, addr(a, "mqtt"), mqtt.V5)
+	c.connect(&mqtt.Connect{ClientID: id, CleanStart: true, Properties: exp})
+	subscribe(t, c, 1, mqtt.Subscription{Filter: tp, QoS: 2})
+	pub := dialTCP(t, addr(b, "mqtt"), mqtt.V5)
+	pub.connect(&mqtt.Connect{ClientID: "pub-" + id, CleanStart: true})
+	pub.send(&mqtt.Publish{Topic: tp, QoS: 2, PacketID: 1, Payload: []byte("again")})
+	if _, ok := pub.next(30 * time.Second).(*mqtt.Pubrec); !ok {
+		t.Fatal("publisher got no PUBREC")
+	}
+	pub.send(&mqtt.Pubrel{PacketID: 1})
+	first := c.expectPublish()
+	c.nc.Close() // no PUBREC
+
+	c2 := dialTCP(t, addr(b, "mqtt"), mqtt.V5)
+	if ack := c2.connect(&mqtt.Connect{ClientID: id, Properties: exp}); !ack.SessionPresent {
+		t.Fatal("no Session Present")
+	}
+	again := c2.expectPublish()
+	if !again.Dup || again.PacketID != first.PacketID {
+		t.Fatalf("resend: dup %v pid %d, want %d", again.Dup, again.PacketID, first.PacketID)
+	}
+	c2.send(&mqtt.Pubrec{PacketID: again.PacketID})
+	if p := c2.next(30 * time.Second); !isPubrel(p, first.PacketID) {
+		t.Fatalf("want PUBREL %d, got %#v", first.PacketID, p)
+	}
+	c2.send(&mqtt.Pubcomp{PacketID: again.PacketID})
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var publish, resend sdktrace.ReadOnlySpan
+		for _, sp := range rec.Ended() {
+			switch {
+			case sp.Name() == "mqtt publish" && attr(sp, "messaging.destination.name") == tp:
+				publish = sp
+			case sp.Name() == "mqtt deliver" && attr(sp, "mqtt.dup") == "true" && attr(sp, "messaging.client.id") == id:
+				resend = sp
+			}
+		}
+		if publish != nil && resend != nil {
+			if resend.Parent().SpanID() != publish.SpanContext().SpanID() {
+				t.Error("the resend is not a child of the publish span")
+			}
+			if attr(resend, "mqtt.replay") != "true" || !hasEvent(resend, "pubrec") || !hasEvent(resend, "pubcomp") {
+				t.Errorf("resend span: replay %q, events %v", attr(resend, "mqtt.replay"), resend.Events())
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("publish span %v, resend span %v; ended: %v", publish != nil, resend != nil, spanNames(rec.Ended()))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
