@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
@@ -35,6 +38,7 @@ type conn struct {
 	keepAlive time.Duration // read deadline: 1.5 x Keep Alive; 0 = none
 	connExp   uint32        // session expiry from CONNECT (seconds)
 	info      ClientInfo
+	connSpan  trace.SpanContext // the CONNECT span, when traced (trace.go)
 
 	epoch     atomic.Int64 // offset of the connect op; -1 until logged
 	connacked atomic.Bool
@@ -163,6 +167,7 @@ func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafka
 	op.Node = c.s.cfg.Node
 	op.TS = time.Now().UnixMilli()
 	rec := op.Record(c.s.cfg.Topics.Sessions)
+	tracing.Inject(ctx, rec) // the connect op carries the CONNECT span (takeover, session service)
 	if err := c.s.app.Append(ctx, rec); err != nil {
 		return nil, fmt.Errorf("append %s op: %w", op.Kind, err)
 	}
@@ -199,7 +204,7 @@ func (s *Server) serve(nc net.Conn) {
 		c.refuseUndecoded(err)
 		return
 	}
-	st, ok := c.connect(cp)
+	st, ok := c.traceConnect(cp)
 	if !ok {
 		return
 	}
@@ -216,6 +221,7 @@ func (c *conn) refuseUndecoded(err error) {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.nc.Write(buf)
 		c.s.m.connects.WithLabelValues("unsupported_protocol").Inc()
+		c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "unsupported_protocol")
 		// Announced like every refused CONNECT; the codec stopped before
 		// the ClientID, so the event names none.
 		if _, err := c.appendOp(c.ctx, func() *session.Op {
@@ -227,7 +233,7 @@ func (c *conn) refuseUndecoded(err error) {
 		return
 	}
 	c.s.m.connects.WithLabelValues("malformed").Inc()
-	c.log.Debug("connect refused", "peer", c.nc.RemoteAddr(), "err", err)
+	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "malformed", "err", err)
 }
 
 // validateConnect applies the CONNECT rules the codec leaves to the server
@@ -312,6 +318,7 @@ func (c *conn) refuse(cp *mqtt.Connect, rc mqtt.ReasonCode, why string) {
 	_ = c.writeNow(&mqtt.Connack{ReasonCode: rc})
 	c.nc.Close()
 	c.s.m.connects.WithLabelValues(rc.Error()).Inc()
+	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", why)
 	code := byte(rc)
 	if c.version != mqtt.V5 {
 		code = byte(mqtt.ReturnCodeFor(rc))
@@ -374,7 +381,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
 	}
 
-	rec, err := c.appendOp(c.ctx, func() *session.Op {
+	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
 		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
 			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
 		if cp.Properties.ReceiveMaximum != nil {
@@ -399,8 +406,8 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	c.epoch.Store(rec.Offset)
 	c.s.register(c)
 
-	wctx, cancel := context.WithTimeout(c.ctx, opTimeout)
-	st, err := c.s.reader.WaitApplied(wctx, c.clientID, rec.Offset)
+	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
+	st, err := c.waitApplied(wctx, rec.Offset)
 	cancel()
 	if err != nil {
 		if errors.Is(err, session.ErrSuperseded) {
@@ -608,6 +615,7 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 		return err
 	}
 	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+	c.s.m.bytesIn.Add(float64(len(p.Payload)))
 	if c.version == mqtt.V5 && (p.QoS == 1 || (p.QoS == 2 && !p.Dup)) {
 		if int(c.inQuota.Add(1)) > c.s.cfg.ReceiveMaximum {
 			c.s.lim.hit(limitInflight)
@@ -888,6 +896,7 @@ func (c *conn) finish() {
 		c.cancel()          // stops the replayer and the writer
 		if c.out != nil {
 			c.out.close()
+			c.endUnacked() // before leaveShares hands unacked shared deliveries on
 			c.leaveShares()
 		}
 		c.wg.Wait()
@@ -921,7 +930,8 @@ func (c *conn) finish() {
 		if c.epoch.Load() < 0 {
 			return
 		}
-		c.log.Debug("connection ended", "reason", reason, "err", err)
+		// The one line per session connection at info: its end and why.
+		c.log.Info("connection ended", "reason", reason, "err", err)
 		// A normal DISCONNECT cleared the will unless it asked for it (0x04).
 		if will != nil {
 			c.s.scheduleWill(c.clientID, c.info, will, exp, reason)

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -77,7 +75,7 @@ func (c *conn) pumpLoop(q2 []uint16) {
 func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 	now := time.Now()
 	var recs []*kafkalog.Record
-	var spans []trace.Span
+	var spans []*publishTrace
 	for _, in := range items {
 		p := in.pub
 		if p == nil || in.denied {
@@ -89,7 +87,9 @@ func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 			}
 		}
 		rec := publishRecord(c.s.cfg.Topics.Messages, c.clientID, p, now)
-		spans = append(spans, startPublishSpan(c.clientID, p, rec))
+		if pt := startPublishSpan(c.clientID, p, rec); pt != nil {
+			spans = append(spans, pt)
+		}
 		recs = append(recs, rec)
 		if p.Retain {
 			r := publishRecord(c.s.cfg.Topics.Retained, c.clientID, p, now)

@@ -85,10 +85,14 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 			}
 			m.add(msg, c.clientID, s)
 		})
+		span := startProcessSpan(rec, msg)
 		for c, m := range matches {
 			if m.ok && c.mayRead(name) {
 				c.out.offer(&delivery{msg: msg, qos: m.qos, retain: m.rap && msg.retain, subIDs: m.subIDs})
 			}
+		}
+		if span != nil {
+			span.End()
 		}
 	}
 	r.pos[rec.Partition] = rec.Offset + 1

@@ -102,6 +102,7 @@ func New(cfg Config) (*Server, error) {
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(s.lim.collectors()...)
 	}
+	s.m.observe(s, cfg.Registry)
 	return s, nil
 }
 
@@ -134,6 +135,7 @@ func (s *Server) Run(ctx context.Context) error {
 	fctx, stopFollowers := context.WithCancel(context.Background())
 	var fwg sync.WaitGroup
 	followers := s.followers()
+	s.m.followers.Store(&followers)
 	for _, f := range followers {
 		fwg.Add(1)
 		go func() { defer fwg.Done(); _ = f.Run(fctx) }()
@@ -236,6 +238,7 @@ func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	if c != nil {
 		if e := c.epoch.Load(); e >= 0 && e < rec.Offset {
 			c.log.Debug("taken over", "epoch", e, "by", rec.Offset)
+			traceTakeover(c, context.Background(), rec)
 			c.kill(ErrTakenOver)
 		}
 	}
@@ -272,6 +275,7 @@ func (s *Server) register(c *conn) {
 	}
 	s.mu.Unlock()
 	if old != nil && old != c && old.epoch.Load() < c.epoch.Load() {
+		traceTakeover(old, c.withConnSpan(context.Background()), nil)
 		old.kill(ErrTakenOver)
 	}
 }

@@ -195,8 +195,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
 	if cfg.HTTPAddr != "" {
+		// The frontend's checks cover Kafka and Redis for both.
 		s.http = telemetry.NewHTTPServer(cfg.HTTPAddr, reg,
-			telemetry.ReadyCheck("frontend", s.fe.Ready), telemetry.ReadyCheck("sessiond", s.sd.Ready))
+			append(s.fe.Checks(), telemetry.ReadyCheck("sessiond", s.sd.Ready))...)
 		if err = s.http.Start(); err != nil {
 			s.http = nil
 			return nil, err

@@ -53,7 +53,7 @@ func run(args []string) error {
 		partitions    = fs.Int("partitions", 8, "partitions of created messages and sessions topics")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
-		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty: no export)")
+		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 	)
 	authOpts := frontend.AuthFlags(fs)
 	limits := frontend.LimitFlags(fs)
@@ -124,7 +124,7 @@ func run(args []string) error {
 		return err
 	}
 	if *httpAddr != "" {
-		hs := telemetry.NewHTTPServer(*httpAddr, reg, telemetry.ReadyCheck("frontend", srv.Ready))
+		hs := telemetry.NewHTTPServer(*httpAddr, reg, srv.Checks()...)
 		if err := hs.Start(); err != nil {
 			return err
 		}
