@@ -42,6 +42,10 @@ type conn struct {
 
 	epoch     atomic.Int64 // offset of the connect op; -1 until logged
 	connacked atomic.Bool
+	// newestSeen is the highest connect op offset for this ClientID that
+	// the takeover watch read while this connection's own connect op was
+	// being logged (see Server.expect); guarded by Server.mu.
+	newestSeen int64
 	// lastWord is set when a server DISCONNECT is queued; writerDone is
 	// closed when the writer returns, so finish lets it flush that packet.
 	lastWord   atomic.Bool
@@ -381,6 +385,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
 	}
 
+	c.s.expect(c)
 	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
 		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
 			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
@@ -397,6 +402,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		return op
 	})
 	if err != nil {
+		c.s.unexpect(c)
 		c.log.Warn("log connect", "err", err)
 		_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
 		c.nc.Close()
@@ -404,7 +410,13 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		return session.State{}, false
 	}
 	c.epoch.Store(rec.Offset)
-	c.s.register(c)
+	if !c.s.register(c) {
+		// A newer CONNECT for this ClientID was logged, and read by the
+		// takeover watch, before this one's append returned.
+		c.killNow(ErrTakenOver)
+		c.finish()
+		return session.State{}, false
+	}
 
 	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
 	st, err := c.waitApplied(wctx, rec.Offset)
