@@ -35,6 +35,9 @@ STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSIO
 
 # `make run`: the standalone broker, data kept in DATA_DIR across restarts.
 DATA_DIR ?= ./data
+# Anonymous access is off unless asked for; `make run` asks, for a local try.
+# RUN_AUTH='--password-file passwd --acl-file acl' turns authentication on.
+RUN_AUTH ?= --allow-anonymous
 RUN_FLAGS ?=
 
 # `make up`: two frontends and a session service against the test stack.
@@ -77,7 +80,7 @@ images: ## build OCI image tarballs of the services into bin/images (ko, no Dock
 
 .PHONY: run
 run: bin/mqtt-standalone ## run the standalone broker in the foreground (data in DATA_DIR)
-	./bin/mqtt-standalone --data-dir $(DATA_DIR) $(RUN_FLAGS)
+	./bin/mqtt-standalone --data-dir $(DATA_DIR) $(RUN_AUTH) $(RUN_FLAGS)
 
 .PHONY: up
 up: bin/mqtt-frontend bin/mqtt-sessiond ## start Kafka, Redis, two frontends and a session service in the background

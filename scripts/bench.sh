@@ -211,15 +211,18 @@ fi
 OUR_PIDS=()
 start_ours() {
 	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
+	# Mosquitto runs anonymous and unthrottled: so do the frontends here,
+	# so that the numbers compare the brokers and not their limits.
+	local open=(--allow-anonymous --publish-rate -1 --connect-rate -1 --max-connections -1)
 	start sessiond "$WORK/sessiond.log" "$BIN/mqtt-sessiond" "${common[@]}" --node bench-sessiond \
 		--http-addr "$HTTP_S" --max-queued 200000
 	OUR_PIDS=("$LAST_PID")
 	wait_port "$HTTP_S" "$LAST_PID" sessiond "$WORK/sessiond.log"
-	start frontend-a "$WORK/frontend-a.log" "$BIN/mqtt-frontend" "${common[@]}" --node bench-a \
+	start frontend-a "$WORK/frontend-a.log" "$BIN/mqtt-frontend" "${common[@]}" "${open[@]}" --node bench-a \
 		--mqtt-addr "$FRONT_A" --ws-addr "" --http-addr "$HTTP_A"
 	FRONT_A_PID=$LAST_PID
 	OUR_PIDS+=("$LAST_PID")
-	start frontend-b "$WORK/frontend-b.log" "$BIN/mqtt-frontend" "${common[@]}" --node bench-b \
+	start frontend-b "$WORK/frontend-b.log" "$BIN/mqtt-frontend" "${common[@]}" "${open[@]}" --node bench-b \
 		--mqtt-addr "$FRONT_B" --ws-addr "" --http-addr "$HTTP_B"
 	OUR_PIDS+=("$LAST_PID")
 	wait_port "$FRONT_A" "$FRONT_A_PID" frontend-a "$WORK/frontend-a.log"

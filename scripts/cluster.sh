@@ -65,6 +65,10 @@ PY
 spec() {
 	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --node "$1"
 		--log-format "$LOG_FORMAT" --log-level "$LOG_LEVEL")
+	# Anonymous access is off by default in the binaries; the local cluster
+	# asks for it unless CLUSTER_AUTH says otherwise (e.g. --password-file).
+	local auth
+	read -r -a auth <<<"${CLUSTER_AUTH:---allow-anonymous}"
 	case $1 in
 	sessiond)
 		CMD=("$BIN/mqtt-sessiond" --http-addr "$SESSIOND_HTTP" "${common[@]}")
@@ -72,12 +76,12 @@ spec() {
 		;;
 	frontend-a)
 		CMD=("$BIN/mqtt-frontend" --mqtt-addr "$FRONTEND_A_MQTT" --ws-addr "$FRONTEND_A_WS"
-			--http-addr "$FRONTEND_A_HTTP" "${common[@]}")
+			--http-addr "$FRONTEND_A_HTTP" "${common[@]}" "${auth[@]}")
 		HTTP=$FRONTEND_A_HTTP
 		;;
 	frontend-b)
 		CMD=("$BIN/mqtt-frontend" --mqtt-addr "$FRONTEND_B_MQTT" --ws-addr "$FRONTEND_B_WS"
-			--http-addr "$FRONTEND_B_HTTP" "${common[@]}")
+			--http-addr "$FRONTEND_B_HTTP" "${common[@]}" "${auth[@]}")
 		HTTP=$FRONTEND_B_HTTP
 		;;
 	esac

@@ -10,7 +10,9 @@
 #           that already answers on its port is left alone.
 #   down    stop what this script started (SIGTERM, then SIGKILL after a bound).
 #   status  one line per component; exit 1 if one is not answering.
-#   env     print export lines for TIDEMARK_KAFKA / TIDEMARK_REDIS (and OTLP).
+#   env     print export lines for TIDEMARK_KAFKA / TIDEMARK_REDIS (and, for
+#           jaeger, TIDEMARK_JAEGER_QUERY / TIDEMARK_OTLP_ENDPOINT for the
+#           tests and OTEL_EXPORTER_OTLP_ENDPOINT for the binaries).
 #
 # Environment (defaults in brackets):
 #   TIDEMARK_STACK_DIR [.stack]       data, logs and pid files
@@ -408,7 +410,7 @@ jaeger_ready() {
 # directive, which `go install pkg@version` refuses, so it builds inside the
 # downloaded module with the versions its own go.mod and go.sum pin.
 jaeger_build() {
-	local log dir
+	local log dir pid start
 	[[ -x $JAEGER_BIN ]] && return 0
 	command -v go >/dev/null || fail "jaeger: go not found"
 	mkdir -p "$(dirname "$JAEGER_BIN")"
@@ -419,11 +421,22 @@ jaeger_build() {
 		log_tail "$log"
 		fail "jaeger: download failed (log: $log)"
 	fi
-	if ! (cd "$dir" && GOWORK=off GOFLAGS=-mod=readonly go build -o "$JAEGER_BIN.tmp" ./cmd/jaeger) >>"$log" 2>&1; then
+	(cd "$dir" && GOWORK=off GOFLAGS=-mod=readonly go build -o "$JAEGER_BIN.tmp" ./cmd/jaeger) >>"$log" 2>&1 &
+	pid=$!
+	start=$SECONDS
+	# A cold build takes minutes: say so now and then, so it does not look hung.
+	while kill -0 "$pid" 2>/dev/null; do
+		sleep 1
+		if (((SECONDS - start) % 30 == 0)); then
+			say "jaeger: still building ($((SECONDS - start))s)"
+		fi
+	done
+	if ! wait "$pid"; then
 		log_tail "$log"
 		fail "jaeger: build failed (log: $log)"
 	fi
 	mv "$JAEGER_BIN.tmp" "$JAEGER_BIN"
+	say "jaeger: built in $((SECONDS - start))s"
 }
 
 jaeger_write_config() {
@@ -520,7 +533,11 @@ env_lines() {
 		case $c in
 		kafka) say "export TIDEMARK_KAFKA=$HOST:$KAFKA_PORT" ;;
 		redis) say "export TIDEMARK_REDIS=$HOST:$REDIS_PORT" ;;
-		jaeger) say "export OTEL_EXPORTER_OTLP_ENDPOINT=http://$HOST:$OTLP_HTTP_PORT" ;;
+		jaeger)
+			say "export TIDEMARK_JAEGER_QUERY=http://$HOST:$JAEGER_UI_PORT"
+			say "export TIDEMARK_OTLP_ENDPOINT=http://$HOST:$OTLP_HTTP_PORT"
+			say "export OTEL_EXPORTER_OTLP_ENDPOINT=http://$HOST:$OTLP_HTTP_PORT"
+			;;
 		esac
 	done
 }

@@ -2,8 +2,10 @@
 # The whole check behind `make test` and CI: install missing system packages,
 # bring the test stack up if it is not (and take down only what this run
 # started, also on failure or Ctrl-C), vet and test every Go module with the
-# race detector against the real Kafka and Redis, run the short fuzz step, and
-# print one summary line. Exit status is non-zero if any step failed.
+# race detector against the real Kafka, Redis and Jaeger (built from source
+# once into the cache, which takes a few minutes on a fresh clone), run the
+# short fuzz step, and print one summary line. Exit status is non-zero if
+# any step failed.
 #
 # Environment: FUZZ_TARGETS, FUZZTIME (see scripts/fuzz.sh); GO_TEST_TIMEOUT
 # (default 20m, per module); GO_TEST_FLAGS (extra flags for go test, e.g.
@@ -57,7 +59,7 @@ fail_step() {
 echo "test: checking system packages"
 scripts/install-deps.sh || fail_step "install-deps"
 
-for c in kafka redis; do
+for c in kafka redis jaeger; do
 	if scripts/stack.sh status "$c" >/dev/null 2>&1; then
 		scripts/stack.sh status "$c"
 	elif scripts/stack.sh up "$c"; then
@@ -66,9 +68,11 @@ for c in kafka redis; do
 		fail_step "stack up $c"
 	fi
 done
-eval "$(scripts/stack.sh env kafka redis)"
+# The tests get the stack's addresses; OTEL_* stays unset, so only the tests
+# that install an exporter themselves send spans to Jaeger.
+eval "$(scripts/stack.sh env kafka redis jaeger | grep -v OTEL_)"
 export TIDEMARK_REQUIRE_STACK=1
-echo "test: TIDEMARK_KAFKA=$TIDEMARK_KAFKA TIDEMARK_REDIS=$TIDEMARK_REDIS TIDEMARK_REQUIRE_STACK=1"
+echo "test: TIDEMARK_KAFKA=$TIDEMARK_KAFKA TIDEMARK_REDIS=$TIDEMARK_REDIS TIDEMARK_JAEGER_QUERY=$TIDEMARK_JAEGER_QUERY TIDEMARK_OTLP_ENDPOINT=$TIDEMARK_OTLP_ENDPOINT TIDEMARK_REQUIRE_STACK=1"
 
 mapfile -t mods < <(modules)
 testable=()

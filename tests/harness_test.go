@@ -40,6 +40,9 @@ type options struct {
 	// publishRetry bounds how long a frontend holds a PUBLISH while Kafka
 	// is away (frontend default when zero).
 	publishRetry time.Duration
+	// tune, when set, adjusts frontend i's configuration (authentication,
+	// TLS, limits, metrics) before it starts.
+	tune func(i int, cfg *frontend.Config)
 }
 
 // cluster is frontends and one session service on private topics and a
@@ -105,7 +108,7 @@ func newCluster(t *testing.T, opt options) *cluster {
 	c.life = followLifecycle(t, brokers, c.topics.Lifecycle)
 	c.startSessiond()
 	for i := 0; i < opt.frontends; i++ {
-		c.fes = append(c.fes, c.startFrontend(fmt.Sprintf("fe-%d", i)))
+		c.fes = append(c.fes, c.startFrontendN(i, fmt.Sprintf("fe-%d", i)))
 	}
 	t.Cleanup(func() {
 		for _, f := range c.fes {
@@ -146,12 +149,22 @@ func (c *cluster) startSessiond() {
 
 func (c *cluster) startFrontend(node string) *runner[*frontend.Server] {
 	c.t.Helper()
-	srv, err := frontend.New(frontend.Config{
+	return c.startFrontendN(-1, node)
+}
+
+// startFrontendN starts a frontend tuned as frontend i (-1: not tuned).
+func (c *cluster) startFrontendN(i int, node string) *runner[*frontend.Server] {
+	c.t.Helper()
+	cfg := frontend.Config{
 		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.brokers, Redis: c.rdb.Options().Addr, KeyPrefix: c.prefix,
 		Topics: c.topics, DefaultExpiry: c.opt.defaultExpiry, ProgressInterval: 50 * time.Millisecond,
 		PublishRetry: c.opt.publishRetry,
 		Logger:       c.log.With("svc", node),
-	})
+	}
+	if c.opt.tune != nil && i >= 0 {
+		c.opt.tune(i, &cfg)
+	}
+	srv, err := frontend.New(cfg)
 	if err != nil {
 		c.t.Fatalf("frontend %s: %v", node, err)
 	}

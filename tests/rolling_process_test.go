@@ -118,7 +118,7 @@ func TestRollingRestartProcesses(t *testing.T) {
 		httpAddr := "127.0.0.1:" + strconv.Itoa(freePort(t))
 		p := startProcess(t, frontendBin, filepath.Join(logs, fmt.Sprintf("frontend-%d.log", i)), httpAddr,
 			append([]string{"--mqtt-addr", mqttAddr, "--ws-addr", "", "--http-addr", httpAddr,
-				"--node", fmt.Sprintf("frontend-%d", i)}, common...)...)
+				"--node", fmt.Sprintf("frontend-%d", i), "--allow-anonymous"}, common...)...)
 		mu.Lock()
 		fes[i], addrs[i] = p, mqttAddr
 		mu.Unlock()

@@ -11,8 +11,9 @@ import (
 
 // TestTraceCrossesTheLog is invariant 8 end to end: a message published on
 // one frontend and delivered by the other, through the real Kafka, gives
-// one trace whose delivery span is a child of the publish span; the only
-// link between the two is the trace context in the record's headers.
+// one trace: the delivery span is a child of the other frontend's dispatch
+// span, itself a child of the publish span; the only link between the two
+// frontends is the trace context in the record's headers.
 func TestTraceCrossesTheLog(t *testing.T) {
 	rec := tracetest.NewSpanRecorder()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSpanProcessor(rec))
@@ -27,26 +28,31 @@ func TestTraceCrossesTheLog(t *testing.T) {
 	pub.publish("trace/a", 1, "followed")
 	sub.waitMessages(1)
 
-	var publish, deliver sdktrace.ReadOnlySpan
+	var publish, process, deliver sdktrace.ReadOnlySpan
 	deadline := time.Now().Add(waitFor)
-	for (publish == nil || deliver == nil) && time.Now().Before(deadline) {
+	for (publish == nil || process == nil || deliver == nil) && time.Now().Before(deadline) {
 		for _, s := range rec.Ended() {
 			switch s.Name() {
 			case "mqtt publish":
 				publish = s
+			case "process " + c.topics.Messages:
+				process = s
 			case "mqtt deliver":
 				deliver = s
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if publish == nil || deliver == nil {
-		t.Fatalf("spans ended: publish %v, deliver %v; want both", publish != nil, deliver != nil)
+	if publish == nil || process == nil || deliver == nil {
+		t.Fatalf("spans ended: publish %v, process %v, deliver %v; want all", publish != nil, process != nil, deliver != nil)
 	}
 	if deliver.SpanContext().TraceID() != publish.SpanContext().TraceID() {
 		t.Errorf("delivery in trace %s, publish in trace %s: not one trace", deliver.SpanContext().TraceID(), publish.SpanContext().TraceID())
 	}
-	if deliver.Parent().SpanID() != publish.SpanContext().SpanID() {
-		t.Error("the delivery span is not a child of the publish span")
+	if process.Parent().SpanID() != publish.SpanContext().SpanID() {
+		t.Error("the dispatch span is not a child of the publish span")
+	}
+	if deliver.Parent().SpanID() != process.SpanContext().SpanID() {
+		t.Error("the delivery span is not a child of the dispatch span")
 	}
 }

@@ -59,6 +59,7 @@ type Follower struct {
 
 	mu  sync.Mutex
 	pos map[int]int64
+	hwm map[int]int64 // high watermark of the last fetch, per partition
 
 	// failing counts partitions in an error streak, so an outage that
 	// hits every partition logs one warning, not one per partition.
@@ -76,6 +77,7 @@ func NewFollower(brokers []string, opt FollowerOptions, handle func(*Record)) *F
 		log:   loggerOr(opt.Logger).With("topic", opt.Topic),
 		ready: make(chan struct{}),
 		pos:   map[int]int64{},
+		hwm:   map[int]int64{},
 	}
 }
 
@@ -176,6 +178,11 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 				}
 			}
 			b.reset()
+			// The high watermark first, so Lag shows the backlog while
+			// a slow handler works through the batch.
+			f.mu.Lock()
+			f.hwm[p] = res.highWatermark
+			f.mu.Unlock()
 			for _, r := range res.recs {
 				f.handle(r)
 			}
@@ -249,4 +256,19 @@ func (f *Follower) Positions() map[int]int64 {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return maps.Clone(f.pos)
+}
+
+// Lag returns the records of the topic the Follower has not handled yet,
+// summed over partitions, as of each partition's last fetch (the high
+// watermark that fetch reported minus the position). Zero before Ready.
+func (f *Follower) Lag() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var n int64
+	for p, h := range f.hwm {
+		if d := h - f.pos[p]; d > 0 {
+			n += d
+		}
+	}
+	return n
 }

@@ -151,6 +151,18 @@ func partitions(ctx context.Context, brokers []string, t *kafka.Transport, topic
 	return ids, nil
 }
 
+// Ping reports whether the cluster answers a metadata request for topic
+// within the request timeout: the readiness check of a process that
+// depends on Kafka.
+func Ping(ctx context.Context, brokers []string, topic string) error {
+	ctx, cancel := withTimeout(ctx)
+	defer cancel()
+	if _, err := Partitions(ctx, brokers, topic); err != nil {
+		return fmt.Errorf("kafka: %w", err)
+	}
+	return nil
+}
+
 // TopicBounds returns the first retained and the next offset of every
 // partition of topic.
 func TopicBounds(ctx context.Context, brokers []string, topic string) (map[int]Bounds, error) {

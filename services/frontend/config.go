@@ -67,6 +67,9 @@ type Config struct {
 	ProgressInterval time.Duration
 	// Auth decides CONNECT, SUBSCRIBE and PUBLISH; default AllowAll.
 	Auth Authorizer
+	// Limits bound connections, rates, subscriptions and topics; zero
+	// fields take the defaults of Limits.
+	Limits Limits
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registry, when set, receives the frontend's metrics.
@@ -115,6 +118,7 @@ func (c *Config) applyDefaults() error {
 	if c.Auth == nil {
 		c.Auth = AllowAll{}
 	}
+	c.Limits.applyDefaults()
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}

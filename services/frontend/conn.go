@@ -13,9 +13,12 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
@@ -35,9 +38,14 @@ type conn struct {
 	keepAlive time.Duration // read deadline: 1.5 x Keep Alive; 0 = none
 	connExp   uint32        // session expiry from CONNECT (seconds)
 	info      ClientInfo
+	connSpan  trace.SpanContext // the CONNECT span, when traced (trace.go)
 
 	epoch     atomic.Int64 // offset of the connect op; -1 until logged
 	connacked atomic.Bool
+	// newestSeen is the highest connect op offset for this ClientID that
+	// the takeover watch read while this connection's own connect op was
+	// being logged (see Server.expect); guarded by Server.mu.
+	newestSeen int64
 	// lastWord is set when a server DISCONNECT is queued; writerDone is
 	// closed when the writer returns, so finish lets it flush that packet.
 	lastWord   atomic.Bool
@@ -71,6 +79,7 @@ type conn struct {
 	subs  map[string]session.Subscription
 
 	inAliases map[uint16]string // reader goroutine only
+	pubRate   *bucket           // reader goroutine only; nil: no publish rate limit
 	// inQuota counts inbound QoS 1/2 PUBLISHes not yet completed (PUBACK or
 	// PUBCOMP queued): MQTT 5 clients must stay within our Receive Maximum.
 	inQuota atomic.Int32
@@ -93,6 +102,7 @@ func (s *Server) newConn(nc net.Conn) *conn {
 		writerDone: make(chan struct{}),
 		pumpDone:   make(chan struct{}),
 		subs:       make(map[string]session.Subscription),
+		pubRate:    s.lim.newPublishBucket(),
 	}
 	c.epoch.Store(-1)
 	return c
@@ -161,6 +171,7 @@ func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafka
 	op.Node = c.s.cfg.Node
 	op.TS = time.Now().UnixMilli()
 	rec := op.Record(c.s.cfg.Topics.Sessions)
+	tracing.Inject(ctx, rec) // the connect op carries the CONNECT span (takeover, session service)
 	if err := c.s.app.Append(ctx, rec); err != nil {
 		return nil, fmt.Errorf("append %s op: %w", op.Kind, err)
 	}
@@ -193,6 +204,7 @@ func (s *Server) serve(nc net.Conn) {
 	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	cp, err := r.ReadConnect()
 	if err != nil {
+		s.lim.readFailed(err, true)
 		c.refuseUndecoded(err)
 		return
 	}
@@ -212,7 +224,7 @@ func (c *conn) connectShallow(cp *mqtt.Connect) (st session.State, ok bool) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		st, ok = c.connect(cp)
+		st, ok = c.traceConnect(cp)
 	}()
 	<-done
 	return st, ok
@@ -228,6 +240,7 @@ func (c *conn) refuseUndecoded(err error) {
 		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
 		_, _ = c.nc.Write(buf)
 		c.s.m.connects.WithLabelValues("unsupported_protocol").Inc()
+		c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "unsupported_protocol")
 		// Announced like every refused CONNECT; the codec stopped before
 		// the ClientID, so the event names none.
 		if _, err := c.appendOp(c.ctx, func() *session.Op {
@@ -239,12 +252,19 @@ func (c *conn) refuseUndecoded(err error) {
 		return
 	}
 	c.s.m.connects.WithLabelValues("malformed").Inc()
-	c.log.Debug("connect refused", "peer", c.nc.RemoteAddr(), "err", err)
+	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "malformed", "err", err)
 }
 
 // validateConnect applies the CONNECT rules the codec leaves to the server
 // and the Authorizer. It returns Success or the CONNACK reason code.
 func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonCode) {
+	// First, so that a CONNECT flood costs no password hashing.
+	if !c.s.lim.connectAllowed() {
+		return false, mqtt.ConnectionRateExceeded
+	}
+	if !c.s.lim.clientIDOK(cp.ClientID) {
+		return false, mqtt.ClientIdentifierNotValid
+	}
 	if cp.ClientID == "" {
 		switch {
 		case cp.Version == mqtt.V31:
@@ -270,12 +290,29 @@ func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonC
 	switch {
 	case err == nil:
 		cp.Username = user // the identity the Authorizer settled on
-		return assigned, mqtt.Success
+		return assigned, c.checkWill(cp)
 	case errors.Is(err, ErrBadCredentials):
 		return false, mqtt.BadUsernameOrPassword
 	default:
 		return false, mqtt.NotAuthorized
 	}
+}
+
+// checkWill applies the topic limits and the ACL to the will at CONNECT,
+// as Mosquitto does: a will the client may not publish is refused now,
+// not dropped when it is due (the session service may publish it then).
+func (c *conn) checkWill(cp *mqtt.Connect) mqtt.ReasonCode {
+	if cp.Will == nil {
+		return mqtt.Success
+	}
+	if c.s.lim.checkTopic(cp.Will.Topic) != nil {
+		return mqtt.TopicNameInvalid
+	}
+	if !c.s.cfg.Auth.Publish(c.ctx, c.infoFor(cp), cp.Will.Topic) {
+		c.s.lim.denied.WithLabelValues("will").Inc()
+		return mqtt.NotAuthorized
+	}
+	return mqtt.Success
 }
 
 func (c *conn) infoFor(cp *mqtt.Connect) ClientInfo {
@@ -300,6 +337,7 @@ func (c *conn) refuse(cp *mqtt.Connect, rc mqtt.ReasonCode, why string) {
 	_ = c.writeNow(&mqtt.Connack{ReasonCode: rc})
 	c.nc.Close()
 	c.s.m.connects.WithLabelValues(rc.Error()).Inc()
+	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", why)
 	code := byte(rc)
 	if c.version != mqtt.V5 {
 		code = byte(mqtt.ReturnCodeFor(rc))
@@ -362,7 +400,8 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
 	}
 
-	rec, err := c.appendOp(c.ctx, func() *session.Op {
+	c.s.expect(c)
+	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
 		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
 			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
 		if cp.Properties.ReceiveMaximum != nil {
@@ -378,6 +417,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		return op
 	})
 	if err != nil {
+		c.s.unexpect(c)
 		c.log.Warn("log connect", "err", err)
 		_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
 		c.nc.Close()
@@ -385,10 +425,16 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		return session.State{}, false
 	}
 	c.epoch.Store(rec.Offset)
-	c.s.register(c)
+	if !c.s.register(c) {
+		// A newer CONNECT for this ClientID was logged, and read by the
+		// takeover watch, before this one's append returned.
+		c.killNow(ErrTakenOver)
+		c.finish()
+		return session.State{}, false
+	}
 
-	wctx, cancel := context.WithTimeout(c.ctx, opTimeout)
-	st, err := c.s.reader.WaitApplied(wctx, c.clientID, rec.Offset)
+	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
+	st, err := c.waitApplied(wctx, rec.Offset)
 	cancel()
 	if err != nil {
 		if errors.Is(err, session.ErrSuperseded) {
@@ -468,6 +514,7 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 	c.attached.Store(true)
 
 	err := c.readLoop(r)
+	c.s.lim.readFailed(err, false)
 	if _, _, send := closeReason(err); send {
 		c.kill(err)
 	} else {
@@ -588,17 +635,48 @@ func (c *conn) onPublish(p *mqtt.Publish) error {
 	if err := topic.ValidateName(p.Topic); err != nil {
 		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
 	}
+	if err := c.s.lim.checkTopic(p.Topic); err != nil {
+		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
+	}
+	if err := c.publishPace(); err != nil {
+		return err
+	}
 	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+	c.s.m.bytesIn.Add(float64(len(p.Payload)))
 	if c.version == mqtt.V5 && (p.QoS == 1 || (p.QoS == 2 && !p.Dup)) {
 		if int(c.inQuota.Add(1)) > c.s.cfg.ReceiveMaximum {
+			c.s.lim.hit(limitInflight)
 			return fmt.Errorf("inbound publish window: %w", mqtt.ReceiveMaximumExceeded) // [MQTT-3.3.4-7]
 		}
 	}
 	if !c.s.cfg.Auth.Publish(c.ctx, c.info, p.Topic) {
 		// MQTT 5 answers with a reason code; 3.1.1 acknowledges and drops.
+		c.s.lim.denied.WithLabelValues("publish").Inc()
 		return c.toPump(inbound{pub: p, denied: true})
 	}
 	return c.toPump(inbound{pub: p})
+}
+
+// publishPace holds the reader until the connection's next publish token
+// is due: a client over PublishRate is slowed by TCP flow control, and
+// none of its messages is dropped.
+func (c *conn) publishPace() error {
+	if c.pubRate == nil {
+		return nil
+	}
+	d := c.pubRate.take(time.Now())
+	if d <= 0 {
+		return nil
+	}
+	c.s.lim.hit(limitPublishRate)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-c.dead:
+		return c.cause()
+	}
 }
 
 func (c *conn) toPump(in inbound) error {
@@ -625,6 +703,7 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 		subID = ids[0]
 	}
 	var granted []session.Subscription
+	quota := c.newSubQuota()
 	for i, s := range p.Subscriptions {
 		_, filter, shared, err := topic.ParseShared(s.Filter)
 		switch {
@@ -632,10 +711,13 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 			codes[i] = mqtt.TopicFilterInvalid
 		case shared && s.NoLocal:
 			return fmt.Errorf("no local on shared subscription: %w", mqtt.ProtocolError) // [MQTT-3.8.3-4]
-		case topic.ValidateFilter(filter) != nil:
+		case topic.ValidateFilter(filter) != nil, c.s.lim.checkTopic(filter) != nil:
 			codes[i] = mqtt.TopicFilterInvalid
 		case !c.s.cfg.Auth.Subscribe(c.ctx, c.info, filter):
+			c.s.lim.denied.WithLabelValues("subscribe").Inc()
 			codes[i] = mqtt.NotAuthorized
+		case !quota.take(s.Filter):
+			codes[i] = mqtt.QuotaExceeded
 		default:
 			codes[i] = grantedCode(s.QoS)
 			// Shared subscriptions keep their $share/{group}/ prefix in
@@ -683,6 +765,43 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 		}
 	}
 	return nil
+}
+
+// subQuota applies MaxSubscriptions to one SUBSCRIBE: a filter the session
+// holds already (or named twice) replaces itself and needs no slot.
+type subQuota struct {
+	c     *conn
+	held  int
+	fresh map[string]bool
+}
+
+func (c *conn) newSubQuota() *subQuota {
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	return &subQuota{c: c, held: len(c.subs)}
+}
+
+func (q *subQuota) take(filter string) bool {
+	limit := q.c.s.cfg.Limits.MaxSubscriptions
+	if limit <= 0 || q.fresh[filter] {
+		return true
+	}
+	q.c.subMu.Lock()
+	_, had := q.c.subs[filter]
+	q.c.subMu.Unlock()
+	if had {
+		return true
+	}
+	if q.held >= limit {
+		q.c.s.lim.hit(limitSubscriptions)
+		return false
+	}
+	if q.fresh == nil {
+		q.fresh = make(map[string]bool)
+	}
+	q.fresh[filter] = true
+	q.held++
+	return true
 }
 
 func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
@@ -804,6 +923,7 @@ func (c *conn) finish() {
 		c.cancel()          // stops the replayer and the writer
 		if c.out != nil {
 			c.out.close()
+			c.endUnacked() // before leaveShares hands unacked shared deliveries on
 			c.leaveShares()
 		}
 		c.wg.Wait()
@@ -811,6 +931,7 @@ func (c *conn) finish() {
 		switch reason {
 		case session.ReasonSlowConsumer:
 			c.s.m.slowConsumers.Inc()
+			c.s.lim.hit(limitPending)
 		case session.ReasonTakenOver:
 			c.s.m.takeovers.Inc()
 		}
@@ -836,7 +957,8 @@ func (c *conn) finish() {
 		if c.epoch.Load() < 0 {
 			return
 		}
-		c.log.Debug("connection ended", "reason", reason, "err", err)
+		// The one line per session connection at info: its end and why.
+		c.log.Info("connection ended", "reason", reason, "err", err)
 		// A normal DISCONNECT cleared the will unless it asked for it (0x04).
 		if will != nil {
 			c.s.scheduleWill(c.clientID, c.info, will, exp, reason)

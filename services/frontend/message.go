@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
@@ -33,6 +35,9 @@ type message struct {
 	expires   int64 // unix ms; 0 = never
 	// W3C trace context of the publish span, from the record headers.
 	traceparent, tracestate string
+	// span is the context of the process span of live dispatch, the
+	// parent of the delivery spans (see trace.go).
+	span trace.SpanContext
 }
 
 // decodeMessage reads a record of the messages or retained topic.

@@ -1,11 +1,17 @@
 package frontend
 
 import (
+	"sync/atomic"
+
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
 // metrics are the frontend's Prometheus collectors. They exist even without
-// a registry so the code never checks for nil.
+// a registry so the code never checks for nil. Labels take a bounded set
+// of values only (QoS, result and reason codes, log names): never a
+// ClientID or a topic.
 type metrics struct {
 	connections    prometheus.Gauge
 	connects       *prometheus.CounterVec // by result (accepted, or the CONNACK code)
@@ -17,6 +23,10 @@ type metrics struct {
 	takeovers      prometheus.Counter
 	appendLatency  prometheus.Histogram
 	appendFailures prometheus.Counter
+	bytesIn        prometheus.Counter
+	bytesOut       prometheus.Counter
+
+	followers atomic.Pointer[[]*kafkalog.Follower] // for the lag gauges, once running
 }
 
 func newMetrics(reg *prometheus.Registry) *metrics {
@@ -53,12 +63,85 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 		appendFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_frontend_append_failures_total", Help: "Failed Kafka append attempts (retried).",
 		}),
+		bytesIn: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_frontend_payload_bytes_in_total", Help: "Payload bytes of the PUBLISHes received from clients.",
+		}),
+		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_frontend_payload_bytes_out_total", Help: "Payload bytes of the PUBLISHes written to clients.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connects, m.disconnects, m.messagesIn, m.messagesOut,
-			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.appendFailures)
+			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.appendFailures, m.bytesIn, m.bytesOut)
 	}
 	return m
+}
+
+// observe registers the gauges computed from the server's state at scrape
+// time, so the hot path keeps no extra counters for them.
+func (m *metrics) observe(s *Server, reg *prometheus.Registry) {
+	if reg == nil {
+		return
+	}
+	outboxes := func(f func(o *outbox) int) float64 {
+		s.mu.Lock()
+		conns := make([]*conn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+		n := 0
+		for _, c := range conns {
+			if c.attached.Load() {
+				c.out.mu.Lock()
+				n += f(c.out)
+				c.out.mu.Unlock()
+			}
+		}
+		return float64(n)
+	}
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_frontend_sessions", Help: "Sessions connected to this frontend (CONNECT logged).",
+		}, func() float64 {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			return float64(len(s.clients))
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_frontend_queued_messages", Help: "Messages waiting in connections' outboxes to be written (live, replayed, resent).",
+		}, func() float64 {
+			return outboxes(func(o *outbox) int { return len(o.live) + len(o.replay) + len(o.resend) })
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_frontend_inflight_messages", Help: "QoS 1 and 2 messages written to clients and not yet acknowledged.",
+		}, func() float64 {
+			return outboxes(func(o *outbox) int { return len(o.inflight) - o.held })
+		}),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_frontend_retained_messages", Help: "Retained messages held by this frontend.",
+		}, func() float64 {
+			s.retained.mu.RLock()
+			defer s.retained.mu.RUnlock()
+			return float64(len(s.retained.msgs))
+		}),
+	)
+	lag := func(i int) func() float64 {
+		return func() float64 {
+			fs := m.followers.Load()
+			if fs == nil || i >= len(*fs) {
+				return 0
+			}
+			return float64((*fs)[i].Lag())
+		}
+	}
+	for i, log := range []string{"messages", "retained", "sessions"} {
+		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name:        "tidemark_frontend_consumer_lag_records",
+			Help:        "Records of a followed log not yet handled (high watermark of the last fetch minus position), by log.",
+			ConstLabels: prometheus.Labels{"log": log},
+		}, lag(i)))
+	}
 }
 
 var qosLabel = [3]string{"0", "1", "2"}

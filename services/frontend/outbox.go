@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -20,6 +22,11 @@ type delivery struct {
 	// share is set for a shared-subscription delivery: it is finished
 	// through its group, and is no part of the session's cursor.
 	share *shareGroup
+	// span is the delivery span from the write until the acknowledgement
+	// (see trace.go); replayed and link mark a delivery of session replay.
+	span     trace.Span
+	replayed bool
+	link     trace.SpanContext
 }
 
 // tracked reports whether the delivery holds back the session's cursor: only
@@ -46,6 +53,7 @@ type inflight struct {
 	// (duplicate with a new id) nor forgets it; it leaves once the cursor
 	// passes it. It no longer counts against the Receive Maximum window.
 	done bool
+	span trace.Span // delivery span of a QoS 2 message past PUBREC
 }
 
 // replayRoom bounds the replayed deliveries read ahead of the writer.
@@ -374,6 +382,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 	o.ctrl = nil
 	for _, d := range o.resend {
 		b.pkts = append(b.pkts, o.publish(d, d.pid, now))
+		b.sent = append(b.sent, d)
 	}
 	o.resend = nil
 	sent := 0
@@ -516,6 +525,7 @@ func (o *outbox) puback(pid uint16) {
 	o.mu.Lock()
 	o.dirty = true
 	if e := o.inflight[pid]; e != nil && e.qos == 1 {
+		ackDelivery(e.d, "puback", true, 0)
 		delete(o.inflight, pid)
 		delete(o.outstanding[e.p], e.o)
 		e.d.finished()
@@ -538,6 +548,7 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) (release bool) {
 			o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: pid, ReasonCode: mqtt.PacketIdentifierNotFound})
 		}
 	case rc.IsError():
+		ackDelivery(e.d, "pubrec", true, rc)
 		delete(o.inflight, pid)
 		delete(o.outstanding[e.p], e.o)
 		e.d.finished()
@@ -545,6 +556,8 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) (release bool) {
 		release = true // a repeated PUBREC: the state is logged already
 	default:
 		e.state = session.InflightPubrec
+		ackDelivery(e.d, "pubrec", false, 0)
+		e.span, e.d.span = spanOf(e.d), nil
 		e.d.finished()
 		e.d = nil
 		delete(o.outstanding[e.p], e.o)
@@ -560,6 +573,11 @@ func (o *outbox) pubcomp(pid uint16) {
 	o.mu.Lock()
 	o.dirty = true
 	if e := o.inflight[pid]; e != nil && e.qos == 2 && e.state == session.InflightPubrec && !e.done {
+		if e.span != nil {
+			e.span.AddEvent("pubcomp")
+			e.span.End()
+			e.span = nil
+		}
 		if e.o >= 0 {
 			e.done = true
 			o.held++

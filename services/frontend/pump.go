@@ -5,9 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"go.opentelemetry.io/otel"
-	"go.opentelemetry.io/otel/trace"
-
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -79,22 +76,10 @@ func (c *conn) pumpLoop(q2 []uint16) {
 	}
 }
 
-// defaultTracerProvider is the global provider before any is installed:
-// while it is still the one, spans record nothing.
-var defaultTracerProvider = otel.GetTracerProvider()
-
-// noSpan is the span of a publish when no tracer provider is installed.
-var noSpan = trace.SpanFromContext(context.Background())
-
 func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 	now := time.Now()
 	recs := make([]*kafkalog.Record, 0, len(items))
-	spans := make([]trace.Span, 0, len(items))
-	// Without a tracer provider a publish span records nothing and a
-	// publisher's trace context reaches the record headers anyway
-	// (publishRecord copies it), so the span is not built: that took
-	// about a tenth of the frontend's CPU under fan-in load.
-	untraced := otel.GetTracerProvider() == defaultTracerProvider
+	var spans []*publishTrace // none while tracing is off
 	for _, in := range items {
 		p := in.pub
 		if p == nil || in.denied {
@@ -106,10 +91,8 @@ func (c *conn) pumpOnce(items []inbound, q2in map[uint16]struct{}) error {
 			}
 		}
 		rec := publishRecord(c.s.cfg.Topics.Messages, c.clientID, p, now)
-		if untraced {
-			spans = append(spans, noSpan)
-		} else {
-			spans = append(spans, startPublishSpan(c.clientID, p, rec))
+		if pt := startPublishSpan(c.clientID, p, rec); pt != nil {
+			spans = append(spans, pt)
 		}
 		recs = append(recs, rec)
 		if p.Retain {

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"sort"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -18,6 +20,11 @@ var errStop = errors.New("stop")
 func (c *conn) replay(st session.State, sw map[int]int64) {
 	defer c.wg.Done()
 	done := c.ctx.Done()
+	var link trace.SpanContext
+	if span := c.startReplaySpan(&st); span != nil {
+		defer span.End()
+		link = span.SpanContext()
+	}
 	skip := make(map[int]map[int64]bool)
 	mark := func(p int, o int64) {
 		if skip[p] == nil {
@@ -49,7 +56,7 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 			continue
 		}
 		m := c.matchSubs(msg)
-		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain})
+		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link})
 	}
 
 	// 2. The offline queue, in log order per partition: one range read per
@@ -69,7 +76,7 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 			delete(want, rec.Offset)
 			msg := decodeMessage(rec)
 			m := c.matchSubs(msg)
-			if !c.out.addReplay(&delivery{msg: msg, qos: q.QoS, subIDs: m.subIDs, retain: m.rap && msg.retain}, done) {
+			if !c.out.addReplay(&delivery{msg: msg, qos: q.QoS, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link}, done) {
 				return errStop
 			}
 			return nil
@@ -111,7 +118,7 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 				if !m.ok {
 					return nil
 				}
-				if !c.out.addReplay(&delivery{msg: msg, qos: m.qos, subIDs: m.subIDs, retain: m.rap && msg.retain}, done) {
+				if !c.out.addReplay(&delivery{msg: msg, qos: m.qos, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link}, done) {
 					return errStop
 				}
 				return nil

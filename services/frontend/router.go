@@ -93,6 +93,7 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 			}
 			r.matchOf(c, &indexed).add(msg, c.clientID, s)
 		})
+		span := startProcessSpan(rec, msg)
 		for i := range r.found {
 			f := &r.found[i]
 			if f.m.ok && f.c.mayRead(name) {
@@ -102,6 +103,9 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 		}
 		if indexed {
 			clear(r.foundAt)
+		}
+		if span != nil {
+			span.End()
 		}
 	}
 	r.pos[rec.Partition] = rec.Offset + 1

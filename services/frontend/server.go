@@ -45,6 +45,7 @@ type Server struct {
 	cfg      Config
 	log      *slog.Logger
 	m        *metrics
+	lim      *limiter
 	tls      *tls.Config
 	app      appender
 	rdb      redis.UniversalClient
@@ -56,6 +57,7 @@ type Server struct {
 
 	mu       sync.Mutex
 	clients  map[string]*conn   // by ClientID, once the connect op is logged
+	logging  map[string][]*conn // by ClientID, while the connect op is being logged
 	conns    map[*conn]struct{} // every open connection
 	wills    map[string]*time.Timer
 	draining bool
@@ -83,6 +85,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Node),
 		m:        newMetrics(cfg.Registry),
+		lim:      newLimiter(cfg.Limits),
 		tls:      tc,
 		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
@@ -91,12 +94,17 @@ func New(cfg Config) (*Server, error) {
 		retained: newRetainedStore(),
 		opsSeen:  newOpWatermark(),
 		clients:  make(map[string]*conn),
+		logging:  make(map[string][]*conn),
 		conns:    make(map[*conn]struct{}),
 		wills:    make(map[string]*time.Timer),
 		addrs:    make(map[string]net.Addr),
 		readyCh:  make(chan struct{}),
 	}
 	s.shares = newShares(s)
+	if cfg.Registry != nil {
+		cfg.Registry.MustRegister(s.lim.collectors()...)
+	}
+	s.m.observe(s, cfg.Registry)
 	return s, nil
 }
 
@@ -129,6 +137,7 @@ func (s *Server) Run(ctx context.Context) error {
 	fctx, stopFollowers := context.WithCancel(context.Background())
 	var fwg sync.WaitGroup
 	followers := s.followers()
+	s.m.followers.Store(&followers)
 	for _, f := range followers {
 		fwg.Add(1)
 		go func() { defer fwg.Done(); _ = f.Run(fctx) }()
@@ -227,10 +236,14 @@ func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	s.cancelWill(cid)
 	s.mu.Lock()
 	c := s.clients[cid]
+	for _, pc := range s.logging[cid] {
+		pc.newestSeen = max(pc.newestSeen, rec.Offset)
+	}
 	s.mu.Unlock()
 	if c != nil {
 		if e := c.epoch.Load(); e >= 0 && e < rec.Offset {
 			c.log.Debug("taken over", "epoch", e, "by", rec.Offset)
+			traceTakeover(c, context.Background(), rec)
 			c.kill(ErrTakenOver)
 		}
 	}
@@ -255,20 +268,67 @@ func (s *Server) untrack(c *conn) {
 	s.connWG.Done()
 }
 
-// register makes c the local connection of its ClientID; an older one is
-// taken over at once (the sessions follower would do the same a little
-// later).
-func (s *Server) register(c *conn) {
-	s.cancelWill(c.clientID)
+// expect notes that c is about to log its connect op. The takeover watch
+// may read a newer CONNECT for the same ClientID before c's append returns
+// and c knows its epoch; expect makes the watch record it on c, so that
+// register can refuse c instead of leaving two live connections.
+func (s *Server) expect(c *conn) {
 	s.mu.Lock()
-	old := s.clients[c.clientID]
-	if old == nil || old.epoch.Load() < c.epoch.Load() {
-		s.clients[c.clientID] = c
-	}
+	c.newestSeen = -1
+	s.logging[c.clientID] = append(s.logging[c.clientID], c)
 	s.mu.Unlock()
-	if old != nil && old != c && old.epoch.Load() < c.epoch.Load() {
+}
+
+// unexpectLocked undoes expect; the caller holds s.mu.
+func (s *Server) unexpectLocked(c *conn) {
+	list := s.logging[c.clientID]
+	for i, pc := range list {
+		if pc == c {
+			list = append(list[:i], list[i+1:]...)
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(s.logging, c.clientID)
+	} else {
+		s.logging[c.clientID] = list
+	}
+}
+
+// unexpect undoes expect after a failed append.
+func (s *Server) unexpect(c *conn) {
+	s.mu.Lock()
+	s.unexpectLocked(c)
+	s.mu.Unlock()
+}
+
+// register makes c, whose connect op is logged, the local connection of
+// its ClientID; an older one is taken over at once (the sessions follower
+// would do the same a little later). It returns false when the takeover
+// watch has already read a newer connect op for the ClientID: c is the
+// one taken over.
+func (s *Server) register(c *conn) bool {
+	s.cancelWill(c.clientID)
+	epoch := c.epoch.Load()
+	s.mu.Lock()
+	s.unexpectLocked(c)
+	old := s.clients[c.clientID]
+	newest := c.newestSeen
+	if old != nil && old != c {
+		newest = max(newest, old.epoch.Load())
+	}
+	if newest > epoch {
+		s.mu.Unlock()
+		c.log.Debug("taken over while logging its connect", "epoch", epoch, "by", newest)
+		return false
+	}
+	s.clients[c.clientID] = c
+	s.mu.Unlock()
+	if old != nil && old != c {
+		traceTakeover(old, c.withConnSpan(context.Background()), nil)
 		old.kill(ErrTakenOver)
 	}
+	return true
 }
 
 func (s *Server) unregister(c *conn) {
@@ -380,9 +440,17 @@ func (s *Server) accept(ln net.Listener) {
 
 // serveConn serves one connection from any listener.
 func (s *Server) serveConn(nc net.Conn) {
+	// Refused before the TLS handshake and before a goroutine waits for
+	// CONNECT: a full frontend spends as little as it can on the newcomer.
+	if !s.lim.acquireConn() {
+		nc.Close()
+		return
+	}
+	defer s.lim.releaseConn()
 	if tc, ok := nc.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
+			s.lim.readFailed(err, true) // a handshake that never ends is a slowloris too
 			s.log.Debug("tls handshake", "peer", nc.RemoteAddr(), "err", err)
 			nc.Close()
 			return

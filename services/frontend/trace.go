@@ -2,8 +2,8 @@ package frontend
 
 import (
 	"context"
+	"strconv"
 
-	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/propagation"
@@ -11,43 +11,108 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 )
 
-// Tracing: the W3C trace context of an MQTT 5 publisher (user properties
-// traceparent/tracestate) becomes the parent of the frontend's publish
-// span, whose context travels in the record headers; each delivery to a
-// subscriber is a span under it. With no tracer provider installed the
-// spans cost next to nothing and the publisher's context passes unchanged.
+// Tracing follows one message from its publisher through the log to every
+// subscriber (ARCHITECTURE.md invariant 8). The spans, named and attributed
+// after the OpenTelemetry messaging conventions (messaging.system "mqtt"
+// for the client side, "kafka" for the log):
+//
+//	mqtt publish            PUBLISH received, until Kafka acknowledged it
+//	  send <messages>       the log append (partition, offset)
+//	  process <messages>    a frontend following the log dispatches it
+//	    mqtt deliver        one per subscriber, until PUBACK / PUBCOMP
+//	  mqtt deliver          a replayed delivery (mqtt.replay=true; a resent
+//	                        inflight one also mqtt.dup=true), linked to the
+//	                        session replay of its connection
+//	mqtt connect            CONNECT until CONNACK
+//	  session lookup        waiting for the session service (Session Present)
+//	  session replay        re-sending what the session missed
+//	  mqtt takeover         a newer CONNECT closed the older connection
+//
+// The publish span's context travels in the record headers, so the spans
+// of other processes join its trace; an MQTT 5 publisher's traceparent user
+// property is its parent, and subscribers receive the user property as
+// published. With no tracer provider installed nothing is built: the only
+// cost is a check per message, and the publisher's context passes
+// unchanged.
 
 var propagator = propagation.TraceContext{}
 
-// tracer returns the frontend's tracer from the current global provider,
-// so a provider installed after start-up (or by a test) takes effect.
-func tracer() trace.Tracer {
-	return otel.Tracer("github.com/tidemarkmq/tidemark/services/frontend")
+var tracer = tracing.NewTracer("github.com/tidemarkmq/tidemark/services/frontend")
+
+// Attribute keys beyond the messaging conventions' own.
+const (
+	attrQoS      = attribute.Key("mqtt.qos")
+	attrPacketID = attribute.Key("mqtt.packet_id")
+	attrReplay   = attribute.Key("mqtt.replay")
+	attrPresent  = attribute.Key("mqtt.session_present")
+	attrResult   = attribute.Key("mqtt.connect.result")
+	attrEpoch    = attribute.Key("tidemark.epoch")
+	attrNode     = attribute.Key("tidemark.node")
+)
+
+func mqttAttrs(op, opType, topic, client string, qos byte) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("messaging.system", "mqtt"),
+		attribute.String("messaging.operation.name", op),
+		attribute.String("messaging.operation.type", opType),
+		attribute.String("messaging.destination.name", topic),
+		attribute.String("messaging.client.id", client),
+		attrQoS.Int(int(qos)),
+	}
+}
+
+// publishTrace is the span of one logged PUBLISH and of its append.
+type publishTrace struct {
+	pub, app trace.Span
+	rec      *kafkalog.Record
 }
 
 // startPublishSpan starts the span of one logged PUBLISH under the context
-// found in rec's headers (copied there from the user properties) and
-// writes the span's own context back, so consumers of the log continue it.
-func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) trace.Span {
-	ctx := tracing.Extract(context.Background(), rec)
-	ctx, span := tracer().Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindProducer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "mqtt"),
-			attribute.String("messaging.destination.name", p.Topic),
-			attribute.String("messaging.client.id", client),
-			attribute.Int("mqtt.qos", int(p.QoS)),
-		))
-	if span.SpanContext().IsValid() {
-		tracing.Inject(ctx, rec)
+// found in rec's headers (copied there from the user properties) and its
+// log append child, and writes the publish span's context back, so
+// consumers of the log continue it. It returns nil when tracing is off.
+func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) *publishTrace {
+	t, on := tracer.Get()
+	if !on {
+		return nil
 	}
-	return span
+	ctx := tracing.Extract(context.Background(), rec)
+	attrs := append(mqttAttrs("publish", "receive", p.Topic, client, p.QoS),
+		attribute.Int("messaging.message.body.size", len(p.Payload)))
+	if p.QoS > 0 {
+		attrs = append(attrs, attrPacketID.Int(int(p.PacketID)))
+	}
+	ctx, pub := t.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
+	tracing.Inject(ctx, rec)
+	_, app := t.Start(ctx, "send "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.operation.name", "send"),
+		attribute.String("messaging.operation.type", "send"),
+		attribute.String("messaging.destination.name", rec.Topic),
+		attribute.String("messaging.kafka.message.key", p.Topic),
+	))
+	return &publishTrace{pub: pub, app: app, rec: rec}
 }
 
-// endSpan ends span with err's status.
-func endSpan(span trace.Span, err error) {
+// endSpan ends a publish trace after the append returned err.
+func endSpan(pt *publishTrace, err error) {
+	if pt == nil {
+		return
+	}
+	if err == nil {
+		pt.app.SetAttributes(
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(pt.rec.Partition)),
+			attribute.Int64("messaging.kafka.offset", pt.rec.Offset))
+	}
+	endWith(pt.app, err)
+	endWith(pt.pub, err)
+}
+
+func endWith(span trace.Span, err error) {
 	if err != nil {
 		span.RecordError(err)
 		span.SetStatus(codes.Error, err.Error())
@@ -55,22 +120,238 @@ func endSpan(span trace.Span, err error) {
 	span.End()
 }
 
-// traceDelivery records the delivery of msg to client as a span under the
-// publish span whose context the record carried.
-func traceDelivery(client string, m *message, qos byte) {
+// parentOf returns the span context a delivery of m continues: the process
+// span of live dispatch, else the publish span from the record headers.
+func parentOf(m *message) trace.SpanContext {
+	if m.span.IsValid() {
+		return m.span
+	}
 	if m.traceparent == "" {
-		return
+		return trace.SpanContext{}
 	}
 	carrier := propagation.MapCarrier{hdrTraceparent: m.traceparent, hdrTracestate: m.tracestate}
-	ctx := propagator.Extract(context.Background(), carrier)
-	_, span := tracer().Start(ctx, "mqtt deliver", trace.WithSpanKind(trace.SpanKindConsumer),
-		trace.WithAttributes(
-			attribute.String("messaging.system", "mqtt"),
-			attribute.String("messaging.destination.name", m.topic),
-			attribute.String("messaging.client.id", client),
-			attribute.Int("mqtt.qos", int(qos)),
-			attribute.Int("messaging.kafka.partition", m.partition),
-			attribute.Int64("messaging.kafka.offset", m.offset),
-		))
+	return trace.SpanContextFromContext(propagator.Extract(context.Background(), carrier))
+}
+
+// startProcessSpan starts the span of the live dispatch of a record that
+// matched local subscriptions, and makes it the parent of msg's deliveries.
+// It returns nil when tracing is off, nothing matched (msg is nil) or the
+// record carries no context.
+func startProcessSpan(rec *kafkalog.Record, msg *message) trace.Span {
+	if msg == nil || msg.traceparent == "" { // nil: no local subscription matched
+		return nil
+	}
+	t, on := tracer.Get()
+	if !on {
+		return nil
+	}
+	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parentOf(msg))
+	_, span := t.Start(ctx, "process "+rec.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.operation.name", "process"),
+		attribute.String("messaging.operation.type", "process"),
+		attribute.String("messaging.destination.name", rec.Topic),
+		attribute.String("messaging.destination.partition.id", strconv.Itoa(rec.Partition)),
+		attribute.Int64("messaging.kafka.offset", rec.Offset),
+		attribute.String("messaging.kafka.message.key", msg.topic),
+	))
+	msg.span = span.SpanContext()
+	return span
+}
+
+// startDeliverySpans starts a delivery span for each written PUBLISH of a
+// message that carries a trace context. It runs before the write, under
+// the outbox lock, because the acknowledgement that ends the span is
+// handled by the reader goroutine.
+func (c *conn) startDeliverySpans(sent []*delivery) {
+	if len(sent) == 0 {
+		return
+	}
+	t, on := tracer.Get()
+	if !on {
+		return
+	}
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	if c.out.closed {
+		// The connection is ending: endUnacked has run or will not see
+		// these, and shared deliveries may move to another connection.
+		return
+	}
+	for _, d := range sent {
+		parent := parentOf(d.msg)
+		if !parent.IsValid() {
+			continue
+		}
+		attrs := append(mqttAttrs("deliver", "send", d.msg.topic, c.clientID, d.qos),
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(d.msg.partition)),
+			attribute.Int64("messaging.kafka.offset", d.msg.offset),
+			attribute.Int("messaging.message.body.size", len(d.msg.payload)))
+		opts := []trace.SpanStartOption{trace.WithSpanKind(trace.SpanKindProducer)}
+		if d.dup {
+			attrs = append(attrs, attrPacketID.Int(int(d.pid)), attribute.Bool("mqtt.dup", true))
+		}
+		if d.replayed {
+			attrs = append(attrs, attrReplay.Bool(true))
+			if d.link.IsValid() {
+				opts = append(opts, trace.WithLinks(trace.Link{SpanContext: d.link}))
+			}
+		}
+		opts = append(opts, trace.WithAttributes(attrs...))
+		_, d.span = t.Start(trace.ContextWithRemoteSpanContext(context.Background(), parent), "mqtt deliver", opts...)
+	}
+}
+
+// endDeliverySpans ends the spans of the QoS 0 deliveries of a batch once
+// written; the others end at their acknowledgement.
+func endDeliverySpans(sent []*delivery) {
+	for _, d := range sent {
+		// Only QoS 0 spans: the others belong to the reader goroutine now.
+		if d.qos == 0 && d.span != nil {
+			d.span.End()
+			d.span = nil
+		}
+	}
+}
+
+// ackDelivery records an acknowledgement on d's span and ends it when the
+// exchange is complete. Called with the outbox lock held.
+func ackDelivery(d *delivery, ack string, end bool, rc mqtt.ReasonCode) {
+	if d == nil || d.span == nil {
+		return
+	}
+	d.span.AddEvent(ack)
+	if rc.IsError() {
+		d.span.SetStatus(codes.Error, ack+" "+rc.Error())
+		end = true
+	}
+	if end {
+		d.span.End()
+		d.span = nil
+	}
+}
+
+// endUnacked ends the spans of deliveries still waiting for their
+// acknowledgement when the connection ends. It runs once the outbox is
+// closed, after which no delivery span starts.
+func (c *conn) endUnacked() {
+	if c.out == nil || !tracer.On() {
+		return
+	}
+	c.out.mu.Lock()
+	defer c.out.mu.Unlock()
+	for _, e := range c.out.inflight {
+		for _, sp := range []trace.Span{e.span, spanOf(e.d)} {
+			if sp != nil {
+				sp.SetStatus(codes.Error, "connection ended before the acknowledgement")
+				sp.End()
+			}
+		}
+		e.span = nil
+		if e.d != nil {
+			e.d.span = nil
+		}
+	}
+}
+
+func spanOf(d *delivery) trace.Span {
+	if d == nil {
+		return nil
+	}
+	return d.span
+}
+
+// traceConnect runs connect under an "mqtt connect" span.
+func (c *conn) traceConnect(cp *mqtt.Connect) (session.State, bool) {
+	t, on := tracer.Get()
+	if !on {
+		return c.connect(cp)
+	}
+	_, span := t.Start(context.Background(), "mqtt connect", trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(
+		attribute.String("messaging.system", "mqtt"),
+		attribute.String("messaging.operation.name", "connect"),
+		attribute.String("messaging.client.id", cp.ClientID),
+		attribute.Int("mqtt.protocol_version", int(cp.Version)),
+		attribute.Bool("mqtt.clean_start", cp.CleanStart),
+		attrNode.String(c.s.cfg.Node),
+	))
+	c.connSpan = span.SpanContext()
+	st, ok := c.connect(cp)
+	span.SetAttributes(attribute.String("messaging.client.id", c.clientID), attrEpoch.Int64(c.epoch.Load()))
+	if ok {
+		span.SetAttributes(attrPresent.Bool(st.Present), attrResult.String("accepted"))
+	} else {
+		span.SetAttributes(attrResult.String("refused"))
+		if err := c.cause(); err != nil {
+			span.SetStatus(codes.Error, err.Error())
+		}
+	}
+	span.End()
+	return st, ok
+}
+
+// withConnSpan returns ctx carrying the connect span, so the connect op
+// and the session lookup join its trace.
+func (c *conn) withConnSpan(ctx context.Context) context.Context {
+	if !c.connSpan.IsValid() {
+		return ctx
+	}
+	return trace.ContextWithSpanContext(ctx, c.connSpan)
+}
+
+// waitApplied is the session lookup of CONNECT: the wait for the session
+// service to apply the connect op, under a "session lookup" span.
+func (c *conn) waitApplied(ctx context.Context, epoch int64) (session.State, error) {
+	if !c.connSpan.IsValid() {
+		return c.s.reader.WaitApplied(ctx, c.clientID, epoch)
+	}
+	t, _ := tracer.Get()
+	ctx, span := t.Start(ctx, "session lookup", trace.WithAttributes(
+		attribute.String("messaging.client.id", c.clientID), attrEpoch.Int64(epoch)))
+	st, err := c.s.reader.WaitApplied(ctx, c.clientID, epoch)
+	if err == nil {
+		span.SetAttributes(attrPresent.Bool(st.Present),
+			attribute.Int("tidemark.session.queued", len(st.Queue)),
+			attribute.Int("tidemark.session.inflight", len(st.Inflight)),
+			attribute.Int("tidemark.session.subscriptions", len(st.Subscriptions)))
+	}
+	endWith(span, err)
+	return st, err
+}
+
+// startReplaySpan starts the "session replay" span of a resumed session,
+// a child of its connect span; nil when the connection is not traced.
+func (c *conn) startReplaySpan(st *session.State) trace.Span {
+	if !c.connSpan.IsValid() {
+		return nil
+	}
+	t, _ := tracer.Get()
+	_, span := t.Start(trace.ContextWithSpanContext(context.Background(), c.connSpan), "session replay", trace.WithAttributes(
+		attribute.String("messaging.client.id", c.clientID),
+		attribute.Int("tidemark.session.queued", len(st.Queue)),
+		attribute.Int("tidemark.session.inflight", len(st.Inflight))))
+	return span
+}
+
+// traceTakeover records that c was taken over by the connect op rec (nil
+// for a newer connection on this frontend), as a span in the trace of the
+// newer CONNECT: parent carries its span, or rec's headers do.
+func traceTakeover(c *conn, parent context.Context, rec *kafkalog.Record) {
+	t, on := tracer.Get()
+	if !on {
+		return
+	}
+	ctx := parent
+	if rec != nil {
+		ctx = tracing.Extract(ctx, rec)
+	}
+	_, span := t.Start(ctx, "mqtt takeover", trace.WithAttributes(
+		attribute.String("messaging.system", "mqtt"),
+		attribute.String("messaging.client.id", c.clientID),
+		attrEpoch.Int64(c.epoch.Load()),
+		attrNode.String(c.s.cfg.Node)))
+	if rec != nil {
+		span.SetAttributes(attribute.Int64("tidemark.takeover.by_epoch", rec.Offset))
+	}
 	span.End()
 }

@@ -49,7 +49,9 @@ func (c *conn) writeLoop() {
 			// one had not finished: write only the last word.
 			b.pkts = controlOnly(b.pkts)
 		}
+		c.startDeliverySpans(b.sent)
 		if err := c.flush(b.pkts); err != nil {
+			endDeliverySpans(b.sent) // QoS 0; finish ends the others
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				c.killNow(ErrSlowConsumer)
@@ -59,13 +61,12 @@ func (c *conn) writeLoop() {
 			return
 		}
 		c.out.written(&b)
-		for _, d := range b.sent {
-			traceDelivery(c.clientID, d.msg, d.qos)
-		}
+		endDeliverySpans(b.sent)
 		for _, p := range b.pkts {
 			switch p := p.(type) {
 			case *mqtt.Publish:
 				c.s.m.messagesOut.WithLabelValues(qosLabel[p.QoS&3]).Inc()
+				c.s.m.bytesOut.Add(float64(len(p.Payload)))
 			case *mqtt.Disconnect:
 				return // the server's last word; finish closes the socket
 			}

@@ -70,4 +70,20 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// observeQueue registers the lag of the offline-queue follower of the
+// messages topic, computed at scrape time.
+func observeQueue(reg prometheus.Registerer, q *queue) error {
+	if reg == nil {
+		return nil
+	}
+	err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tidemark_sessiond_queue_lag_records",
+		Help: "Records of the messages topic the offline-queue follower has not handled yet.",
+	}, func() float64 { return float64(q.fol.Lag()) }))
+	if err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	return nil
+}
+
 func itoa(n int) string { return strconv.Itoa(n) }

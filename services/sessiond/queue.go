@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -280,8 +282,11 @@ func (q *queue) onRecord(r *kafkalog.Record) {
 	defer cancel()
 	for _, h := range hits {
 		var ev evaluation
+		span := startEnqueueSpan(r, h.o.cid)
 		ev.eval(q.s, h.o, r, h.sub)
-		if err := q.commit(ctx, h.o, r.Partition, r.Offset+1, &ev); err != nil {
+		err := q.commit(ctx, h.o, r.Partition, r.Offset+1, &ev)
+		endSpan(span, err, attribute.Int("tidemark.queued", len(ev.refs)))
+		if err != nil {
 			// Fall back to a catch-up from this record: a later record
 			// queued first would move qfrom past it.
 			q.s.log.Warn("offline queue write failed; catching up", "client", h.o.cid, "err", err)

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"time"
 
+	"go.opentelemetry.io/otel/attribute"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -228,7 +230,9 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 		}
 		b := &batch{topic: s.cfg.Topics.Sessions, partition: rec.Partition, offset: rec.Offset, at: time.UnixMilli(op.TS)}
 		before := stateOf(in.meta)
+		span := startApplySpan(rec, op)
 		out := s.decide(b, op, *in, follow)
+		endSpan(span, nil, attribute.String("tidemark.result", out.result))
 		s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
 		if op.Kind == session.OpExpire {
 			expired = append(expired, op.ClientID)

@@ -89,6 +89,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.met = met
 	s.q = newQueue(s)
+	if err := observeQueue(cfg.Registry, s.q); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 )
 
 // EnsureTopics creates the broker's topics when they are missing; see
@@ -25,4 +26,22 @@ func (s *Service) Ping(ctx context.Context) error {
 		return fmt.Errorf("ping kafka: %w", err)
 	}
 	return nil
+}
+
+// Checks are the service's readiness conditions for /readyz: partitions
+// assigned and their views rebuilt, the offline-queue follower positioned
+// (Ready), Kafka and Redis answering.
+func (s *Service) Checks() []telemetry.Check {
+	return []telemetry.Check{
+		telemetry.ReadyCheck("sessiond", s.Ready),
+		{Name: "kafka", Fn: func(ctx context.Context) error {
+			return kafkalog.Ping(ctx, s.cfg.Kafka, s.cfg.Topics.Sessions)
+		}},
+		{Name: "redis", Fn: func(ctx context.Context) error {
+			if err := s.rdb.Ping(ctx).Err(); err != nil {
+				return fmt.Errorf("redis: %w", err)
+			}
+			return nil
+		}},
+	}
 }

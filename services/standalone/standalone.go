@@ -45,6 +45,11 @@ type Config struct {
 	// CleanerInterval is how often the embedded Kafka compacts and applies
 	// retention; default 1m.
 	CleanerInterval time.Duration
+	// Auth authenticates and authorizes clients (frontend.NewAuthorizer);
+	// nil lets everyone in, as the frontend library does.
+	Auth frontend.Authorizer
+	// Limits are the frontend's limits (zero fields: its defaults).
+	Limits frontend.Limits
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -183,14 +188,16 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Node: cfg.Node, MQTTAddr: cfg.MQTTAddr, WSAddr: cfg.WSAddr,
 		Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(), Topics: topics,
 		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
+		Auth: cfg.Auth, Limits: cfg.Limits,
 		Logger: cfg.Logger, Registry: reg,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
 	if cfg.HTTPAddr != "" {
+		// The frontend's checks cover Kafka and Redis for both.
 		s.http = telemetry.NewHTTPServer(cfg.HTTPAddr, reg,
-			telemetry.ReadyCheck("frontend", s.fe.Ready), telemetry.ReadyCheck("sessiond", s.sd.Ready))
+			append(s.fe.Checks(), telemetry.ReadyCheck("sessiond", s.sd.Ready))...)
 		if err = s.http.Start(); err != nil {
 			s.http = nil
 			return nil, err

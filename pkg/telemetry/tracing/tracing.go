@@ -12,8 +12,12 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
+	"strings"
 
 	"go.opentelemetry.io/otel"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracegrpc"
 	"go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp"
 	"go.opentelemetry.io/otel/propagation"
 	"go.opentelemetry.io/otel/sdk/resource"
@@ -23,19 +27,31 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
-// Config configures Setup.
+// Config configures Setup. The standard OpenTelemetry environment variables
+// apply to whatever Config leaves unset: OTEL_EXPORTER_OTLP_ENDPOINT and
+// OTEL_EXPORTER_OTLP_TRACES_ENDPOINT (collector), OTEL_EXPORTER_OTLP_PROTOCOL
+// and OTEL_EXPORTER_OTLP_TRACES_PROTOCOL (http/protobuf, the default, or
+// grpc), OTEL_EXPORTER_OTLP_HEADERS,
+// OTEL_SERVICE_NAME and OTEL_RESOURCE_ATTRIBUTES (resource),
+// OTEL_TRACES_SAMPLER and OTEL_TRACES_SAMPLER_ARG (sampler), and
+// OTEL_SDK_DISABLED=true or OTEL_TRACES_EXPORTER=none (tracing off).
 type Config struct {
-	// Service is the service.name of every span ("mqtt-frontend", ...).
+	// Service is the default service.name of every span ("mqtt-frontend",
+	// ...); OTEL_SERVICE_NAME overrides it.
 	Service string
 	// Node is the service.instance.id (the node name of ops and events).
 	Node string
-	// Endpoint is the OTLP/HTTP collector base URL, such as
-	// "http://127.0.0.1:4318" (Jaeger's OTLP port). Empty disables export;
+	// Endpoint is the OTLP collector base URL, such as
+	// "http://127.0.0.1:4318" (Jaeger's OTLP/HTTP port; with protocol grpc,
+	// its port 4317). It wins over the
+	// OTEL_EXPORTER_OTLP_* variables. With neither, nothing is exported
+	// and no tracer provider is installed, so spans cost next to nothing;
 	// trace context is still propagated, so traces stay connected through
 	// processes that do not export.
 	Endpoint string
-	// SampleRatio is the fraction of new traces recorded, 0 < r <= 1;
-	// default 1. Traces started elsewhere keep their parent's decision.
+	// SampleRatio, when in (0, 1], samples that fraction of new traces;
+	// traces started elsewhere keep their parent's decision. Zero leaves
+	// the sampler to OTEL_TRACES_SAMPLER (default: parentbased_always_on).
 	SampleRatio float64
 }
 
@@ -43,49 +59,135 @@ type Config struct {
 // https URL.
 var ErrBadEndpoint = errors.New("tracing endpoint must be an http(s) URL")
 
+// ErrBadProtocol is wrapped by Setup for an OTLP protocol other than
+// http/protobuf and grpc.
+var ErrBadProtocol = errors.New("OTLP protocol must be http/protobuf or grpc")
+
 // propagator is the W3C trace context, the format of the traceparent and
 // tracestate headers docs/design.md puts on records.
 var propagator = propagation.TraceContext{}
 
-// Setup installs the global tracer provider and propagator and returns the
-// function that flushes and stops them (call it at shutdown, bounded by its
-// context).
+// Environment variables Setup looks at itself; the exporter, resource and
+// sampler read the rest.
+const (
+	envEndpoint       = "OTEL_EXPORTER_OTLP_ENDPOINT"
+	envTracesEndpoint = "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"
+	envSDKDisabled    = "OTEL_SDK_DISABLED"
+	envTracesExporter = "OTEL_TRACES_EXPORTER"
+	envServiceName    = "OTEL_SERVICE_NAME"
+	envProtocol       = "OTEL_EXPORTER_OTLP_PROTOCOL"
+	envTracesProtocol = "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL"
+)
+
+// protocol is the OTLP transport the environment asks for.
+func protocol() string {
+	if p := os.Getenv(envTracesProtocol); p != "" {
+		return p
+	}
+	if p := os.Getenv(envProtocol); p != "" {
+		return p
+	}
+	return "http/protobuf"
+}
+
+// Enabled reports whether cfg and the environment ask for export.
+func Enabled(cfg Config) bool {
+	if strings.EqualFold(os.Getenv(envSDKDisabled), "true") || strings.EqualFold(os.Getenv(envTracesExporter), "none") {
+		return false
+	}
+	return cfg.Endpoint != "" || os.Getenv(envEndpoint) != "" || os.Getenv(envTracesEndpoint) != ""
+}
+
+// Setup installs the global propagator and, when export is configured (see
+// Config and Enabled), a tracer provider batching spans to the OTLP/HTTP
+// collector. It returns the function that flushes and stops them (call it
+// at shutdown, bounded by its context).
 func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagator)
-	if cfg.Endpoint == "" {
-		return func(context.Context) error { return nil }, nil
+	noop := func(context.Context) error { return nil }
+	if !Enabled(cfg) {
+		return noop, nil
 	}
-	u, err := url.Parse(cfg.Endpoint)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("%q: %w", cfg.Endpoint, ErrBadEndpoint)
-	}
-	opts := []otlptracehttp.Option{otlptracehttp.WithEndpoint(u.Host)}
-	if u.Scheme == "http" {
-		opts = append(opts, otlptracehttp.WithInsecure())
-	}
-	if u.Path != "" && u.Path != "/" {
-		opts = append(opts, otlptracehttp.WithURLPath(u.Path))
-	}
-	exp, err := otlptracehttp.New(ctx, opts...)
+	exp, err := newExporter(ctx, cfg.Endpoint)
 	if err != nil {
-		return nil, fmt.Errorf("otlp exporter: %w", err)
+		return nil, err
 	}
-	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL,
-		semconv.ServiceName(cfg.Service), semconv.ServiceInstanceID(cfg.Node)))
+	res, err := Resource(cfg)
+	if err != nil {
+		return nil, err
+	}
+	tpOpts := []sdktrace.TracerProviderOption{sdktrace.WithBatcher(exp), sdktrace.WithResource(res)}
+	if r := cfg.SampleRatio; r > 0 && r <= 1 {
+		tpOpts = append(tpOpts, sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(r))))
+	}
+	tp := sdktrace.NewTracerProvider(tpOpts...)
+	otel.SetTracerProvider(tp)
+	return tp.Shutdown, nil
+}
+
+// newExporter builds the OTLP exporter for endpoint (empty: the exporter
+// reads OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT itself) over the protocol the
+// environment names.
+func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, error) {
+	var u *url.URL
+	if endpoint != "" {
+		var err error
+		u, err = url.Parse(endpoint)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return nil, fmt.Errorf("%q: %w", endpoint, ErrBadEndpoint)
+		}
+	}
+	switch p := protocol(); p {
+	case "http/protobuf":
+		var opts []otlptracehttp.Option
+		if u != nil {
+			opts = append(opts, otlptracehttp.WithEndpoint(u.Host))
+			if u.Scheme == "http" {
+				opts = append(opts, otlptracehttp.WithInsecure())
+			}
+			if u.Path != "" && u.Path != "/" {
+				opts = append(opts, otlptracehttp.WithURLPath(u.Path))
+			}
+		}
+		exp, err := otlptracehttp.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		return exp, nil
+	case "grpc":
+		var opts []otlptracegrpc.Option
+		if u != nil {
+			opts = append(opts, otlptracegrpc.WithEndpoint(u.Host))
+			if u.Scheme == "http" {
+				opts = append(opts, otlptracegrpc.WithInsecure())
+			}
+		}
+		exp, err := otlptracegrpc.New(ctx, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("otlp exporter: %w", err)
+		}
+		return exp, nil
+	default:
+		return nil, fmt.Errorf("%q: %w", p, ErrBadProtocol)
+	}
+}
+
+// Resource is the resource of cfg's spans: the SDK defaults, service.name
+// (OTEL_SERVICE_NAME, else cfg.Service) and service.instance.id, with
+// OTEL_RESOURCE_ATTRIBUTES on top.
+func Resource(cfg Config) (*resource.Resource, error) {
+	attrs := []attribute.KeyValue{semconv.ServiceInstanceID(cfg.Node)}
+	if os.Getenv(envServiceName) == "" && cfg.Service != "" {
+		attrs = append(attrs, semconv.ServiceName(cfg.Service))
+	}
+	res, err := resource.Merge(resource.Default(), resource.NewWithAttributes(semconv.SchemaURL, attrs...))
 	if err != nil {
 		return nil, fmt.Errorf("trace resource: %w", err)
 	}
-	ratio := cfg.SampleRatio
-	if ratio <= 0 || ratio > 1 {
-		ratio = 1
+	if res, err = resource.Merge(res, resource.Environment()); err != nil {
+		return nil, fmt.Errorf("trace resource: %w", err)
 	}
-	tp := sdktrace.NewTracerProvider(
-		sdktrace.WithBatcher(exp),
-		sdktrace.WithResource(res),
-		sdktrace.WithSampler(sdktrace.ParentBased(sdktrace.TraceIDRatioBased(ratio))),
-	)
-	otel.SetTracerProvider(tp)
-	return tp.Shutdown, nil
+	return res, nil
 }
 
 // Inject writes the trace context of ctx into rec's headers, replacing

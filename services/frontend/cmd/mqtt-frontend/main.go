@@ -8,14 +8,12 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"log/slog"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 	"time"
 
-	"github.com/tidemarkmq/tidemark/pkg/auth"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
@@ -45,20 +43,21 @@ func run(args []string) error {
 		redisAddr     = fs.String("redis", "127.0.0.1:6379", "Redis address (host:port)")
 		node          = fs.String("node", host, "node name in session ops")
 		maxPacket     = fs.Int("max-packet-size", 1<<20, "largest accepted MQTT packet in bytes")
+		connTimeout   = fs.Duration("connect-timeout", 5*time.Second, "time from accept to CONNECT (and TLS handshake) before the socket is closed")
+		receiveMax    = fs.Int("receive-maximum", 1000, "unacknowledged QoS 1/2 PUBLISHes an MQTT 5 client may send (Receive Maximum)")
+		maxPending    = fs.Int("max-pending", 10000, "messages waiting for one connection before it is closed as a slow consumer")
 		defaultExpiry = fs.Duration("default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 CleanSession=0 clients")
 		maxExpiry     = fs.Duration("max-expiry", 0, "cap on every session expiry (0: none)")
 		maxKeepAlive  = fs.Int("max-keepalive", 0, "cap on the client keep alive in seconds (0: none)")
-		passwordFile  = fs.String("password-file", "", "Mosquitto-format password file (empty: no passwords)")
-		aclFile       = fs.String("acl-file", "", "Mosquitto-format ACL file (empty: every client may use every topic)")
-		allowAnon     = fs.Bool("allow-anonymous", true, "let in clients without a user name")
-		certIdentity  = fs.String("cert-identity", "none", "use the TLS client certificate as user name: none, cn, subject or dns")
 		createTopics  = fs.Bool("create-topics", true, "create missing topics at start")
 		partitions    = fs.Int("partitions", 8, "partitions of created messages and sessions topics")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
-		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty: no export)")
+		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
 	)
+	authOpts := frontend.AuthFlags(fs)
+	limits := frontend.LimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -108,16 +107,17 @@ func run(args []string) error {
 			return fmt.Errorf("create topics: %w", err)
 		}
 	}
-	authz, err := authorizer(ctx, log, *passwordFile, *aclFile, *allowAnon, *certIdentity)
+	authz, err := frontend.NewAuthorizer(ctx, log, *authOpts)
 	if err != nil {
 		return err
 	}
 	reg := telemetry.NewRegistry()
 	srv, err := frontend.New(frontend.Config{
-		Auth: authz,
+		Auth: authz, Limits: *limits,
 		Node: *node, MQTTAddr: *mqttAddr, WSAddr: *wsAddr, TLSAddr: *tlsAddr, WSSAddr: *wssAddr,
 		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSClientCA: *tlsClientCA,
 		Kafka: brokers, Redis: *redisAddr, Topics: topics, MaxPacketSize: *maxPacket,
+		ConnectTimeout: *connTimeout, ReceiveMaximum: *receiveMax, MaxPending: *maxPending,
 		DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry, MaxKeepAlive: *maxKeepAlive,
 		Logger: log, Registry: reg,
 	})
@@ -125,7 +125,7 @@ func run(args []string) error {
 		return err
 	}
 	if *httpAddr != "" {
-		hs := telemetry.NewHTTPServer(*httpAddr, reg, telemetry.ReadyCheck("frontend", srv.Ready))
+		hs := telemetry.NewHTTPServer(*httpAddr, reg, srv.Checks()...)
 		if *pprofOn {
 			hs.EnablePprof()
 		}
@@ -143,36 +143,4 @@ func run(args []string) error {
 	err = srv.Run(ctx)
 	log.Info("frontend stopped")
 	return err
-}
-
-// authorizer builds the Authorizer from the password and ACL files (both
-// watched and reloaded while ctx lasts); none of them: allow everything.
-func authorizer(ctx context.Context, log *slog.Logger, passwordFile, aclFile string, anon bool, certID string) (frontend.Authorizer, error) {
-	ids := map[string]auth.CertIdentity{"none": auth.CertNone, "cn": auth.CertCN, "subject": auth.CertSubject, "dns": auth.CertDNS}
-	id, ok := ids[certID]
-	if !ok {
-		return nil, fmt.Errorf("--cert-identity %q: want none, cn, subject or dns", certID)
-	}
-	if passwordFile == "" && aclFile == "" && anon && id == auth.CertNone {
-		return frontend.AllowAll{}, nil
-	}
-	cfg := auth.Config{AllowAnonymous: anon, CertIdentity: id}
-	opt := auth.WatchOptions{Logger: log}
-	if passwordFile != "" {
-		pf, err := auth.OpenPasswordFile(passwordFile, opt)
-		if err != nil {
-			return nil, fmt.Errorf("password file: %w", err)
-		}
-		go func() { _ = pf.Run(ctx) }()
-		cfg.Passwords = pf
-	}
-	if aclFile != "" {
-		af, err := auth.OpenACLFile(aclFile, opt)
-		if err != nil {
-			return nil, fmt.Errorf("acl file: %w", err)
-		}
-		go func() { _ = af.Run(ctx) }()
-		cfg.ACL = af
-	}
-	return frontend.FileAuth{A: auth.New(cfg)}, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/sessiond"
 )
 
@@ -43,6 +44,7 @@ func run(args []string) error {
 		partitions    = fs.Int("partitions", 8, "partitions of created topics")
 		logFormat     = fs.String("log-format", "text", "log format: text or json")
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
+		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
 	)
 	if err := fs.Parse(args); err != nil {
@@ -59,6 +61,17 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
+	shutdownTracing, err := tracing.Setup(ctx, tracing.Config{Service: "mqtt-sessiond", Node: *node, Endpoint: *otlpEndpoint})
+	if err != nil {
+		return fmt.Errorf("--otlp-endpoint: %w", err)
+	}
+	defer func() {
+		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		if err := shutdownTracing(tctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}()
 
 	if *createTopics {
 		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
@@ -78,9 +91,7 @@ func run(args []string) error {
 		return err
 	}
 	if *httpAddr != "" {
-		srv := telemetry.NewHTTPServer(*httpAddr, reg,
-			telemetry.ReadyCheck("sessiond", svc.Ready),
-			telemetry.Check{Name: "dependencies", Fn: svc.Ping})
+		srv := telemetry.NewHTTPServer(*httpAddr, reg, svc.Checks()...)
 		if *pprofOn {
 			srv.EnablePprof()
 		}

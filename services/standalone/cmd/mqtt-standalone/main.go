@@ -18,6 +18,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
+	"github.com/tidemarkmq/tidemark/services/frontend"
 	"github.com/tidemarkmq/tidemark/services/standalone"
 )
 
@@ -42,9 +43,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.QueueQoS0, "queue-qos0", true, "queue QoS 0 messages for offline sessions")
 	fs.DurationVar(&cfg.DefaultExpiry, "default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 clean-session=false clients")
 	fs.DurationVar(&cfg.MaxExpiry, "max-expiry", 0, "cap on any session expiry (0 = none)")
-	otlp := fs.String("otlp-endpoint", "", "OTLP/HTTP trace collector URL, e.g. http://127.0.0.1:4318 (empty = no export)")
+	otlp := fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty = OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
+	authOpts := frontend.AuthFlags(fs)
+	limits := frontend.LimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -76,6 +79,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			log.Warn("flush traces", "err", err)
 		}
 	}()
+	// Bad input first, as one line, before the authorizer logs warnings.
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
+		return 1
+	}
+	if cfg.Auth, err = frontend.NewAuthorizer(ctx, log, *authOpts); err != nil {
+		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
+		return 1
+	}
+	cfg.Limits = *limits
 	srv, err := standalone.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
