@@ -32,16 +32,6 @@ func (s *Service) Ping(ctx context.Context) error {
 // assigned and their views rebuilt, the offline-queue follower positioned
 // (Ready), Kafka and Redis answering.
 func (s *Service) Checks() []telemetry.Check {
-	return []telemetry.Check{
-		telemetry.ReadyCheck("sessiond", s.Ready),
-		{Name: "kafka", Fn: func(ctx context.Context) error {
-			return kafkalog.Ping(ctx, s.cfg.Kafka, s.cfg.Topics.Sessions)
-		}},
-		{Name: "redis", Fn: func(ctx context.Context) error {
-			if err := s.rdb.Ping(ctx).Err(); err != nil {
-				return fmt.Errorf("redis: %w", err)
-			}
-			return nil
-		}},
-	}
+	return append([]telemetry.Check{telemetry.ReadyCheck("sessiond", s.Ready)},
+		session.DependencyChecks(s.cfg.Kafka, s.cfg.Topics, s.rdb)...)
 }

@@ -11,9 +11,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -123,6 +125,27 @@ func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) erro
 	tp := sdktrace.NewTracerProvider(tpOpts...)
 	otel.SetTracerProvider(tp)
 	return tp.Shutdown, nil
+}
+
+// flushTimeout bounds the flush of the spans still buffered at shutdown, so
+// an unreachable collector cannot hold up a stopping process.
+const flushTimeout = 5 * time.Second
+
+// Start is Setup for a binary's main: the function it returns flushes the
+// buffered spans within flushTimeout and logs, rather than returns, a
+// failure to do so (the process is stopping anyway).
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (stop func(), err error) {
+	shutdown, err := Setup(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return func() {
+		fctx, cancel := context.WithTimeout(context.Background(), flushTimeout)
+		defer cancel()
+		if err := shutdown(fctx); err != nil {
+			log.Warn("flush traces", "err", err)
+		}
+	}, nil
 }
 
 // newExporter builds the OTLP exporter for endpoint (empty: the exporter

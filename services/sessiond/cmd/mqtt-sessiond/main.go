@@ -61,17 +61,11 @@ func run(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	shutdownTracing, err := tracing.Setup(ctx, tracing.Config{Service: "mqtt-sessiond", Node: *node, Endpoint: *otlpEndpoint})
+	stopTracing, err := tracing.Start(ctx, tracing.Config{Service: "mqtt-sessiond", Node: *node, Endpoint: *otlpEndpoint}, log)
 	if err != nil {
 		return fmt.Errorf("--otlp-endpoint: %w", err)
 	}
-	defer func() {
-		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(tctx); err != nil {
-			log.Warn("flush traces", "err", err)
-		}
-	}()
+	defer stopTracing()
 
 	if *createTopics {
 		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)

@@ -67,18 +67,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	shutdownTracing, err := tracing.Setup(ctx, tracing.Config{Service: "mqtt-standalone", Node: cfg.Node, Endpoint: *otlp})
+	stopTracing, err := tracing.Start(ctx, tracing.Config{Service: "mqtt-standalone", Node: cfg.Node, Endpoint: *otlp}, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: --otlp-endpoint: %v\n", err)
 		return 1
 	}
-	defer func() {
-		tctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if err := shutdownTracing(tctx); err != nil {
-			log.Warn("flush traces", "err", err)
-		}
-	}()
+	defer stopTracing()
 	// Bad input first, as one line, before the authorizer logs warnings.
 	if err := cfg.Validate(); err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
