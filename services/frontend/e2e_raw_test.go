@@ -49,42 +49,8 @@ func (c *pipeClient) quiet(within time.Duration) {
 // the same packet id; after PUBREC only PUBREL is resent; after PUBCOMP
 // nothing.
 func TestIntegrationQoS2ExactlyOnce(t *testing.T) {
-	st := newStack(t)
-	a, b := st.frontend("fe-a"), st.frontend("fe-b")
-	tp := uniqueTopic(t)
-	id := "q2-" + t.Name()
-	exp := mqtt.Properties{SessionExpiry: mqtt.Ptr(uint32(600))}
-
-	c := dialTCP(t, addr(a, "mqtt"), mqtt.V5)
-	c.connect(&mqtt.Connect{ClientID: id, CleanStart: true, Properties: exp})
-	subscribe(t, c, 1, mqtt.Subscription{Filter: tp, QoS: 2})
-
-	pub := dialTCP(t, addr(b, "mqtt"), mqtt.V5)
-	pub.connect(&mqtt.Connect{ClientID: "pub-" + id, CleanStart: true})
-	pub.send(&mqtt.Publish{Topic: tp, QoS: 2, PacketID: 1, Payload: []byte("once")})
-	if _, ok := pub.next(30 * time.Second).(*mqtt.Pubrec); !ok {
-		t.Fatal("publisher got no PUBREC")
-	}
-	pub.send(&mqtt.Pubrel{PacketID: 1})
-
-	first := c.expectPublish()
-	if first.QoS != 2 || first.Dup {
-		t.Fatalf("first delivery qos %d dup %v", first.QoS, first.Dup)
-	}
-	c.nc.Close() // no PUBREC
-
-	c2 := dialTCP(t, addr(b, "mqtt"), mqtt.V5)
-	if ack := c2.connect(&mqtt.Connect{ClientID: id, Properties: exp}); !ack.SessionPresent {
-		t.Fatal("no Session Present")
-	}
-	again := c2.expectPublish()
-	if !again.Dup || again.PacketID != first.PacketID || string(again.Payload) != "once" {
-		t.Fatalf("resend: dup %v pid %d (want %d) payload %q", again.Dup, again.PacketID, first.PacketID, again.Payload)
-	}
-	c2.send(&mqtt.Pubrec{PacketID: again.PacketID})
-	if p := c2.next(30 * time.Second); !isPubrel(p, first.PacketID) {
-		t.Fatalf("want PUBREL %d, got %#v", first.PacketID, p)
-	}
+	r := resendQoS2(t, newStack(t), "q2-", "once")
+	a, b, id, exp, first, c2 := r.a, r.b, r.id, r.exp, r.first, r.c2
 	c2.send(&mqtt.Disconnect{})
 	c2.closed(30 * time.Second)
 
@@ -243,6 +209,57 @@ func TestIntegrationTLS(t *testing.T) {
 			t.Fatalf("CONNACK %v", ack.ReasonCode)
 		}
 	})
+}
+
+// qos2Resend is where resendQoS2 leaves a QoS 2 delivery.
+type qos2Resend struct {
+	a, b   *Server
+	tp, id string
+	exp    mqtt.Properties
+	first  *mqtt.Publish // the delivery the first connection dropped
+	c2     *pipeClient   // the resumed connection, PUBREL just received
+}
+
+// resendQoS2 delivers a QoS 2 message published on frontend b to a
+// persistent subscriber on frontend a, which drops the connection before
+// PUBREC; the session resumed on b must resend it with DUP and the same
+// packet id, and answer PUBREC with PUBREL.
+func resendQoS2(t *testing.T, st *stack, prefix, payload string) *qos2Resend {
+	t.Helper()
+	r := &qos2Resend{a: st.frontend("fe-a"), b: st.frontend("fe-b"), tp: uniqueTopic(t), id: prefix + t.Name(),
+		exp: mqtt.Properties{SessionExpiry: mqtt.Ptr(uint32(600))}}
+
+	c := dialTCP(t, addr(r.a, "mqtt"), mqtt.V5)
+	c.connect(&mqtt.Connect{ClientID: r.id, CleanStart: true, Properties: r.exp})
+	subscribe(t, c, 1, mqtt.Subscription{Filter: r.tp, QoS: 2})
+
+	pub := dialTCP(t, addr(r.b, "mqtt"), mqtt.V5)
+	pub.connect(&mqtt.Connect{ClientID: "pub-" + r.id, CleanStart: true})
+	pub.send(&mqtt.Publish{Topic: r.tp, QoS: 2, PacketID: 1, Payload: []byte(payload)})
+	if _, ok := pub.next(30 * time.Second).(*mqtt.Pubrec); !ok {
+		t.Fatal("publisher got no PUBREC")
+	}
+	pub.send(&mqtt.Pubrel{PacketID: 1})
+
+	r.first = c.expectPublish()
+	if r.first.QoS != 2 || r.first.Dup {
+		t.Fatalf("first delivery qos %d dup %v", r.first.QoS, r.first.Dup)
+	}
+	c.nc.Close() // no PUBREC
+
+	r.c2 = dialTCP(t, addr(r.b, "mqtt"), mqtt.V5)
+	if ack := r.c2.connect(&mqtt.Connect{ClientID: r.id, Properties: r.exp}); !ack.SessionPresent {
+		t.Fatal("no Session Present")
+	}
+	again := r.c2.expectPublish()
+	if !again.Dup || again.PacketID != r.first.PacketID || string(again.Payload) != payload {
+		t.Fatalf("resend: dup %v pid %d (want %d) payload %q", again.Dup, again.PacketID, r.first.PacketID, again.Payload)
+	}
+	r.c2.send(&mqtt.Pubrec{PacketID: again.PacketID})
+	if p := r.c2.next(30 * time.Second); !isPubrel(p, r.first.PacketID) {
+		t.Fatalf("want PUBREL %d, got %#v", r.first.PacketID, p)
+	}
+	return r
 }
 
 func isPubrel(p mqtt.Packet, pid uint16) bool {

@@ -331,38 +331,9 @@ func TestTraceQoS2DeliveryEndsAtPubcomp(t *testing.T) {
 // the message's trace, marked as a replay, that ends at the PUBCOMP.
 func TestIntegrationTraceResend(t *testing.T) {
 	rec := installRecorder(t)
-	st := newStack(t)
-	a, b := st.frontend("fe-a"), st.frontend("fe-b")
-	tp := uniqueTopic(t)
-	id := "resend-" + t.Name()
-	exp := mqtt.Properties{SessionExpiry: mqtt.Ptr(uint32(600))}
-
-	c := dialTCP(t, addr(a, "mqtt"), mqtt.V5)
-	c.connect(&mqtt.Connect{ClientID: id, CleanStart: true, Properties: exp})
-	subscribe(t, c, 1, mqtt.Subscription{Filter: tp, QoS: 2})
-	pub := dialTCP(t, addr(b, "mqtt"), mqtt.V5)
-	pub.connect(&mqtt.Connect{ClientID: "pub-" + id, CleanStart: true})
-	pub.send(&mqtt.Publish{Topic: tp, QoS: 2, PacketID: 1, Payload: []byte("again")})
-	if _, ok := pub.next(30 * time.Second).(*mqtt.Pubrec); !ok {
-		t.Fatal("publisher got no PUBREC")
-	}
-	pub.send(&mqtt.Pubrel{PacketID: 1})
-	first := c.expectPublish()
-	c.nc.Close() // no PUBREC
-
-	c2 := dialTCP(t, addr(b, "mqtt"), mqtt.V5)
-	if ack := c2.connect(&mqtt.Connect{ClientID: id, Properties: exp}); !ack.SessionPresent {
-		t.Fatal("no Session Present")
-	}
-	again := c2.expectPublish()
-	if !again.Dup || again.PacketID != first.PacketID {
-		t.Fatalf("resend: dup %v pid %d, want %d", again.Dup, again.PacketID, first.PacketID)
-	}
-	c2.send(&mqtt.Pubrec{PacketID: again.PacketID})
-	if p := c2.next(30 * time.Second); !isPubrel(p, first.PacketID) {
-		t.Fatalf("want PUBREL %d, got %#v", first.PacketID, p)
-	}
-	c2.send(&mqtt.Pubcomp{PacketID: again.PacketID})
+	r := resendQoS2(t, newStack(t), "resend-", "again")
+	tp, id := r.tp, r.id
+	r.c2.send(&mqtt.Pubcomp{PacketID: r.first.PacketID})
 
 	deadline := time.Now().Add(30 * time.Second)
 	for {
