@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"testing"
-	"time"
 
 	"go.opentelemetry.io/otel"
 	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -49,18 +48,7 @@ func TestSetupOverGRPC(t *testing.T) {
 	t.Setenv(envEndpoint, "http://"+ln.Addr().String())
 	t.Setenv(envProtocol, "grpc")
 	t.Setenv(envServiceName, "edge-frontend")
-	ctx := context.Background()
-	shutdown, err := Setup(ctx, Config{Service: "mqtt-frontend"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, span := otel.Tracer("test").Start(ctx, "op")
-	span.End()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := shutdown(sctx); err != nil {
-		t.Fatal(err)
-	}
+	exportOneSpan(t, Config{Service: "mqtt-frontend"})
 	select {
 	case name := <-col.got:
 		if name != "edge-frontend" {

@@ -64,18 +64,7 @@ func TestSetupExportsSpans(t *testing.T) {
 		w.WriteHeader(http.StatusOK)
 	}))
 	defer srv.Close()
-	ctx := context.Background()
-	shutdown, err := Setup(ctx, Config{Service: "test", Node: "n1", Endpoint: srv.URL})
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, span := otel.Tracer("test").Start(ctx, "publish")
-	span.End()
-	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := shutdown(sctx); err != nil {
-		t.Fatal(err)
-	}
+	exportOneSpan(t, Config{Service: "test", Node: "n1", Endpoint: srv.URL})
 	select {
 	case req := <-got:
 		if req != "POST /v1/traces" {
@@ -128,18 +117,7 @@ func TestSetupFromEnvironment(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, strings.ReplaceAll(v, "SRV", srv.URL))
 			}
-			ctx := context.Background()
-			shutdown, err := Setup(ctx, tt.cfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			_, span := otel.Tracer("test").Start(ctx, "op")
-			span.End()
-			sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-			defer cancel()
-			if err := shutdown(sctx); err != nil {
-				t.Fatal(err)
-			}
+			exportOneSpan(t, tt.cfg)
 			select {
 			case p := <-got:
 				if !tt.wantExport {
@@ -202,5 +180,23 @@ func TestTracerFollowsTheGlobalProvider(t *testing.T) {
 		return t, s
 	}(); !span.IsRecording() {
 		t.Fatal("span of the SDK provider not recording")
+	}
+}
+
+// exportOneSpan sets tracing up with cfg, ends one span and shuts down,
+// which flushes the span to the configured collector, if any.
+func exportOneSpan(t *testing.T, cfg Config) {
+	t.Helper()
+	ctx := context.Background()
+	shutdown, err := Setup(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, span := otel.Tracer("test").Start(ctx, "op")
+	span.End()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := shutdown(sctx); err != nil {
+		t.Fatal(err)
 	}
 }
