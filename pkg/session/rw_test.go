@@ -192,6 +192,20 @@ func testApplyBatchRecordsEachOffset(t *testing.T, rdb *redis.Client) {
 	if off, ok, _ := w.Applied(ctx, 1); !ok || off != 7 {
 		t.Fatalf("applied %d", off)
 	}
+	// Metas reads the same hashes in one round trip; no session is nil.
+	metas, err := w.Metas(ctx, []string{"a", "b", "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cases {
+		one, _ := w.Meta(ctx, c.cid)
+		if m := metas[c.cid]; m == nil || *m != *one {
+			t.Fatalf("Metas[%s] = %+v, Meta = %+v", c.cid, m, one)
+		}
+	}
+	if m, ok := metas["none"]; !ok || m != nil {
+		t.Fatalf("Metas[none] = %+v, %v; want nil, true", m, ok)
+	}
 }
 
 func testApplyBatchFencing(t *testing.T, rdb *redis.Client) {

@@ -37,6 +37,30 @@ func (w *Writer) Meta(ctx context.Context, cid string) (*Meta, error) {
 	return parseMeta(h)
 }
 
+// Metas reads the session hashes of cids in one round trip; a ClientID
+// without a session maps to nil.
+func (w *Writer) Metas(ctx context.Context, cids []string) (map[string]*Meta, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(cids))
+	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, cid := range cids {
+			cmds[i] = p.HGetAll(ctx, w.keys.Session(cid))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d sessions: %w", len(cids), err)
+	}
+	out := make(map[string]*Meta, len(cids))
+	for i, cid := range cids {
+		m, err := parseMeta(cmds[i].Val())
+		if err != nil {
+			return nil, fmt.Errorf("read session %q: %w", cid, err)
+		}
+		out[cid] = m
+	}
+	return out, nil
+}
+
 // Load reads a whole session consistently (see Reader.Load).
 func (w *Writer) Load(ctx context.Context, cid string) (State, error) {
 	return (&Reader{rdb: w.rdb, keys: w.keys}).Load(ctx, cid)

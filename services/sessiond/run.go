@@ -160,6 +160,32 @@ func (s *Service) view(ctx context.Context, ov overlay, cid string) (*input, err
 	return in, nil
 }
 
+// prefetch reads the views of the clients a run touches in one round trip,
+// rather than one per op as the run is decided: under a burst of CONNECTs
+// a run holds many clients, and each sequential read would delay the
+// CONNACK of every op after it.
+func (s *Service) prefetch(ctx context.Context, ov overlay, cids []string) error {
+	var want []string
+	seen := make(map[string]bool, len(cids))
+	for _, cid := range cids {
+		if _, ok := ov[cid]; !ok && !seen[cid] {
+			seen[cid] = true
+			want = append(want, cid)
+		}
+	}
+	if len(want) < 2 {
+		return nil // view reads a lone one itself
+	}
+	metas, err := s.w.Metas(ctx, want)
+	if err != nil {
+		return err
+	}
+	for _, cid := range want {
+		ov[cid] = &input{meta: metas[cid]}
+	}
+	return nil
+}
+
 // full makes sure in has the cursor and qfrom (what a disconnect needs),
 // reading Redis's and replaying the run's cursor changes over them.
 func (s *Service) full(ctx context.Context, in *input, cid string) error {
@@ -200,11 +226,28 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 	if emit {
 		follow = s.q.positions()
 	}
+	type decoded struct {
+		rec *kafkalog.Record
+		op  *session.Op
+		err error
+	}
+	ops := make([]decoded, 0, len(run))
+	var cids []string
 	for _, rec := range run {
 		if rec.Offset <= p.applied {
 			continue
 		}
 		op, err := session.DecodeOp(rec)
+		ops = append(ops, decoded{rec, op, err})
+		if err == nil && op.Kind != session.OpRejected && op.Kind != session.OpDrop {
+			cids = append(cids, op.ClientID)
+		}
+	}
+	if err := s.prefetch(ctx, ov, cids); err != nil {
+		return err
+	}
+	for _, d := range ops {
+		rec, op, err := d.rec, d.op, d.err
 		if err != nil {
 			// A record that is not an op can never be applied: log it,
 			// count it and move on rather than block the partition.
