@@ -159,23 +159,41 @@ func (c *conn) appendOp(ctx context.Context, build func() *session.Op) (*kafkalo
 
 // appendOpIf is appendOp where build may return nil to log nothing.
 func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
+	recs, err := c.appendOps(ctx, func() []*session.Op {
+		if op := build(); op != nil {
+			return []*session.Op{op}
+		}
+		return nil
+	})
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return recs[0], nil
+}
+
+// appendOps logs the ops build returns in one append, in their order (one
+// ClientID, one partition), serialised with the connection's other ops.
+func (c *conn) appendOps(ctx context.Context, build func() []*session.Op) ([]*kafkalog.Record, error) {
 	c.opMu.Lock()
 	defer c.opMu.Unlock()
-	op := build()
-	if op == nil {
+	ops := build()
+	if len(ops) == 0 {
 		return nil, nil
 	}
-	op.ClientID = c.clientID
-	op.Conn = c.id
-	op.Epoch = max(c.epoch.Load(), 0)
-	op.Node = c.s.cfg.Node
-	op.TS = time.Now().UnixMilli()
-	rec := op.Record(c.s.cfg.Topics.Sessions)
-	tracing.Inject(ctx, rec) // the connect op carries the CONNECT span (takeover, session service)
-	if err := c.s.app.Append(ctx, rec); err != nil {
-		return nil, fmt.Errorf("append %s op: %w", op.Kind, err)
+	recs := make([]*kafkalog.Record, len(ops))
+	for i, op := range ops {
+		op.ClientID = c.clientID
+		op.Conn = c.id
+		op.Epoch = max(c.epoch.Load(), 0)
+		op.Node = c.s.cfg.Node
+		op.TS = time.Now().UnixMilli()
+		recs[i] = op.Record(c.s.cfg.Topics.Sessions)
+		tracing.Inject(ctx, recs[i]) // the connect op carries the CONNECT span (takeover, session service)
 	}
-	return rec, nil
+	if err := c.s.app.Append(ctx, recs...); err != nil {
+		return nil, fmt.Errorf("append %s op: %w", ops[0].Kind, err)
+	}
+	return recs, nil
 }
 
 // opTimeout bounds a session op on the connection's critical path.
@@ -491,11 +509,9 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 
 // run serves a connected client until the connection ends.
 func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
-	for _, sub := range st.Subscriptions {
-		c.subs[sub.Filter] = sub
-	}
 	var plain []session.Subscription
 	for _, sub := range st.Subscriptions {
+		c.subs[sub.Filter] = sub
 		if isShared(sub.Filter) {
 			c.route(sub)
 		} else {

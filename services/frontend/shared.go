@@ -45,13 +45,12 @@ type shareGroup struct {
 	s   *Server
 	key shareKey
 
-	mu       sync.Mutex
-	members  []*shareMember
-	rr       int
-	startAt  map[int]int64 // records below are older than the share here
-	pending  map[int]map[int64]struct{}
-	next     map[int]int64 // next offset handled per owned partition
-	assigned map[int]bool
+	mu      sync.Mutex
+	members []*shareMember
+	rr      int
+	startAt map[int]int64 // records below are older than the share here
+	pending map[int]map[int64]struct{}
+	next    map[int]int64 // next offset handled; its keys are the owned partitions
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -90,13 +89,12 @@ func (sh *shares) start(key shareKey) *shareGroup {
 	h := fnv.New64a()
 	h.Write([]byte(key.filter))
 	g := &shareGroup{
-		s:        sh.s,
-		key:      key,
-		startAt:  sh.s.router.positions(),
-		pending:  make(map[int]map[int64]struct{}),
-		next:     make(map[int]int64),
-		assigned: make(map[int]bool),
-		done:     make(chan struct{}),
+		s:       sh.s,
+		key:     key,
+		startAt: sh.s.router.positions(),
+		pending: make(map[int]map[int64]struct{}),
+		next:    make(map[int]int64),
+		done:    make(chan struct{}),
 	}
 	g.group = kafkalog.NewGroup(kafkalog.GroupOptions{
 		Brokers: sh.s.cfg.Kafka,
@@ -174,7 +172,6 @@ func (g *shareGroup) Assigned(_ context.Context, parts map[int]int64) error {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for p, off := range parts {
-		g.assigned[p] = true
 		g.pending[p] = make(map[int64]struct{})
 		if off < 0 {
 			off = 0
@@ -189,7 +186,6 @@ func (g *shareGroup) Revoked(parts []int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, p := range parts {
-		delete(g.assigned, p)
 		delete(g.pending, p)
 		delete(g.next, p)
 	}

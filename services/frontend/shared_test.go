@@ -16,7 +16,7 @@ func assignedShares(fes ...*Server) int {
 		fe.shares.mu.Lock()
 		for _, g := range fe.shares.groups {
 			g.mu.Lock()
-			n += len(g.assigned)
+			n += len(g.next) // one entry per owned partition
 			g.mu.Unlock()
 		}
 		fe.shares.mu.Unlock()

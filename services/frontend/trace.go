@@ -65,6 +65,18 @@ func mqttAttrs(op, opType, topic, client string, qos byte) []attribute.KeyValue 
 	}
 }
 
+// kafkaAttrs are the attributes of a span on the log: op (send, process)
+// of a record of topic t keyed by the MQTT topic key.
+func kafkaAttrs(op, t, key string) []attribute.KeyValue {
+	return []attribute.KeyValue{
+		attribute.String("messaging.system", "kafka"),
+		attribute.String("messaging.operation.name", op),
+		attribute.String("messaging.operation.type", op),
+		attribute.String("messaging.destination.name", t),
+		attribute.String("messaging.kafka.message.key", key),
+	}
+}
+
 // publishTrace is the span of one logged PUBLISH and of its append.
 type publishTrace struct {
 	pub, app trace.Span
@@ -88,13 +100,8 @@ func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) *pub
 	}
 	ctx, pub := t.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
 	tracing.Inject(ctx, rec)
-	_, app := t.Start(ctx, "send "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
-		attribute.String("messaging.system", "kafka"),
-		attribute.String("messaging.operation.name", "send"),
-		attribute.String("messaging.operation.type", "send"),
-		attribute.String("messaging.destination.name", rec.Topic),
-		attribute.String("messaging.kafka.message.key", p.Topic),
-	))
+	_, app := t.Start(ctx, "send "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer),
+		trace.WithAttributes(kafkaAttrs("send", rec.Topic, p.Topic)...))
 	return &publishTrace{pub: pub, app: app, rec: rec}
 }
 
@@ -147,14 +154,9 @@ func startProcessSpan(rec *kafkalog.Record, msg *message) trace.Span {
 	}
 	ctx := trace.ContextWithRemoteSpanContext(context.Background(), parentOf(msg))
 	_, span := t.Start(ctx, "process "+rec.Topic, trace.WithSpanKind(trace.SpanKindConsumer), trace.WithAttributes(
-		attribute.String("messaging.system", "kafka"),
-		attribute.String("messaging.operation.name", "process"),
-		attribute.String("messaging.operation.type", "process"),
-		attribute.String("messaging.destination.name", rec.Topic),
-		attribute.String("messaging.destination.partition.id", strconv.Itoa(rec.Partition)),
-		attribute.Int64("messaging.kafka.offset", rec.Offset),
-		attribute.String("messaging.kafka.message.key", msg.topic),
-	))
+		append(kafkaAttrs("process", rec.Topic, msg.topic),
+			attribute.String("messaging.destination.partition.id", strconv.Itoa(rec.Partition)),
+			attribute.Int64("messaging.kafka.offset", rec.Offset))...))
 	msg.span = span.SpanContext()
 	return span
 }

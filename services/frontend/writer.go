@@ -7,7 +7,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -79,20 +78,21 @@ func (c *conn) writeLoop() {
 // the takeover watch has read past them (see opWatermark). It reports false
 // when the connection must end.
 func (c *conn) logQoS2Out(q2out []*inflightRef) bool {
-	var last *kafkalog.Record
-	for _, q := range q2out {
-		ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
-		rec, err := c.appendOp(ctx, func() *session.Op {
-			return &session.Op{Kind: session.OpQoS2Out, PacketID: q.pid, Partition: q.p, Offset: q.o}
-		})
-		cancel()
-		if err != nil {
-			c.killNow(errors.Join(ErrKafkaUnavailable, err))
-			return false
-		}
-		last = rec
-	}
 	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
+	recs, err := c.appendOps(ctx, func() []*session.Op {
+		ops := make([]*session.Op, len(q2out))
+		for i, q := range q2out {
+			ops[i] = &session.Op{Kind: session.OpQoS2Out, PacketID: q.pid, Partition: q.p, Offset: q.o}
+		}
+		return ops
+	})
+	cancel()
+	if err != nil {
+		c.killNow(errors.Join(ErrKafkaUnavailable, err))
+		return false
+	}
+	last := recs[len(recs)-1]
+	ctx, cancel = context.WithTimeout(c.ctx, opTimeout)
 	defer cancel()
 	if err := c.s.opsSeen.waitPast(ctx, last.Partition, last.Offset); err != nil {
 		if c.ctx.Err() == nil {
