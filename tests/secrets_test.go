@@ -120,14 +120,17 @@ func TestSecretsStayOut(t *testing.T) {
 	t.Logf("delivered: %v", seen)
 	sub.send(&mqtt.Disconnect{})
 
-	// Wait for the events of every client above.
+	// Wait for the events of every client above, and for the frontends to
+	// have finished both session connections: "connection ended" is their
+	// last log line, written after the connection's spans ended.
 	deadline = time.Now().Add(waitFor)
 	for {
 		evMu.Lock()
 		all := string(bytes.Join(raw, []byte("\n")))
 		evMu.Unlock()
 		if strings.Contains(all, `"secret-bad"`) && strings.Contains(all, `"secret-bad-v3"`) &&
-			strings.Count(all, "mqtt.client.disconnected") >= 2 {
+			strings.Count(all, "mqtt.client.disconnected") >= 2 &&
+			strings.Count(logs.String(), `"msg":"connection ended"`) >= 2 {
 			break
 		}
 		if time.Now().After(deadline) {
@@ -135,7 +138,6 @@ func TestSecretsStayOut(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	time.Sleep(500 * time.Millisecond) // the last log lines and spans
 
 	secrets := append([]string{password, wrong}, payloads...)
 	var spanText strings.Builder

@@ -75,6 +75,17 @@ type piece struct {
 	v    byte // 0: text; 'c': ClientID; 'u': Username
 }
 
+// value is the piece with c substituted.
+func (p piece) value(c Client) string {
+	switch p.v {
+	case 'c':
+		return c.ClientID
+	case 'u':
+		return c.Username
+	}
+	return p.text
+}
+
 // ACL is a parsed ACL file. It is immutable, so safe for concurrent use.
 type ACL struct {
 	anonymous []*Rule            // topic lines before any user line

@@ -1,11 +1,9 @@
 package auth
 
-import "context"
-
 // ACLFile is an ACL file that reloads itself when it changes. Safe for
 // concurrent use.
 type ACLFile struct {
-	w *watched[ACL]
+	*watched[ACL] // Run, Reload, Current
 }
 
 // OpenACLFile reads and parses the ACL file at path. It fails if the file
@@ -16,19 +14,8 @@ func OpenACLFile(path string, opt WatchOptions) (*ACLFile, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &ACLFile{w: w}, nil
+	return &ACLFile{w}, nil
 }
-
-// Run checks the file for changes every interval until ctx ends; it
-// returns nil then.
-func (f *ACLFile) Run(ctx context.Context) error { return f.w.run(ctx) }
-
-// Reload checks the file now. It returns the parse error of a changed
-// file that was not taken (the previous version stays in force).
-func (f *ACLFile) Reload() error { return f.w.reload() }
-
-// Current returns the version in force.
-func (f *ACLFile) Current() *ACL { return f.w.cur.Load() }
 
 // CanPublish applies ACL.CanPublish of the version in force.
 func (f *ACLFile) CanPublish(c Client, name string) bool { return f.Current().CanPublish(c, name) }

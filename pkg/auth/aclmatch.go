@@ -52,16 +52,10 @@ func (r *Rule) applies(c Client) bool {
 	}
 	for _, l := range r.levels {
 		for _, p := range l.pieces {
-			var v string
-			switch p.v {
-			case 'c':
-				v = c.ClientID
-			case 'u':
-				v = c.Username
-			default:
+			if p.v == 0 {
 				continue
 			}
-			if v == "" || strings.IndexByte(v, '/') >= 0 {
+			if v := p.value(c); v == "" || strings.IndexByte(v, '/') >= 0 {
 				return false
 			}
 		}
@@ -171,13 +165,7 @@ func (l *level) literalIs(s string, c Client) bool {
 		return l.text == s
 	}
 	for _, p := range l.pieces {
-		v := p.text
-		switch p.v {
-		case 'c':
-			v = c.ClientID
-		case 'u':
-			v = c.Username
-		}
+		v := p.value(c)
 		if !strings.HasPrefix(s, v) {
 			return false
 		}
@@ -192,13 +180,7 @@ func (l *level) dollar(c Client) bool {
 		return strings.HasPrefix(l.text, "$")
 	}
 	for _, p := range l.pieces {
-		v := p.text
-		switch p.v {
-		case 'c':
-			v = c.ClientID
-		case 'u':
-			v = c.Username
-		}
+		v := p.value(c)
 		if v != "" {
 			return v[0] == '$'
 		}

@@ -167,7 +167,7 @@ func ParseHash(s string) (*Hash, error) {
 			return nil, fmt.Errorf("%w: sha512: want $6$salt$hash", ErrSyntax)
 		}
 		h := &Hash{alg: SHA512}
-		if err := decodeSaltSum(h, parts[0], parts[1], base64.StdEncoding); err != nil {
+		if err := decodeSaltSum(h, parts[0], parts[1]); err != nil {
 			return nil, fmt.Errorf("sha512: %w", err)
 		}
 		return h, nil
@@ -181,7 +181,7 @@ func ParseHash(s string) (*Hash, error) {
 			return nil, fmt.Errorf("%w: sha512-pbkdf2: iterations not in 1..%d", ErrSyntax, maxIterations)
 		}
 		h := &Hash{alg: SHA512PBKDF2, iterations: n}
-		if err := decodeSaltSum(h, parts[1], parts[2], base64.StdEncoding); err != nil {
+		if err := decodeSaltSum(h, parts[1], parts[2]); err != nil {
 			return nil, fmt.Errorf("sha512-pbkdf2: %w", err)
 		}
 		return h, nil
@@ -191,7 +191,8 @@ func ParseHash(s string) (*Hash, error) {
 	return nil, ErrUnknownHash
 }
 
-func decodeSaltSum(h *Hash, salt, sum string, enc *base64.Encoding) error {
+func decodeSaltSum(h *Hash, salt, sum string) error {
+	enc := base64.StdEncoding
 	var err error
 	if h.salt, err = enc.DecodeString(salt); err != nil || (len(h.salt) != 12 && len(h.salt) != 64) {
 		return fmt.Errorf("%w: salt is not base64 of 12 or 64 bytes", ErrSyntax)

@@ -1,7 +1,6 @@
 package auth
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -101,13 +100,15 @@ func (w *watched[T]) check() (bool, error) {
 	if w.stat != nil && sameStat(w.stat, fi) {
 		return false, nil
 	}
-	fi, data, err := w.read()
+	// fi was taken before the read: if the file changes in between, the
+	// next check sees a newer stat than the one recorded and reads again.
+	data, err := os.ReadFile(w.path)
 	if err != nil {
 		return false, nil // as above; the next check retries
 	}
 	w.stat = fi
 	sum := sha256.Sum256(data)
-	if bytes.Equal(sum[:], w.content[:]) {
+	if sum == w.content {
 		return false, nil // touched or re-linked, same content
 	}
 	w.content = sum
@@ -122,8 +123,9 @@ func (w *watched[T]) check() (bool, error) {
 	return true, nil
 }
 
-// run checks the file every interval until ctx ends.
-func (w *watched[T]) run(ctx context.Context) error {
+// Run checks the file for changes every interval until ctx ends; it
+// returns nil then.
+func (w *watched[T]) Run(ctx context.Context) error {
 	t := time.NewTicker(w.opt.Interval)
 	defer t.Stop()
 	for {
@@ -131,19 +133,21 @@ func (w *watched[T]) run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-			tried, err := w.check()
-			if tried && w.opt.OnReload != nil {
-				w.opt.OnReload(err)
-			}
+			_ = w.Reload()
 		}
 	}
 }
 
-// reload checks now, for a SIGHUP handler or a test.
-func (w *watched[T]) reload() error {
+// Reload checks the file now (for a SIGHUP handler or a test). It returns
+// the parse error of a changed file that was not taken (the previous
+// version stays in force).
+func (w *watched[T]) Reload() error {
 	tried, err := w.check()
 	if tried && w.opt.OnReload != nil {
 		w.opt.OnReload(err)
 	}
 	return err
 }
+
+// Current returns the version in force.
+func (w *watched[T]) Current() *T { return w.cur.Load() }

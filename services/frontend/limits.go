@@ -171,10 +171,9 @@ func (l *limiter) releaseConn() { l.open.Add(-1) }
 
 // connectAllowed takes a CONNECT token; false: refuse with 0x9F.
 func (l *limiter) connectAllowed() bool {
-	if l.connect == nil || l.connect.take(time.Now()) == 0 {
+	if l.connect == nil || l.connect.tryTake(time.Now()) {
 		return true
 	}
-	l.connect.giveBack()
 	l.hit(limitConnectRate)
 	return false
 }
@@ -244,14 +243,19 @@ func newBucket(rate float64) *bucket {
 	return &bucket{rate: rate, burst: burst, tokens: burst, last: time.Now()}
 }
 
-// take takes one token and returns the wait until it is due (0: now).
-func (b *bucket) take(now time.Time) time.Duration {
-	b.mu.Lock()
-	defer b.mu.Unlock()
+// refillLocked adds the tokens due since the last call; b.mu is held.
+func (b *bucket) refillLocked(now time.Time) {
 	if el := now.Sub(b.last); el > 0 {
 		b.tokens = min(b.burst, b.tokens+el.Seconds()*b.rate)
 		b.last = now
 	}
+}
+
+// take takes one token and returns the wait until it is due (0: now).
+func (b *bucket) take(now time.Time) time.Duration {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.refillLocked(now)
 	b.tokens--
 	if b.tokens >= 0 {
 		return 0
@@ -259,9 +263,15 @@ func (b *bucket) take(now time.Time) time.Duration {
 	return time.Duration(-b.tokens / b.rate * float64(time.Second))
 }
 
-// giveBack returns a token taken by a caller that will not wait for it.
-func (b *bucket) giveBack() {
+// tryTake takes one token if one is there now, for a caller that will
+// not wait for it.
+func (b *bucket) tryTake(now time.Time) bool {
 	b.mu.Lock()
-	b.tokens++
-	b.mu.Unlock()
+	defer b.mu.Unlock()
+	b.refillLocked(now)
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
 }

@@ -24,9 +24,7 @@ func TestBucket(t *testing.T) {
 	if d := b.take(now); d != 200*time.Millisecond {
 		t.Fatalf("second beyond the burst: wait %v, want 200ms", d)
 	}
-	b.giveBack()
-	b.giveBack()
-	// A second later 10 tokens were added, capped at the burst.
+	// Ten seconds later the refill is capped at the burst.
 	now = now.Add(10 * time.Second)
 	for i := 0; i < 10; i++ {
 		if d := b.take(now); d != 0 {
