@@ -100,20 +100,9 @@ func (w *Writer) Due(ctx context.Context, n int, nowMs int64) ([]string, error) 
 }
 
 // Apply runs fn's changes and the `applied:<n>` = offset mark in one
-// MULTI/EXEC.
+// MULTI/EXEC: ApplyBatch of one step, without an owner check.
 func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func(*Tx)) error {
-	_, err := w.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		tx := &Tx{ctx: ctx, p: p, k: w.keys, partition: partition, offset: offset}
-		if fn != nil {
-			fn(tx)
-		}
-		p.Set(ctx, w.keys.Applied(partition), offset, 0)
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("apply op %d/%d: %w", partition, offset, err)
-	}
-	return nil
+	return w.ApplyBatch(ctx, partition, "", []Step{{Offset: offset, Fn: fn}})
 }
 
 // ErrNotOwner is returned by ApplyBatch when another instance has claimed

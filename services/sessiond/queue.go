@@ -285,7 +285,9 @@ func (q *queue) onRecord(r *kafkalog.Record) {
 		span := startEnqueueSpan(r, h.o.cid)
 		ev.eval(q.s, h.o, r, h.sub)
 		err := q.commit(ctx, h.o, r.Partition, r.Offset+1, &ev)
-		endSpan(span, err, attribute.Int("tidemark.queued", len(ev.refs)))
+		if span != nil {
+			endSpan(span, err, attribute.Int("tidemark.queued", len(ev.refs)))
+		}
 		if err != nil {
 			// Fall back to a catch-up from this record: a later record
 			// queued first would move qfrom past it.

@@ -275,7 +275,9 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 		before := stateOf(in.meta)
 		span := startApplySpan(rec, op)
 		out := s.decide(b, op, *in, follow)
-		endSpan(span, nil, attribute.String("tidemark.result", out.result))
+		if span != nil {
+			endSpan(span, nil, attribute.String("tidemark.result", out.result))
+		}
 		s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
 		if op.Kind == session.OpExpire {
 			expired = append(expired, op.ClientID)

@@ -21,16 +21,21 @@ import (
 
 var tracer = tracing.NewTracer("github.com/tidemarkmq/tidemark/services/sessiond")
 
+// traced reports whether rec gets a span: tracing is on and rec carries a
+// trace context. The span helpers check it before building anything, as
+// they run once per op and per queued message.
+func traced(rec *kafkalog.Record) bool {
+	if !tracer.On() {
+		return false
+	}
+	_, ok := rec.Header("traceparent")
+	return ok
+}
+
 // startRecordSpan starts a span named name under the context in rec's
-// headers; nil when tracing is off or rec carries none.
+// headers; the caller checked traced(rec).
 func startRecordSpan(name string, rec *kafkalog.Record, attrs ...attribute.KeyValue) trace.Span {
-	if _, ok := rec.Header("traceparent"); !ok {
-		return nil
-	}
-	t, on := tracer.Get()
-	if !on {
-		return nil
-	}
+	t, _ := tracer.Get()
 	ctx := tracing.Extract(context.Background(), rec)
 	attrs = append(attrs,
 		attribute.String("messaging.system", "kafka"),
@@ -44,6 +49,9 @@ func startRecordSpan(name string, rec *kafkalog.Record, attrs ...attribute.KeyVa
 // startEnqueueSpan starts the span of queueing message rec for the
 // offline session cid.
 func startEnqueueSpan(rec *kafkalog.Record, cid string) trace.Span {
+	if !traced(rec) {
+		return nil
+	}
 	return startRecordSpan("session enqueue", rec,
 		attribute.String("messaging.operation.name", "enqueue"),
 		attribute.String("messaging.operation.type", "process"),
@@ -52,6 +60,9 @@ func startEnqueueSpan(rec *kafkalog.Record, cid string) trace.Span {
 
 // startApplySpan starts the span of applying op (from rec).
 func startApplySpan(rec *kafkalog.Record, op *session.Op) trace.Span {
+	if !traced(rec) {
+		return nil
+	}
 	return startRecordSpan("session apply "+op.Kind, rec,
 		attribute.String("messaging.operation.name", "apply"),
 		attribute.String("messaging.operation.type", "process"),
@@ -59,11 +70,9 @@ func startApplySpan(rec *kafkalog.Record, op *session.Op) trace.Span {
 		attribute.Int64("tidemark.epoch", op.Epoch))
 }
 
-// endSpan ends span (nil allowed) with err's status and attrs.
+// endSpan ends span with err's status and attrs. Callers check span for
+// nil first, so that an untraced op builds no attrs.
 func endSpan(span trace.Span, err error, attrs ...attribute.KeyValue) {
-	if span == nil {
-		return
-	}
 	span.SetAttributes(attrs...)
 	if err != nil {
 		span.RecordError(err)
