@@ -124,15 +124,7 @@ func runPubSub(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 	cfg.say("connecting %d publishers", cfg.Publishers)
 	pconns := connectAll(ctx, cfg, cfg.Publishers, func(i int) client.Options {
 		o := cfg.clientOptions(pick(cfg.PubAddrs, i), cfg.clientID("p", i))
-		p := pubs[i]
-		o.OnAck = func(sent time.Time, rc mqtt.ReasonCode) {
-			if rc.IsError() {
-				errs.add(fmt.Errorf("publisher %d: publish refused: %w", i, rc))
-				return
-			}
-			p.acked.Add(1)
-			p.ackLat.Record(time.Since(sent))
-		}
+		o.OnAck = pubs[i].onAck(i, errs)
 		return o
 	}, errs, nil)
 	defer closeAll(cfg, pconns)
@@ -294,6 +286,19 @@ func subscribeAll(ctx context.Context, cfg *Config, subs []*client.Conn, filters
 }
 
 // run publishes p.n messages, paced to p.rate, until done or ctx ends.
+// onAck counts publisher i's acknowledgements and their latency; a
+// refusal is an error of the run.
+func (p *publisher) onAck(i int, errs *errorLog) func(time.Time, mqtt.ReasonCode) {
+	return func(sent time.Time, rc mqtt.ReasonCode) {
+		if rc.IsError() {
+			errs.add(fmt.Errorf("publisher %d: publish refused: %w", i, rc))
+			return
+		}
+		p.acked.Add(1)
+		p.ackLat.Record(time.Since(sent))
+	}
+}
+
 // Messages due at the same moment are written with one flush.
 func (p *publisher) run(ctx context.Context, cfg *Config, id uint32) error {
 	payload := make([]byte, cfg.Size)

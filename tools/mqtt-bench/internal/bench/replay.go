@@ -42,22 +42,12 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 
 	cfg.say("subscriber %s left; publishing %d QoS %d messages for it", subID, cfg.Count, cfg.QoS)
 	// Publish phase: the pubsub machinery with nobody listening live.
-	pubCfg := *cfg
-	pubCfg.Progress = nil
 	pubs, _ := cfg.publishers(func(int) string { return topic })
 	pconns := connectAll(ctx, cfg, cfg.Publishers, func(i int) client.Options {
 		o := cfg.clientOptions(pick(cfg.PubAddrs, i), cfg.clientID("p", i))
 		o.Clean = true
 		o.SessionExpiry = 0
-		p := pubs[i]
-		o.OnAck = func(sent time.Time, rc mqtt.ReasonCode) {
-			if rc.IsError() {
-				errs.add(fmt.Errorf("publisher %d: publish refused: %w", i, rc))
-				return
-			}
-			p.acked.Add(1)
-			p.ackLat.Record(time.Since(sent))
-		}
+		o.OnAck = pubs[i].onAck(i, errs)
 		return o
 	}, errs, nil)
 	pubStart := time.Now()
@@ -69,7 +59,7 @@ func runReplay(ctx context.Context, cfg *Config, res *Result, errs *errorLog) er
 			done <- nil
 			continue
 		}
-		go func() { done <- p.run(pctx, &pubCfg, uint32(i)) }()
+		go func() { done <- p.run(pctx, cfg, uint32(i)) }()
 	}
 	for range pubs {
 		if err := <-done; err != nil && pctx.Err() == nil {

@@ -4,9 +4,7 @@
 package brokertest
 
 import (
-	"errors"
 	"fmt"
-	"io"
 	"net"
 	"strings"
 	"sync"
@@ -141,9 +139,6 @@ func (b *faultyBroker) serve(c *brokerConn) {
 	for {
 		p, err := r.ReadPacket(c.v)
 		if err != nil {
-			if !errors.Is(err, io.EOF) {
-				return
-			}
 			return
 		}
 		switch p := p.(type) {

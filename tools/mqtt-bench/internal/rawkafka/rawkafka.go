@@ -71,9 +71,13 @@ func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
 
 	// Warm up outside the measurement: the first writes to a new topic wait
 	// for metadata and leader election.
+	// Keys spread records like fan-in publishers over MQTT topics; they
+	// are built once, outside the timed loop.
+	keys := make([][]byte, cfg.Keys)
 	warm := make([]kafka.Message, cfg.Keys)
 	for k := range warm {
-		warm[k] = kafka.Message{Key: key(k, cfg.Keys), Value: make([]byte, cfg.Size)}
+		keys[k] = fmt.Appendf(nil, "bench/%d", k)
+		warm[k] = kafka.Message{Key: keys[k], Value: make([]byte, cfg.Size)}
 	}
 	if err := w.WriteMessages(ctx, warm...); err != nil {
 		return nil, fmt.Errorf("warm up: %w", err)
@@ -107,7 +111,7 @@ func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
 				}
 				batch = batch[:0]
 				for k := range n {
-					batch = append(batch, kafka.Message{Key: key(int(first+k), cfg.Keys), Value: value})
+					batch = append(batch, kafka.Message{Key: keys[int(first+k)%len(keys)], Value: value})
 				}
 				t := time.Now()
 				sent.Add(uint64(n))
@@ -145,9 +149,6 @@ func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
 	res.Errors, res.ErrorSamples = errCount.Load(), samples
 	return res, nil
 }
-
-// key spreads records over keys like fan-in publishers over MQTT topics.
-func key(n, keys int) []byte { return fmt.Appendf(nil, "bench/%d", n%keys) }
 
 func ensureTopic(ctx context.Context, cfg Config) error {
 	addr, err := net.ResolveTCPAddr("tcp", cfg.Brokers[0])
