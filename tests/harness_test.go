@@ -553,3 +553,14 @@ func (l *lifecycle) waitEvents(cid string, kind events.Type, n int) []events.Env
 		l.waitMore(cid, len(all))
 	}
 }
+
+// missingStack skips a test whose part of the stack is missing, or fails
+// it when TIDEMARK_REQUIRE_STACK=1 says the stack must be complete (as
+// under `make test`).
+func missingStack(t *testing.T, msg string) {
+	t.Helper()
+	if os.Getenv("TIDEMARK_REQUIRE_STACK") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}

@@ -46,11 +46,7 @@ func exportToJaeger(t *testing.T) *jaeger {
 	query := envOr("TIDEMARK_JAEGER_QUERY", defaultJaegerQuery)
 	otlp := envOr("TIDEMARK_OTLP_ENDPOINT", defaultOTLP)
 	if err := reachable(query + "/api/services"); err != nil {
-		msg := fmt.Sprintf("jaeger query API %s: %v (start it with scripts/stack.sh up jaeger)", query, err)
-		if os.Getenv("TIDEMARK_REQUIRE_STACK") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		missingStack(t, fmt.Sprintf("jaeger query API %s: %v (start it with scripts/stack.sh up jaeger)", query, err))
 	}
 	u, err := url.Parse(otlp)
 	if err != nil {

@@ -17,10 +17,7 @@ func mosquittoTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
-		if os.Getenv("TIDEMARK_REQUIRE_STACK") == "1" {
-			t.Fatalf("%s not found: scripts/install-deps.sh installs mosquitto-clients", name)
-		}
-		t.Skipf("%s not found: run `make test`, which installs mosquitto-clients", name)
+		missingStack(t, name+" not found: `make test` installs mosquitto-clients (scripts/install-deps.sh)")
 	}
 	return p
 }

@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog/kafkatest"
 )
 
 // privateKafka runs a real Kafka of the test's own with scripts/stack.sh,
@@ -17,12 +19,7 @@ import (
 // and to start it again on the same storage.
 func privateKafka(t *testing.T) (broker string, stop, restart func()) {
 	t.Helper()
-	if os.Getenv("TIDEMARK_KAFKA") == "" {
-		if os.Getenv("TIDEMARK_REQUIRE_STACK") == "1" {
-			t.Fatal("TIDEMARK_KAFKA is unset but TIDEMARK_REQUIRE_STACK=1")
-		}
-		t.Skip("TIDEMARK_KAFKA unset: run `make test` (this test starts a Kafka of its own next to the stack's)")
-	}
+	kafkatest.Brokers(t) // the stack's Kafka marks a machine that can run one more
 	port, ctrl := freePort(t), freePort(t)
 	env := append(os.Environ(),
 		"TIDEMARK_STACK_DIR="+t.TempDir(),
