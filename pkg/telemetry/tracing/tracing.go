@@ -92,8 +92,8 @@ func protocol() string {
 	return "http/protobuf"
 }
 
-// Enabled reports whether cfg and the environment ask for export.
-func Enabled(cfg Config) bool {
+// enabled reports whether cfg and the environment ask for export.
+func enabled(cfg Config) bool {
 	if strings.EqualFold(os.Getenv(envSDKDisabled), "true") || strings.EqualFold(os.Getenv(envTracesExporter), "none") {
 		return false
 	}
@@ -101,20 +101,20 @@ func Enabled(cfg Config) bool {
 }
 
 // Setup installs the global propagator and, when export is configured (see
-// Config and Enabled), a tracer provider batching spans to the OTLP/HTTP
+// Config and enabled), a tracer provider batching spans to the OTLP/HTTP
 // collector. It returns the function that flushes and stops them (call it
 // at shutdown, bounded by its context).
 func Setup(ctx context.Context, cfg Config) (shutdown func(context.Context) error, err error) {
 	otel.SetTextMapPropagator(propagator)
 	noop := func(context.Context) error { return nil }
-	if !Enabled(cfg) {
+	if !enabled(cfg) {
 		return noop, nil
 	}
 	exp, err := newExporter(ctx, cfg.Endpoint)
 	if err != nil {
 		return nil, err
 	}
-	res, err := Resource(cfg)
+	res, err := newResource(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -195,10 +195,10 @@ func newExporter(ctx context.Context, endpoint string) (sdktrace.SpanExporter, e
 	}
 }
 
-// Resource is the resource of cfg's spans: the SDK defaults, service.name
+// newResource is the resource of cfg's spans: the SDK defaults, service.name
 // (OTEL_SERVICE_NAME, else cfg.Service) and service.instance.id, with
 // OTEL_RESOURCE_ATTRIBUTES on top.
-func Resource(cfg Config) (*resource.Resource, error) {
+func newResource(cfg Config) (*resource.Resource, error) {
 	attrs := []attribute.KeyValue{semconv.ServiceInstanceID(cfg.Node)}
 	if os.Getenv(envServiceName) == "" && cfg.Service != "" {
 		attrs = append(attrs, semconv.ServiceName(cfg.Service))

@@ -141,7 +141,7 @@ func TestResourceServiceName(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Setenv(envServiceName, tt.env)
-		res, err := Resource(Config{Service: tt.cfg, Node: "n1"})
+		res, err := newResource(Config{Service: tt.cfg, Node: "n1"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -174,11 +174,8 @@ func TestTracerFollowsTheGlobalProvider(t *testing.T) {
 	if !tr.On() {
 		t.Fatal("off with an SDK provider")
 	}
-	if _, span := func() (trace.Tracer, trace.Span) {
-		t, _ := tr.Get()
-		_, s := t.Start(context.Background(), "x")
-		return t, s
-	}(); !span.IsRecording() {
+	tracer, _ := tr.Get()
+	if _, span := tracer.Start(context.Background(), "x"); !span.IsRecording() {
 		t.Fatal("span of the SDK provider not recording")
 	}
 }
