@@ -104,19 +104,26 @@ rm -f "$WORK"/*.json "$WORK"/*.err
 PIDS=()
 OUR_PIDS=()
 STACK_STARTED=() # parts of the test stack this run started, stopped at exit
-cleanup() {
-	local p i
-	[[ ${#OUR_PIDS[@]} -eq 0 ]] || stop_ours
-	for p in "${PIDS[@]}"; do
+# stop_pids TENTHS PID...: SIGTERM each, give each up to TENTHS tenths of
+# a second to exit, then SIGKILL and reap it.
+stop_pids() {
+	local tenths=$1 p i
+	shift
+	for p in "$@"; do
 		kill -TERM "$p" 2>/dev/null || true
 	done
-	for p in "${PIDS[@]}"; do
-		for ((i = 0; i < 100; i++)); do
+	for p in "$@"; do
+		for ((i = 0; i < tenths; i++)); do
 			kill -0 "$p" 2>/dev/null || break
 			sleep 0.1
 		done
 		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
 	done
+}
+cleanup() {
+	[[ ${#OUR_PIDS[@]} -eq 0 ]] || stop_ours
+	[[ ${#PIDS[@]} -eq 0 ]] || stop_pids 100 "${PIDS[@]}"
 	[[ ${#STACK_STARTED[@]} -eq 0 ]] || scripts/stack.sh down "${STACK_STARTED[@]}" >&2 || true
 }
 trap cleanup EXIT
@@ -172,15 +179,7 @@ EOF
 fi
 # start_mosquitto: (re)start Mosquitto, pid in MOSQ_PID.
 start_mosquitto() {
-	local i
-	if [[ -n $MOSQ_PID ]]; then
-		kill -TERM "$MOSQ_PID" 2>/dev/null || true
-		for ((i = 0; i < 100; i++)); do
-			kill -0 "$MOSQ_PID" 2>/dev/null || break
-			sleep 0.1
-		done
-		wait "$MOSQ_PID" 2>/dev/null || true
-	fi
+	[[ -z $MOSQ_PID ]] || stop_pids 100 "$MOSQ_PID"
 	start mosquitto "$WORK/mosquitto.log" mosquitto -c "$WORK/mosquitto.conf"
 	MOSQ_PID=$LAST_PID
 	wait_port "$MOSQ" "$MOSQ_PID" mosquitto "$WORK/mosquitto.log"
@@ -208,7 +207,6 @@ fi
 # restarted before every run against them, so that work a scenario leaves
 # behind (queued appends, sessions) does not slow the next one; Mosquitto
 # is left running, as it keeps no such backlog.
-OUR_PIDS=()
 start_ours() {
 	local common=(--kafka "$TIDEMARK_KAFKA" --redis "$TIDEMARK_REDIS" --log-format text --log-level warn)
 	# Mosquitto runs anonymous and unthrottled: so do the frontends here,
@@ -232,18 +230,7 @@ start_ours() {
 	wait_ready "$HTTP_B" frontend-b
 }
 stop_ours() {
-	local p i
-	for p in "${OUR_PIDS[@]}"; do
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${OUR_PIDS[@]}"; do
-		for ((i = 0; i < 150; i++)); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.1
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_pids 150 "${OUR_PIDS[@]}"
 	OUR_PIDS=()
 }
 
