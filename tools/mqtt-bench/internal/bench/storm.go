@@ -64,15 +64,14 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 		}
 	}
 	start := time.Now()
-	var mu sync.Mutex
-	var connected uint64
+	var mu sync.Mutex // guards hist
+	hist := latency.New()
 	stop := progress(cfg, start, [2]string{"connected", "errors"}, func() (uint64, uint64) {
 		mu.Lock()
 		defer mu.Unlock()
-		return connected, errs.n.Load()
+		return uint64(hist.Count()), errs.n.Load()
 	})
 	defer stop()
-	hist := latency.New()
 	cctx, cancel := context.WithTimeout(ctx, cfg.Duration)
 	defer cancel()
 	cfg.say("opening %d connections", cfg.Connections)
@@ -82,7 +81,6 @@ func runIdle(ctx context.Context, cfg *Config, res *Result, errs *errorLog) erro
 		return o
 	}, errs, func(d time.Duration) {
 		mu.Lock()
-		connected++
 		hist.Record(d)
 		mu.Unlock()
 	})
