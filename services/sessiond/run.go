@@ -146,7 +146,7 @@ func (s *Service) applyRun(ctx context.Context, p *part, run []*kafkalog.Record)
 // earlier ops before Redis does.
 type overlay map[string]*input
 
-// get returns cid's view, reading the session hash on first use.
+// view returns cid's view, reading the session hash on first use.
 func (s *Service) view(ctx context.Context, ov overlay, cid string) (*input, error) {
 	if in, ok := ov[cid]; ok {
 		return in, nil
@@ -356,6 +356,12 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 	return nil
 }
 
+// reset starts in's cursor and queue start afresh: the session was created
+// or discarded by the op, so nothing of Redis's applies any more.
+func (in *input) reset() {
+	in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+}
+
 // advance updates a client's overlay view with an op's outcome.
 func advance(in *input, op *session.Op, out outcome) {
 	if out.result != resultApplied {
@@ -366,12 +372,12 @@ func advance(in *input, op *session.Op, out outcome) {
 		in.meta = out.meta
 		in.queued = false
 		if !out.meta.Present {
-			in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+			in.reset()
 		}
 	case session.OpDisconnect:
 		if out.state == stateNone {
 			in.meta = nil
-			in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+			in.reset()
 			in.queued = false
 			return
 		}
@@ -380,7 +386,7 @@ func advance(in *input, op *session.Op, out outcome) {
 		in.queued = true
 	case session.OpExpire:
 		in.meta = nil
-		in.cursor, in.qfrom, in.delta, in.loaded = map[int]int64{}, map[int]int64{}, nil, true
+		in.reset()
 		in.queued = false
 	case session.OpProgress:
 		for p, o := range op.Cursor {

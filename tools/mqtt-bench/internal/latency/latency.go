@@ -1,7 +1,7 @@
 // Package latency records durations in an HDR histogram and summarises them
-// as the percentiles the load tool reports. One Histogram per goroutine that
-// records (a subscriber's read loop), merged at the end, keeps recording
-// free of locks.
+// as the percentiles the load tool reports. A Histogram is not safe for
+// concurrent use: the load tool shards its recording over a few locked
+// histograms and merges them at the end.
 package latency
 
 import (
