@@ -106,7 +106,7 @@ func TestRandomizedSessions(t *testing.T) {
 			t.Logf("step %d (%v): restart frontend %d", step, time.Since(began).Round(time.Millisecond), fe)
 			feMu.Lock()
 			c.fes[fe].stop()
-			c.fes[fe] = c.startFrontend(fmt.Sprintf("fe-%d", fe))
+			c.fes[fe] = c.startFrontend(fe)
 			feMu.Unlock()
 			for _, s := range subs {
 				if s.fe == fe {

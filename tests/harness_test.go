@@ -108,7 +108,7 @@ func newCluster(t *testing.T, opt options) *cluster {
 	c.life = followLifecycle(t, brokers, c.topics.Lifecycle)
 	c.startSessiond()
 	for i := 0; i < opt.frontends; i++ {
-		c.fes = append(c.fes, c.startFrontendN(i, fmt.Sprintf("fe-%d", i)))
+		c.fes = append(c.fes, c.startFrontend(i))
 	}
 	t.Cleanup(func() {
 		for _, f := range c.fes {
@@ -147,21 +147,18 @@ func (c *cluster) startSessiond() {
 	c.sd = start(c.t, svc, svc.Run, svc.Ready)
 }
 
-func (c *cluster) startFrontend(node string) *runner[*frontend.Server] {
+// startFrontend starts (or restarts) frontend i, node fe-<i>, with the
+// cluster's tuning for it.
+func (c *cluster) startFrontend(i int) *runner[*frontend.Server] {
 	c.t.Helper()
-	return c.startFrontendN(-1, node)
-}
-
-// startFrontendN starts a frontend tuned as frontend i (-1: not tuned).
-func (c *cluster) startFrontendN(i int, node string) *runner[*frontend.Server] {
-	c.t.Helper()
+	node := fmt.Sprintf("fe-%d", i)
 	cfg := frontend.Config{
 		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.brokers, Redis: c.rdb.Options().Addr, KeyPrefix: c.prefix,
 		Topics: c.topics, DefaultExpiry: c.opt.defaultExpiry, ProgressInterval: 50 * time.Millisecond,
 		PublishRetry: c.opt.publishRetry,
 		Logger:       c.log.With("svc", node),
 	}
-	if c.opt.tune != nil && i >= 0 {
+	if c.opt.tune != nil {
 		c.opt.tune(i, &cfg)
 	}
 	srv, err := frontend.New(cfg)

@@ -99,7 +99,7 @@ func TestRollingRestart(t *testing.T) {
 		down[i] = true
 		feMu.Unlock()
 		old.stop() // drain: clients are closed and reconnect elsewhere
-		fresh := c.startFrontend(fmt.Sprintf("fe-%d", i))
+		fresh := c.startFrontend(i)
 		feMu.Lock()
 		c.fes[i] = fresh
 		down[i] = false
