@@ -890,7 +890,8 @@ func (c *conn) route(s session.Subscription) {
 	}
 }
 
-// matchSubs aggregates the session's subscriptions matching msg, for replay.
+// matchSubs aggregates the session's subscriptions matching msg, for
+// replay. It says nothing of the ACL: the caller asks readable.
 func (c *conn) matchSubs(msg *message) match {
 	var m match
 	c.subMu.Lock()
@@ -900,13 +901,23 @@ func (c *conn) matchSubs(msg *message) match {
 			m.add(msg, c.clientID, s)
 		}
 	}
-	if m.ok && !c.mayRead(msg.topic) {
-		return match{}
-	}
 	return m
 }
 
-// mayRead applies the Authorizer's per-message read check, if it has one.
+// readable applies the Authorizer's per-message read check, if it has one,
+// as the rules stand now (ARCHITECTURE.md invariant 10: the ACL in force at
+// delivery, on every path). A refusal is counted; the caller then does not
+// send the message and lets the session's cursor pass it.
+func (c *conn) readable(topic string) bool {
+	if c.mayRead(topic) {
+		return true
+	}
+	c.s.lim.deniedRead()
+	return false
+}
+
+// mayRead is readable without the count, for a shared delivery that another
+// member may still take.
 func (c *conn) mayRead(topic string) bool {
 	rc, ok := c.s.cfg.Auth.(ReadChecker)
 	return !ok || rc.Read(c.ctx, c.info, topic)
