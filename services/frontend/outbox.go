@@ -156,13 +156,15 @@ func (o *outbox) control(p mqtt.Packet) bool {
 
 // offer queues a live delivery. It never blocks; when the session is too far
 // behind it marks the overflow, which the writer turns into a slow-consumer
-// disconnect.
-func (o *outbox) offer(d *delivery) {
+// disconnect. A shared delivery is never lost that way: it is refused
+// instead (false), as it is by a closed outbox, so that its group gives it
+// to another member.
+func (o *outbox) offer(d *delivery) bool {
 	o.mu.Lock()
 	o.dirty = true
-	if o.closed {
+	if o.closed || (d.share != nil && (o.overflow || len(o.live) >= o.maxPending)) {
 		o.mu.Unlock()
-		return
+		return false
 	}
 	if o.overflow || len(o.live) >= o.maxPending {
 		o.overflow = true
@@ -182,6 +184,7 @@ func (o *outbox) offer(d *delivery) {
 	}
 	o.mu.Unlock()
 	wake(o.signal)
+	return true
 }
 
 // restore loads a resumed session's inflight window and queue references
@@ -631,11 +634,12 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 }
 
 // hasRoom reports whether the client's window has room and little is
-// queued: shared deliveries prefer such members.
+// queued, and the outbox still takes deliveries: shared deliveries prefer
+// such members.
 func (o *outbox) hasRoom() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return !o.windowFull() && len(o.live) < o.window
+	return !o.closed && !o.overflow && !o.windowFull() && len(o.live) < o.window
 }
 
 // unfinishedShared returns the shared deliveries not yet finished: queued,
