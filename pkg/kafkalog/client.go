@@ -50,6 +50,17 @@ func sharedTransport(brokers []string) *kafka.Transport {
 	return t.(*kafka.Transport)
 }
 
+// CloseIdleConnections drops the idle connections of the shared transports
+// of the package functions. Nothing needs it for correctness (idle
+// connections close after the transport's IdleTimeout); it lets a process
+// or a test that is done with Kafka see no connection of it left.
+func CloseIdleConnections() {
+	shared.Range(func(_, t any) bool {
+		closeTransport(t.(*kafka.Transport))
+		return true
+	})
+}
+
 // staleTopic reports whether err may only mean that a transport's cached
 // metadata predates the topic (the cache refreshes every MetadataTTL):
 // worth one more try on a fresh transport before reporting it.

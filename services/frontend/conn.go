@@ -131,7 +131,10 @@ func (c *conn) kill(err error) {
 		return
 	}
 	_, code, send := closeReason(err)
-	if send && c.version == mqtt.V5 && c.connacked.Load() && c.out != nil {
+	// connacked first: it is stored after version and out are set, so a
+	// kill that comes while CONNECT is still being handled (a drain, a
+	// takeover) reads neither.
+	if send && c.connacked.Load() && c.version == mqtt.V5 && c.out != nil {
 		if c.out.control(&mqtt.Disconnect{ReasonCode: code}) {
 			c.lastWord.Store(true)
 		}
@@ -406,7 +409,6 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	}
 	c.connExp = c.sessionExpiry(cp)
 	c.expiry = c.connExp
-	c.will = cp.Will
 	ka := cp.KeepAlive
 	serverKA := false
 	// Only MQTT 5 can be told a shorter keep alive (Server Keep Alive); a
@@ -454,6 +456,16 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
 	st, err := c.waitApplied(wctx, rec.Offset)
 	cancel()
+	if err == nil && c.cause() != nil {
+		// Killed while its session was being applied: taken over by a
+		// newer CONNECT, or the frontend is draining. It gets no CONNACK.
+		err = c.cause()
+		if errors.Is(err, ErrShutdown) {
+			_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
+		}
+		c.finish()
+		return session.State{}, false
+	}
 	if err != nil {
 		if errors.Is(err, session.ErrSuperseded) {
 			c.killNow(ErrTakenOver)
@@ -502,6 +514,11 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		}
 	}
 	c.out.control(ack)
+	// The will belongs to the accepted connection only: a CONNECT refused
+	// or superseded before this point never publishes one.
+	c.errMu.Lock()
+	c.will = cp.Will
+	c.errMu.Unlock()
 	c.connacked.Store(true)
 	c.s.m.connects.WithLabelValues("accepted").Inc()
 	return st, true

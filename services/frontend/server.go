@@ -55,14 +55,16 @@ type Server struct {
 	opsSeen  *opWatermark // how far the takeover watch has read the sessions topic
 	shares   *shares
 
-	mu       sync.Mutex
-	clients  map[string]*conn   // by ClientID, once the connect op is logged
-	logging  map[string][]*conn // by ClientID, while the connect op is being logged
-	conns    map[*conn]struct{} // every open connection
-	wills    map[string]*time.Timer
-	draining bool
-	connWG   sync.WaitGroup
-	bg       sync.WaitGroup // wills being published
+	mu      sync.Mutex
+	clients map[string]*conn   // by ClientID, once the connect op is logged
+	logging map[string][]*conn // by ClientID, while the connect op is being logged
+	conns   map[*conn]struct{} // every open connection
+	wills   map[string]*time.Timer
+	// willsClosed is set by stopWills: no will is published from then on.
+	willsClosed bool
+	draining    bool
+	connWG      sync.WaitGroup
+	bg          sync.WaitGroup // wills being published; Add under mu while !willsClosed
 
 	addrMu sync.Mutex
 	addrs  map[string]net.Addr
@@ -165,7 +167,7 @@ func (s *Server) Run(ctx context.Context) error {
 	<-progressDone
 	stopFollowers()
 	fwg.Wait()
-	s.bg.Wait()
+	s.stopWills()
 	if err := s.app.Close(); err != nil {
 		s.log.Warn("close appender", "err", err)
 	}
@@ -355,9 +357,23 @@ func (s *Server) drain() {
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
 	case <-done:
+		return
 	case <-time.After(drainTimeout):
-		s.log.Warn("drain timed out", "connections", len(conns))
 	}
+	// Connections still ending lose their sockets now; their final ops
+	// are bounded by opTimeout, so this wait ends too, and none of them
+	// outlives Run.
+	s.mu.Lock()
+	left := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		left = append(left, c)
+	}
+	s.mu.Unlock()
+	s.log.Warn("drain timed out; closing the remaining connections", "connections", len(left))
+	for _, c := range left {
+		c.killNow(ErrShutdown)
+	}
+	<-done
 }
 
 // listener is one bound listener with its accept loop.

@@ -32,21 +32,55 @@ func (s *Server) scheduleWill(cid string, info ClientInfo, w *mqtt.Will, expiry 
 	if !s.cfg.Auth.Publish(context.Background(), info, w.Topic) {
 		return
 	}
-	if delay == 0 {
-		go s.publishWill(cid, w)
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.willsClosed {
+		s.log.Warn("will not published: the frontend is stopping", "client", cid, "topic", w.Topic)
+		return
+	}
+	if delay == 0 {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.publishWill(cid, w)
+		}()
+		return
+	}
 	if t := s.wills[cid]; t != nil {
 		t.Stop()
 	}
-	s.wills[cid] = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+	var t *time.Timer
+	t = time.AfterFunc(time.Duration(delay)*time.Second, func() {
 		s.mu.Lock()
-		delete(s.wills, cid)
+		if s.wills[cid] == t {
+			delete(s.wills, cid)
+		}
+		if s.willsClosed {
+			s.mu.Unlock()
+			return
+		}
+		s.bg.Add(1)
 		s.mu.Unlock()
+		defer s.bg.Done()
 		s.publishWill(cid, w)
 	})
+	s.wills[cid] = t
+}
+
+// stopWills ends will publishing before the appender closes: delayed wills
+// still waiting are dropped (logged), and the ones being published are
+// waited for, so that nothing outlives Run.
+func (s *Server) stopWills() {
+	s.mu.Lock()
+	s.willsClosed = true
+	for cid, t := range s.wills {
+		if t.Stop() {
+			s.log.Warn("delayed will not published: the frontend stopped first", "client", cid)
+		}
+		delete(s.wills, cid)
+	}
+	s.mu.Unlock()
+	s.bg.Wait()
 }
 
 // cancelWill stops a delayed will because the client connected again.
