@@ -759,14 +759,32 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 				RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID})
 		}
 	}
+	// The subscriptions join live delivery as soon as the packet is read,
+	// before their op is logged: a message that reaches this frontend's
+	// router after the SUBSCRIBE was read is delivered, even while the op
+	// is on its way (MQTT lets PUBLISH precede the SUBACK). They are undone
+	// if the op cannot be logged.
+	isNew := make([]bool, len(granted))
+	prev := make(map[string]session.Subscription)
+	c.subMu.Lock()
+	for i, s := range granted {
+		old, had := c.subs[s.Filter]
+		isNew[i] = !had
+		if _, seen := prev[s.Filter]; had && !seen {
+			prev[s.Filter] = old
+		}
+		c.subs[s.Filter] = s
+	}
+	c.subMu.Unlock()
 	if len(granted) > 0 {
-		// The live positions before the subscription joins the router: the
+		// The live positions when the subscriptions joined the router: the
 		// session service keeps them as the cursor of partitions that have
-		// none yet, so a takeover before this connection's first progress op
-		// still replays from where the subscription began.
-		from := c.s.router.positions()
+		// none yet, so a takeover before this connection's first progress
+		// op still replays from where the subscription began.
+		from := c.join(granted)
 		if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpSubscribe, Subs: granted, Cursor: from} }); err != nil {
 			c.log.Warn("log subscribe", "err", err)
+			c.unjoin(granted, prev)
 			for i := range codes {
 				if !codes[i].IsError() {
 					codes[i] = mqtt.UnspecifiedError
@@ -774,17 +792,6 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 			}
 			granted = nil
 		}
-	}
-	var isNew []bool
-	c.subMu.Lock()
-	for _, s := range granted {
-		_, had := c.subs[s.Filter]
-		isNew = append(isNew, !had)
-		c.subs[s.Filter] = s
-	}
-	c.subMu.Unlock()
-	for _, s := range granted {
-		c.route(s)
 	}
 	if !c.out.control(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes}) {
 		return ErrSlowConsumer
@@ -892,6 +899,46 @@ func (c *conn) leaveShares() {
 
 // isShared reports whether a session filter is a shared subscription.
 func isShared(filter string) bool { return strings.HasPrefix(filter, topic.SharePrefix) }
+
+// join puts subscriptions into live delivery and returns the router
+// positions they joined at: every record at or after them is matched.
+func (c *conn) join(subs []session.Subscription) map[int]int64 {
+	var plain []session.Subscription
+	for _, s := range subs {
+		if isShared(s.Filter) {
+			c.route(s)
+		} else {
+			plain = append(plain, s)
+		}
+	}
+	return c.s.router.attach(c, plain)
+}
+
+// unjoin undoes join for subscriptions whose op could not be logged: a
+// filter the session held before gets its previous options back, the
+// others leave live delivery and the session.
+func (c *conn) unjoin(subs []session.Subscription, prev map[string]session.Subscription) {
+	c.subMu.Lock()
+	for _, s := range subs {
+		if old, had := prev[s.Filter]; had {
+			c.subs[s.Filter] = old
+		} else {
+			delete(c.subs, s.Filter)
+		}
+	}
+	c.subMu.Unlock()
+	for _, s := range subs {
+		if old, had := prev[s.Filter]; had {
+			c.route(old)
+			continue
+		}
+		if group, inner, shared, _ := topic.ParseShared(s.Filter); shared {
+			c.s.shares.leave(c, group, inner, nil)
+		} else {
+			c.s.router.unsubscribe(c, s.Filter)
+		}
+	}
+}
 
 // route puts one subscription into live delivery: the router for plain
 // filters, the share's consumer group for shared ones.
