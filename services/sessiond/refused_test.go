@@ -33,7 +33,7 @@ func (h *harness) aclUser(rules ...string) *aclUser {
 	_, _ = rand.Read(b[:])
 	u := &aclUser{t: h.t, admin: h.rdb, name: "tidemark-test-" + hex.EncodeToString(b[:])}
 	u.set(append([]string{"on", "nopass", "~" + h.prefix + "*", "+@all"}, rules...)...)
-	h.t.Cleanup(func() { h.rdb.Do(context.Background(), "ACL", "DELUSER", u.name) })
+	h.t.Cleanup(func() { h.rdb.ACLDelUser(context.Background(), u.name) })
 	u.client = redis.NewClient(&redis.Options{Addr: h.rdb.Options().Addr, Username: u.name, Password: "unused"})
 	h.t.Cleanup(func() { u.client.Close() })
 	return u
@@ -43,13 +43,22 @@ func (h *harness) aclUser(rules ...string) *aclUser {
 // connections at once.
 func (u *aclUser) set(rules ...string) {
 	u.t.Helper()
-	args := []any{"ACL", "SETUSER", u.name}
-	for _, r := range rules {
-		args = append(args, r)
-	}
-	if err := u.admin.Do(context.Background(), args...).Err(); err != nil {
+	if err := u.admin.ACLSetUser(context.Background(), u.name, rules...).Err(); err != nil {
 		u.t.Fatalf("acl setuser %v: %v", rules, err)
 	}
+}
+
+// refused counts the user's commands named cmd that Redis refused, from
+// its ACL log.
+func (u *aclUser) refused(cmd string) (int64, error) {
+	entries, err := u.admin.ACLLog(context.Background(), 128).Result()
+	var n int64
+	for _, e := range entries {
+		if e.Username == u.name && e.Object == cmd {
+			n += e.Count
+		}
+	}
+	return n, err
 }
 
 // appendRecords appends recs in one call (one client's records keep their
