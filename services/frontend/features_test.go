@@ -44,7 +44,7 @@ func TestConnackCapabilities(t *testing.T) {
 // retain puts a retained message into the server's copy.
 func retain(s *Server, topic, payload string, qos byte) {
 	s.retained.apply(&kafkalog.Record{Key: []byte(topic), Value: []byte(payload),
-		Headers: []kafkalog.Header{{Key: hdrQoS, Value: []byte{'0' + qos}}, {Key: hdrRetain, Value: []byte("1")}}})
+		Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte{'0' + qos}}, {Key: kafkalog.HeaderRetain, Value: []byte("1")}}})
 }
 
 func TestRetainHandling(t *testing.T) {
@@ -84,9 +84,9 @@ func TestMessageExpiryAndMaxPacketSize(t *testing.T) {
 	subscribe(t, c, 1, mqtt.Subscription{Filter: "e", QoS: 0})
 	rec := func(off int64, payload string, expires time.Time) *kafkalog.Record {
 		r := &kafkalog.Record{Partition: 0, Offset: off, Key: []byte("e"), Value: []byte(payload),
-			Headers: []kafkalog.Header{{Key: hdrQoS, Value: []byte("0")}}}
+			Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("0")}}}
 		if !expires.IsZero() {
-			r.Headers = append(r.Headers, kafkalog.Header{Key: hdrExpires, Value: []byte(strconv.FormatInt(expires.UnixMilli(), 10))})
+			r.Headers = append(r.Headers, kafkalog.Header{Key: kafkalog.HeaderExpires, Value: []byte(strconv.FormatInt(expires.UnixMilli(), 10))})
 		}
 		return r
 	}
