@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -943,12 +944,12 @@ func (c *conn) finish() {
 			c.leaveShares()
 		}
 		c.wg.Wait()
-		c.s.m.disconnects.WithLabelValues(reason).Inc()
+		c.s.m.disconnects.WithLabelValues(string(reason)).Inc()
 		switch reason {
-		case session.ReasonSlowConsumer:
+		case events.DisconnectSlowConsumer:
 			c.s.m.slowConsumers.Inc()
 			c.s.lim.hit(limitPending)
-		case session.ReasonTakenOver:
+		case events.DisconnectTakenOver:
 			c.s.m.takeovers.Inc()
 		}
 		c.errMu.Lock()
@@ -962,7 +963,7 @@ func (c *conn) finish() {
 				c.sendProgress(ctx, nil, true)
 			}
 			if _, err := c.appendOp(ctx, func() *session.Op {
-				return &session.Op{Kind: session.OpDisconnect, Reason: reason, Code: byte(code), Expiry: exp}
+				return &session.Op{Kind: session.OpDisconnect, Reason: string(reason), Code: byte(code), Expiry: exp}
 			}); err != nil {
 				c.log.Warn("log disconnect", "err", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -100,17 +101,17 @@ func TestMessageExpiryAndMaxPacketSize(t *testing.T) {
 	if p.Properties.MessageExpiry == nil || *p.Properties.MessageExpiry > 60 || *p.Properties.MessageExpiry < 58 {
 		t.Fatalf("remaining expiry %v, want about 60s", p.Properties.MessageExpiry)
 	}
-	reasons := map[string]bool{}
+	reasons := map[events.DropReason]bool{}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(reasons) < 2 && time.Now().Before(deadline) {
 		for _, op := range log.ops(t) {
 			if op.Kind == session.OpDrop {
-				reasons[op.Reason] = true
+				reasons[events.DropReason(op.Reason)] = true
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !reasons[session.DropExpired] || !reasons["packet_too_large"] {
+	if !reasons[events.DropExpired] || !reasons[events.DropPacketTooLarge] {
 		t.Fatalf("drop ops %v, want expired and packet_too_large", reasons)
 	}
 }
@@ -128,7 +129,7 @@ func TestSlowConsumer(t *testing.T) {
 		feed(s, 0, i, "s", 0, "x", string(make([]byte, 1024)))
 	}
 	op := log.waitOp(t, session.OpDisconnect)
-	if op.Reason != session.ReasonSlowConsumer {
+	if op.Reason != string(events.DisconnectSlowConsumer) {
 		t.Fatalf("disconnect reason %q, want slow_consumer", op.Reason)
 	}
 }

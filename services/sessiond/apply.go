@@ -172,10 +172,10 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 				Session: sess(old, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 			})
 		case old.Online && old.Resumable() && !op.Clean:
-			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonTakenOver, codeTakenOver, ts))
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectTakenOver, codeTakenOver, ts))
 			present = true
 		case old.Online:
-			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonDiscarded, codeTakenOver, ts))
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectDiscarded, codeTakenOver, ts))
 			reason := events.TerminateConflict
 			if old.Resumable() {
 				reason = events.TerminateDiscarded
@@ -223,9 +223,9 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
 	cid := op.ClientID
 	old := in.meta
-	reason := op.Reason
+	reason := events.DisconnectReason(op.Reason)
 	if reason == "" {
-		reason = session.ReasonClosed // a frontend that names no reason saw the socket end
+		reason = events.DisconnectClosed // a frontend that names no reason saw the socket end
 	}
 	b.add(events.ClientDisconnected, op.Node, cid, disconnected(old, cid, reason, op.Code, op.TS))
 	expiry := old.Expiry

@@ -224,8 +224,8 @@ func (c *conn) send(o *session.Op) int64 {
 	return c.h.op(o)
 }
 
-func (c *conn) disconnect(reason string, expiry uint32) int64 {
-	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: reason, Expiry: expiry})
+func (c *conn) disconnect(reason events.DisconnectReason, expiry uint32) int64 {
+	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: string(reason), Expiry: expiry})
 }
 
 // marker appends a rejected op for cid and waits until its event is seen:

@@ -72,7 +72,7 @@ func (h *harness) goOffline(cid string, subs []session.Subscription, early ...ms
 	a.send(&session.Op{Kind: session.OpSubscribe, Subs: subs})
 	a.send(&session.Op{Kind: session.OpProgress, Cursor: h.cursorNow()})
 	recs := h.publish(early...)
-	a.disconnect(session.ReasonNormal, 600)
+	a.disconnect(events.DisconnectNormal, 600)
 	h.marker(cid)
 	return recs
 }

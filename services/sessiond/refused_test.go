@@ -11,6 +11,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -92,7 +93,7 @@ func (h *harness) goOfflineMany(n int, sub session.Subscription) []string {
 		base := session.Op{ClientID: cid, Conn: connID(cid, "A"), Epoch: connects[i].Offset, Node: "fe-1", TS: now}
 		subscribe, disconnect := base, base
 		subscribe.Kind, subscribe.Subs = session.OpSubscribe, []session.Subscription{sub}
-		disconnect.Kind, disconnect.Reason, disconnect.Expiry = session.OpDisconnect, session.ReasonNormal, 600
+		disconnect.Kind, disconnect.Reason, disconnect.Expiry = session.OpDisconnect, string(events.DisconnectNormal), 600
 		rest = append(rest, subscribe.Record(h.topics.Sessions), disconnect.Record(h.topics.Sessions))
 	}
 	h.appendRecords(rest)
