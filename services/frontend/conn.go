@@ -152,14 +152,11 @@ func (c *conn) cause() error {
 	return c.err
 }
 
-// appendOp logs one session op of this connection. Ops of one connection
-// are serialised so they reach the log in the order they were decided.
+// appendOp logs one session op of this connection, unless build returns
+// nil (then it logs nothing and returns a nil record). Ops of one
+// connection are serialised so they reach the log in the order they were
+// decided.
 func (c *conn) appendOp(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
-	return c.appendOpIf(ctx, build)
-}
-
-// appendOpIf is appendOp where build may return nil to log nothing.
-func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
 	recs, err := c.appendOps(ctx, func() []*session.Op {
 		if op := build(); op != nil {
 			return []*session.Op{op}

@@ -233,7 +233,7 @@ func (c *conn) logProgress(ctx context.Context) error {
 // lock, so it is never older than an op logged before it.
 func (c *conn) sendProgress(ctx context.Context, last *progressState, force bool) *progressState {
 	var now *progressState
-	_, err := c.appendOpIf(ctx, func() *session.Op {
+	_, err := c.appendOp(ctx, func() *session.Op {
 		var pos map[int]int64
 		if force {
 			pos = c.finalPos

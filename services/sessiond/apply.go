@@ -42,9 +42,6 @@ type outcome struct {
 	// leaves the queue index before the Redis change is applied, so no
 	// queue write can land after it.
 	leave bool
-	// offline: the session went offline and persists; it joins the queue
-	// index after the Redis change.
-	offline bool
 	// state is the session's state after the op; empty: unchanged.
 	state  string
 	result string
@@ -258,10 +255,9 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		qfrom[p] = o
 	}
 	return outcome{
-		offline: true,
-		state:   stateOffline,
-		meta:    &m,
-		qfrom:   qfrom,
+		state: stateOffline,
+		meta:  &m,
+		qfrom: qfrom,
 		tx: func(tx *session.Tx) {
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)

@@ -168,7 +168,7 @@ func TestDecideDisconnectQueueStart(t *testing.T) {
 			if tc.state != stateOffline {
 				return
 			}
-			if !out.offline || out.meta.Online || out.meta.ExpiresAt != tc.at {
+			if out.meta.Online || out.meta.ExpiresAt != tc.at {
 				t.Fatalf("offline outcome %+v meta %+v", out, out.meta)
 			}
 			// Cursor first, then an older qfrom, then the follower's position.
