@@ -383,7 +383,14 @@ func (h *harness) load(cid string) session.State {
 // eventually polls cond (bounded) for state that has no event to wait on.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	eventuallyWithin(t, 30*time.Second, what, cond)
+}
+
+// eventuallyWithin is eventually with its own bound, for waits on bulk
+// work.
+func eventuallyWithin(t *testing.T, bound time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	wait := 10 * time.Millisecond
 	for {
 		ok, err := cond()
