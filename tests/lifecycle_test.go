@@ -18,13 +18,13 @@ var (
 	resumed             = step{Type: events.SessionResumed}
 	connectedFresh      = step{events.ClientConnected, "present=false"}
 	connectedPresent    = step{events.ClientConnected, "present=true"}
-	disconnectedNormal  = step{events.ClientDisconnected, "normal"}
-	disconnectedDiscard = step{events.ClientDisconnected, "discarded"}
-	disconnectedTaken   = step{events.ClientDisconnected, "takenover"}
-	terminatedNormal    = step{events.SessionTerminated, "normal"}
-	terminatedConflict  = step{events.SessionTerminated, "conflict"}
-	terminatedExpired   = step{events.SessionTerminated, "expired"}
-	terminatedDiscarded = step{events.SessionTerminated, "discarded"}
+	disconnectedNormal  = step{events.ClientDisconnected, string(events.DisconnectNormal)}
+	disconnectedDiscard = step{events.ClientDisconnected, string(events.DisconnectDiscarded)}
+	disconnectedTaken   = step{events.ClientDisconnected, string(events.DisconnectTakenOver)}
+	terminatedNormal    = step{events.SessionTerminated, string(events.TerminateNormal)}
+	terminatedConflict  = step{events.SessionTerminated, string(events.TerminateConflict)}
+	terminatedExpired   = step{events.SessionTerminated, string(events.TerminateExpired)}
+	terminatedDiscarded = step{events.SessionTerminated, string(events.TerminateDiscarded)}
 )
 
 // TestCleanSessionConnectDisconnect covers the CleanSession = 1 rows

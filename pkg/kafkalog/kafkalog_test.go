@@ -55,7 +55,7 @@ func TestAppendThenReadRange(t *testing.T) {
 			for i := range perKey {
 				rec := &kafkalog.Record{
 					Topic: topic, Key: key, Value: fmt.Appendf(nil, "%d/%d", k, i),
-					Headers: []kafkalog.Header{{Key: "mqtt-qos", Value: []byte("1")}},
+					Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("1")}},
 				}
 				if err := a.Append(ctx, rec); err != nil {
 					errs <- err
@@ -123,7 +123,7 @@ func TestAppendThenReadRange(t *testing.T) {
 			if w == nil || !bytes.Equal(r.Key, w.Key) || !bytes.Equal(r.Value, w.Value) {
 				t.Fatalf("partition %d offset %d: read %q=%q, appended %+v", p, r.Offset, r.Key, r.Value, w)
 			}
-			if v, _ := r.Header("mqtt-qos"); !bytes.Equal(v, firstHeader(w)) {
+			if v, _ := r.Header(kafkalog.HeaderQoS); !bytes.Equal(v, firstHeader(w)) {
 				t.Fatalf("header mqtt-qos %q, want %q", v, firstHeader(w))
 			}
 		}

@@ -10,11 +10,15 @@ require (
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/google/uuid v1.6.0 // indirect
 	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
 	github.com/prometheus/client_golang v1.25.0 // indirect
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
@@ -23,6 +27,7 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
@@ -32,3 +37,7 @@ require (
 replace github.com/tidemarkmq/tidemark/pkg/kafkalog => ../kafkalog
 
 replace github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
+
+replace github.com/tidemarkmq/tidemark/pkg/events => ../events
+
+replace github.com/tidemarkmq/tidemark/schemas => ../../schemas

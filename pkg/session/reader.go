@@ -22,9 +22,6 @@ type Reader struct {
 	keys Keys
 }
 
-// NewReader returns a Reader over rdb with default options.
-func NewReader(rdb redis.UniversalClient) *Reader { return NewReaderOptions(rdb, Options{}) }
-
 // NewReaderOptions returns a Reader with options (a key prefix).
 func NewReaderOptions(rdb redis.UniversalClient, opt Options) *Reader {
 	return &Reader{rdb: rdb, keys: Keys(opt)}

@@ -65,7 +65,7 @@ func testWaitApplied(t *testing.T, rdb *redis.Client) {
 		st, err = r.WaitApplied(wctx, "c1", 10)
 		done <- err
 	}()
-	err := w.Apply(ctx, 2, 10, func(tx *session.Tx) {
+	err := applyOne(ctx, w, 2, 10, func(tx *session.Tx) {
 		tx.PutSession("c1", &session.Meta{Epoch: 10, Conn: "u", Online: true, Present: true, Expiry: 60})
 		tx.PutSubs("c1", session.Subscription{Filter: "a/#", QoS: 1})
 		tx.MergeCursor("c1", map[int]int64{0: 4})
@@ -109,6 +109,12 @@ func testWaitApplied(t *testing.T, rdb *redis.Client) {
 	}
 }
 
+// applyOne applies one op's changes at offset, as a run of one op with no
+// owner check.
+func applyOne(ctx context.Context, w *session.Writer, partition int, offset int64, fn func(*session.Tx)) error {
+	return w.ApplyBatch(ctx, partition, "", []session.Step{{Offset: offset, Fn: fn}})
+}
+
 func testEnqueueDropsOldest(t *testing.T, rdb *redis.Client) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
@@ -136,7 +142,7 @@ func testEnqueueDropsOldest(t *testing.T, rdb *redis.Client) {
 	if st.Epoch != 0 {
 		t.Fatalf("state %+v", st)
 	}
-	if n, _ := w.QueueLen(ctx, "c"); n != 4 {
+	if n, _ := rdb.LLen(ctx, w.Keys().Queue("c")).Result(); n != 4 {
 		t.Fatalf("queue length %d", n)
 	}
 }
@@ -145,7 +151,7 @@ func testDeleteRemovesEverything(t *testing.T, rdb *redis.Client) {
 	prefix := redistest.Prefix(t, rdb)
 	w := session.NewWriter(rdb, session.Options{Prefix: prefix})
 	ctx := context.Background()
-	if err := w.Apply(ctx, 0, 1, func(tx *session.Tx) {
+	if err := applyOne(ctx, w, 0, 1, func(tx *session.Tx) {
 		tx.PutSession("c", &session.Meta{Epoch: 1, Online: false, ExpiresAt: 1000})
 		tx.PutSubs("c", session.Subscription{Filter: "x"})
 		tx.ResetQueue("c", map[int]int64{0: 1})
@@ -155,7 +161,7 @@ func testDeleteRemovesEverything(t *testing.T, rdb *redis.Client) {
 	if due, _ := w.Due(ctx, 0, 1000); len(due) != 1 {
 		t.Fatalf("due %v", due)
 	}
-	if err := w.Apply(ctx, 0, 2, func(tx *session.Tx) { tx.Delete("c") }); err != nil {
+	if err := applyOne(ctx, w, 0, 2, func(tx *session.Tx) { tx.Delete("c") }); err != nil {
 		t.Fatal(err)
 	}
 	keys, err := rdb.Keys(ctx, prefix+"*").Result()

@@ -99,12 +99,6 @@ func (w *Writer) Due(ctx context.Context, n int, nowMs int64) ([]string, error) 
 	return v, nil
 }
 
-// Apply runs fn's changes and the `applied:<n>` = offset mark in one
-// MULTI/EXEC: ApplyBatch of one step, without an owner check.
-func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func(*Tx)) error {
-	return w.ApplyBatch(ctx, partition, "", []Step{{Offset: offset, Fn: fn}})
-}
-
 // ErrNotOwner is returned by ApplyBatch when another instance has claimed
 // the partition since this one did (or the claim was wiped): this
 // instance's ownership is stale and it must stop writing.
@@ -171,7 +165,7 @@ func (w *Writer) ApplyBatch(ctx context.Context, partition int, owner string, st
 	return nil
 }
 
-// Tx queues the changes of one op; see Writer.Apply.
+// Tx queues the changes of one op; see Writer.ApplyBatch.
 type Tx struct {
 	ctx       context.Context
 	p         redis.Pipeliner
@@ -343,13 +337,4 @@ func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom
 		out = append(out, r)
 	}
 	return out, length.Val(), nil
-}
-
-// QueueLen returns the length of a session's offline queue.
-func (w *Writer) QueueLen(ctx context.Context, cid string) (int64, error) {
-	n, err := w.rdb.LLen(ctx, w.keys.Queue(cid)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("queue length %q: %w", cid, err)
-	}
-	return n, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -154,14 +155,11 @@ func (c *conn) cause() error {
 	return c.err
 }
 
-// appendOp logs one session op of this connection. Ops of one connection
-// are serialised so they reach the log in the order they were decided.
+// appendOp logs one session op of this connection, unless build returns
+// nil (then it logs nothing and returns a nil record). Ops of one
+// connection are serialised so they reach the log in the order they were
+// decided.
 func (c *conn) appendOp(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
-	return c.appendOpIf(ctx, build)
-}
-
-// appendOpIf is appendOp where build may return nil to log nothing.
-func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
 	recs, err := c.appendOps(ctx, func() []*session.Op {
 		if op := build(); op != nil {
 			return []*session.Op{op}
@@ -1018,12 +1016,12 @@ func (c *conn) finish() {
 			c.leaveShares()
 		}
 		c.wg.Wait()
-		c.s.m.disconnects.WithLabelValues(reason).Inc()
+		c.s.m.disconnects.WithLabelValues(string(reason)).Inc()
 		switch reason {
-		case session.ReasonSlowConsumer:
+		case events.DisconnectSlowConsumer:
 			c.s.m.slowConsumers.Inc()
 			c.s.lim.hit(limitPending)
-		case session.ReasonTakenOver:
+		case events.DisconnectTakenOver:
 			c.s.m.takeovers.Inc()
 		}
 		c.errMu.Lock()
@@ -1037,7 +1035,7 @@ func (c *conn) finish() {
 				c.sendProgress(ctx, nil, true)
 			}
 			if _, err := c.appendOp(ctx, func() *session.Op {
-				return &session.Op{Kind: session.OpDisconnect, Reason: reason, Code: byte(code), Expiry: exp}
+				return &session.Op{Kind: session.OpDisconnect, Reason: string(reason), Code: byte(code), Expiry: exp}
 			}); err != nil {
 				c.log.Warn("log disconnect", "err", err)
 			}

@@ -10,6 +10,7 @@ require (
 	github.com/prometheus/client_golang v1.25.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
@@ -39,7 +40,6 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
-	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect

@@ -10,17 +10,6 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
 
-// Record headers on the messages and retained topics (docs/design.md).
-const (
-	hdrQoS         = "mqtt-qos"
-	hdrRetain      = "mqtt-retain"
-	hdrClient      = "mqtt-client"
-	hdrProps       = "mqtt-props"
-	hdrExpires     = "mqtt-expires"
-	hdrTraceparent = "traceparent"
-	hdrTracestate  = "tracestate"
-)
-
 // message is one application message as read back from the log, decoded
 // once and shared by every session it is delivered to (read-only).
 type message struct {
@@ -48,27 +37,27 @@ func decodeMessage(rec *kafkalog.Record) *message {
 		topic:     string(rec.Key),
 		payload:   rec.Value,
 	}
-	if v, ok := rec.Header(hdrQoS); ok && len(v) == 1 && v[0] >= '0' && v[0] <= '2' {
+	if v, ok := rec.Header(kafkalog.HeaderQoS); ok && len(v) == 1 && v[0] >= '0' && v[0] <= '2' {
 		m.qos = v[0] - '0'
 	}
-	if v, ok := rec.Header(hdrRetain); ok && string(v) == "1" {
+	if v, ok := rec.Header(kafkalog.HeaderRetain); ok && string(v) == "1" {
 		m.retain = true
 	}
-	if v, ok := rec.Header(hdrClient); ok {
+	if v, ok := rec.Header(kafkalog.HeaderClient); ok {
 		m.client = string(v)
 	}
-	if v, ok := rec.Header(hdrProps); ok && len(v) > 0 {
+	if v, ok := rec.Header(kafkalog.HeaderProps); ok && len(v) > 0 {
 		if p, err := mqtt.DecodeProperties(v); err == nil {
 			m.props = *p
 		}
 	}
-	if v, ok := rec.Header(hdrTraceparent); ok {
+	if v, ok := rec.Header(kafkalog.HeaderTraceparent); ok {
 		m.traceparent = string(v)
-		if v, ok := rec.Header(hdrTracestate); ok {
+		if v, ok := rec.Header(kafkalog.HeaderTracestate); ok {
 			m.tracestate = string(v)
 		}
 	}
-	if v, ok := rec.Header(hdrExpires); ok {
+	if v, ok := rec.Header(kafkalog.HeaderExpires); ok {
 		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			m.expires = n
 		}
@@ -99,25 +88,25 @@ func publishRecord(t, client string, p *mqtt.Publish, now time.Time) *kafkalog.R
 	rec := &kafkalog.Record{Topic: t, Key: kb[:len(p.Topic):len(p.Topic)], Value: p.Payload, Time: now,
 		Headers: make([]kafkalog.Header, 0, 4)}
 	rec.Headers = append(rec.Headers,
-		kafkalog.Header{Key: hdrQoS, Value: qosValue[p.QoS&3]},
-		kafkalog.Header{Key: hdrClient, Value: kb[len(p.Topic):]})
+		kafkalog.Header{Key: kafkalog.HeaderQoS, Value: qosValue[p.QoS&3]},
+		kafkalog.Header{Key: kafkalog.HeaderClient, Value: kb[len(p.Topic):]})
 	if p.Retain {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrRetain, Value: retainValue})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: kafkalog.HeaderRetain, Value: retainValue})
 	}
 	props := p.Properties
 	props.TopicAlias = nil
 	props.SubscriptionIDs = nil
 	if props.MessageExpiry != nil {
 		exp := now.Add(time.Duration(*props.MessageExpiry) * time.Second).UnixMilli()
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrExpires, Value: strconv.AppendInt(nil, exp, 10)})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: kafkalog.HeaderExpires, Value: strconv.AppendInt(nil, exp, 10)})
 	}
 	if b := mqtt.AppendProperties(nil, &props); len(b) > 0 {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrProps, Value: b})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: kafkalog.HeaderProps, Value: b})
 	}
 	for _, up := range p.Properties.UserProperties {
 		// W3C trace context travels in user properties of MQTT 5 clients.
 		switch up.Key {
-		case hdrTraceparent, hdrTracestate:
+		case kafkalog.HeaderTraceparent, kafkalog.HeaderTracestate:
 			rec.Headers = append(rec.Headers, kafkalog.Header{Key: up.Key, Value: []byte(up.Value)})
 		}
 	}

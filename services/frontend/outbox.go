@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -353,7 +354,7 @@ type inflightRef struct {
 }
 
 type dropped struct {
-	reason string
+	reason events.DropReason
 	msg    *message
 }
 
@@ -414,7 +415,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 		}
 		if d.msg.expired(now) {
 			o.release(d)
-			b.drops = append(b.drops, dropped{session.DropExpired, d.msg})
+			b.drops = append(b.drops, dropped{events.DropExpired, d.msg})
 			continue
 		}
 		var pid uint16
@@ -425,7 +426,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 		if o.maxPacket > 0 && mqtt.PacketSize(pub, mqtt.V5) > o.maxPacket {
 			// [MQTT-3.1.2-25]: discard as if delivered.
 			o.release(d)
-			b.drops = append(b.drops, dropped{"packet_too_large", d.msg})
+			b.drops = append(b.drops, dropped{events.DropPacketTooLarge, d.msg})
 			continue
 		}
 		if d.qos > 0 {

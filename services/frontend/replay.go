@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -179,7 +180,7 @@ func (c *conn) readOne(p int, o int64) (*message, error) {
 }
 
 func (c *conn) dropGap(p int, o int64) {
-	c.drop(session.DropRetentionGap, &message{partition: p, offset: o})
+	c.drop(events.DropRetentionGap, &message{partition: p, offset: o})
 }
 
 // replayFailed ends the connection: without its replay the session would

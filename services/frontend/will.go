@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
-	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 // nowFunc is the clock; a variable so expiry tests need not sleep.
@@ -18,12 +18,12 @@ const willRetry = 30 * time.Second
 // scheduleWill publishes a connection's will now, or after its Will Delay
 // Interval unless the client reconnects first [MQTT-3.1.3-9]. The delay is
 // capped by the session expiry: the will goes out when the session ends.
-func (s *Server) scheduleWill(cid string, info ClientInfo, w *mqtt.Will, expiry uint32, reason string) {
+func (s *Server) scheduleWill(cid string, info ClientInfo, w *mqtt.Will, expiry uint32, reason events.DisconnectReason) {
 	var delay uint32
 	if w.Properties.WillDelay != nil {
 		delay = min(*w.Properties.WillDelay, expiry)
 	}
-	if delay > 0 && (reason == session.ReasonTakenOver || reason == session.ReasonServerShutdown) {
+	if delay > 0 && (reason == events.DisconnectTakenOver || reason == events.DisconnectServerShutdown) {
 		// Taken over: the new connection resumes the session within the
 		// delay by definition. Shutdown: the timer would die with the
 		// process; the session service knows the will from the connect op.

@@ -42,9 +42,6 @@ type outcome struct {
 	// leaves the queue index before the Redis change is applied, so no
 	// queue write can land after it.
 	leave bool
-	// offline: the session went offline and persists; it joins the queue
-	// index after the Redis change.
-	offline bool
 	// state is the session's state after the op; empty: unchanged.
 	state  string
 	result string
@@ -172,10 +169,10 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 				Session: sess(old, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 			})
 		case old.Online && old.Resumable() && !op.Clean:
-			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonTakenOver, codeTakenOver, ts))
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectTakenOver, codeTakenOver, ts))
 			present = true
 		case old.Online:
-			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonDiscarded, codeTakenOver, ts))
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectDiscarded, codeTakenOver, ts))
 			reason := events.TerminateConflict
 			if old.Resumable() {
 				reason = events.TerminateDiscarded
@@ -223,9 +220,9 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
 	cid := op.ClientID
 	old := in.meta
-	reason := op.Reason
+	reason := events.DisconnectReason(op.Reason)
 	if reason == "" {
-		reason = session.ReasonClosed // a frontend that names no reason saw the socket end
+		reason = events.DisconnectClosed // a frontend that names no reason saw the socket end
 	}
 	b.add(events.ClientDisconnected, op.Node, cid, disconnected(old, cid, reason, op.Code, op.TS))
 	expiry := old.Expiry
@@ -258,10 +255,9 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		qfrom[p] = o
 	}
 	return outcome{
-		offline: true,
-		state:   stateOffline,
-		meta:    &m,
-		qfrom:   qfrom,
+		state: stateOffline,
+		meta:  &m,
+		qfrom: qfrom,
 		tx: func(tx *session.Tx) {
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)

@@ -13,6 +13,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+	go.uber.org/goleak v1.3.0
 )
 
 require (

@@ -48,10 +48,36 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
+	h := newBareHarness(t)
+	h.reader = session.NewReaderOptions(h.rdb, session.Options{Prefix: h.prefix})
+	v, err := events.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.valid = v
+	h.app = kafkalog.NewAppender(h.brokers, kafkalog.AppenderOptions{})
+	t.Cleanup(func() { h.app.Close() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	fol := kafkalog.NewFollower(h.brokers, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = fol.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-fol.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("lifecycle follower not ready")
+	}
+	return h
+}
+
+// newBareHarness gives a service its private topics, Redis prefix and
+// group, and nothing else: no client of the harness's own runs.
+func newBareHarness(t *testing.T) *harness {
+	t.Helper()
 	rdb := redistest.Client(t)
 	h := &harness{
-		t: t, brokers: brokers, rdb: rdb, prefix: redistest.Prefix(t, rdb),
+		t: t, brokers: kafkatest.Brokers(t), rdb: rdb, prefix: redistest.Prefix(t, rdb),
 		group:  kafkatest.UniqueName(t, "sessiond"),
 		events: map[string][]events.Envelope{}, ids: map[string]int{}, notify: make(chan struct{}),
 	}
@@ -60,25 +86,6 @@ func newHarness(t *testing.T) *harness {
 		Messages:  kafkatest.NewTopic(t, testPartitions),
 		Lifecycle: kafkatest.NewTopic(t, testPartitions),
 		Retained:  "unused",
-	}
-	h.reader = session.NewReaderOptions(rdb, session.Options{Prefix: h.prefix})
-	v, err := events.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.valid = v
-	h.app = kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
-	t.Cleanup(func() { h.app.Close() })
-
-	ctx, cancel := context.WithCancel(context.Background())
-	fol := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = fol.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-fol.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("lifecycle follower not ready")
 	}
 	return h
 }
@@ -132,6 +139,15 @@ func (h *harness) config() Config {
 // waits until it is ready.
 func (h *harness) start(tweak func(*Config)) *instance {
 	h.t.Helper()
+	in := h.launch(tweak)
+	in.waitReady(h.t)
+	return in
+}
+
+// launch runs a Service with the harness config changed by tweak; it is
+// stopped when the test ends.
+func (h *harness) launch(tweak func(*Config)) *instance {
+	h.t.Helper()
 	cfg := h.config()
 	if tweak != nil {
 		tweak(&cfg)
@@ -144,14 +160,18 @@ func (h *harness) start(tweak func(*Config)) *instance {
 	in := &instance{svc: svc, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(in.done); _ = svc.Run(ctx) }()
 	h.t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(40 * time.Second)
-	for !svc.Ready() {
+	for !in.svc.Ready() {
 		if time.Now().After(deadline) {
-			h.t.Fatal("service not ready in time")
+			t.Fatal("service not ready in time")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return in
 }
 
 func (in *instance) stop() {
@@ -204,8 +224,8 @@ func (c *conn) send(o *session.Op) int64 {
 	return c.h.op(o)
 }
 
-func (c *conn) disconnect(reason string, expiry uint32) int64 {
-	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: reason, Expiry: expiry})
+func (c *conn) disconnect(reason events.DisconnectReason, expiry uint32) int64 {
+	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: string(reason), Expiry: expiry})
 }
 
 // marker appends a rejected op for cid and waits until its event is seen:
@@ -363,7 +383,14 @@ func (h *harness) load(cid string) session.State {
 // eventually polls cond (bounded) for state that has no event to wait on.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	eventuallyWithin(t, 30*time.Second, what, cond)
+}
+
+// eventuallyWithin is eventually with its own bound, for waits on bulk
+// work.
+func eventuallyWithin(t *testing.T, bound time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	wait := 10 * time.Millisecond
 	for {
 		ok, err := cond()

@@ -26,13 +26,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "clean connect and normal disconnect",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), true, v311, 0)
-				a.disconnect(session.ReasonNormal, 0)
+				a.disconnect(events.DisconnectNormal, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A", present: false},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
-				{typ: events.SessionTerminated, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
+				{typ: events.SessionTerminated, conn: "A", reason: string(events.TerminateNormal)},
 			},
 		},
 		{
@@ -41,13 +41,13 @@ func TestLifecycleSequences(t *testing.T) {
 				a, _ := h.connect(cid, id("A"), true, v311, 0)
 				h.connect(cid, id("B"), true, v311, 0)
 				// The old frontend's late disconnect is stale: no second event.
-				a.disconnect(session.ReasonTakenOver, 0)
+				a.disconnect(events.DisconnectTakenOver, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "discarded"},
-				{typ: events.SessionTerminated, conn: "B", reason: "conflict"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectDiscarded)},
+				{typ: events.SessionTerminated, conn: "B", reason: string(events.TerminateConflict)},
 				{typ: events.SessionCreated, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: false},
 			},
@@ -56,13 +56,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "persistent first connect, disconnect, resume",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v311, 0)
-				a.disconnect(session.ReasonNormal, 0)
+				a.disconnect(events.DisconnectNormal, 0)
 				h.connect(cid, id("B"), false, v311, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A", present: false},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
 				{typ: events.SessionResumed, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: true},
 			},
@@ -72,12 +72,12 @@ func TestLifecycleSequences(t *testing.T) {
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 300)
 				h.connect(cid, id("B"), false, v5, 300)
-				a.disconnect(session.ReasonTakenOver, 300)
+				a.disconnect(events.DisconnectTakenOver, 300)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A", present: false},
-				{typ: events.ClientDisconnected, conn: "A", reason: "takenover"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectTakenOver)},
 				{typ: events.SessionResumed, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: true},
 			},
@@ -86,14 +86,14 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "persistent then clean while offline",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v311, 0)
-				a.disconnect(session.ReasonClosed, 0)
+				a.disconnect(events.DisconnectClosed, 0)
 				h.connect(cid, id("B"), true, v311, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "closed"},
-				{typ: events.SessionTerminated, conn: "B", reason: "discarded"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectClosed)},
+				{typ: events.SessionTerminated, conn: "B", reason: string(events.TerminateDiscarded)},
 				{typ: events.SessionCreated, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: false},
 			},
@@ -107,8 +107,8 @@ func TestLifecycleSequences(t *testing.T) {
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "discarded"},
-				{typ: events.SessionTerminated, conn: "B", reason: "discarded"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectDiscarded)},
+				{typ: events.SessionTerminated, conn: "B", reason: string(events.TerminateDiscarded)},
 				{typ: events.SessionCreated, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: false},
 			},
@@ -117,13 +117,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "MQTT 5 clean start with expiry survives disconnect",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), true, v5, 60)
-				a.disconnect(session.ReasonNormal, 60)
+				a.disconnect(events.DisconnectNormal, 60)
 				h.connect(cid, id("B"), false, v5, 60)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
 				{typ: events.SessionResumed, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: true},
 			},
@@ -132,13 +132,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "MQTT 5 expiry set to zero at disconnect ends the session",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 60)
-				a.disconnect(session.ReasonNormal, 0)
+				a.disconnect(events.DisconnectNormal, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
-				{typ: events.SessionTerminated, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
+				{typ: events.SessionTerminated, conn: "A", reason: string(events.TerminateNormal)},
 			},
 		},
 		{

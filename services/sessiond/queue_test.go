@@ -24,9 +24,9 @@ func (h *harness) publish(ms ...msg) []*kafkalog.Record {
 	h.t.Helper()
 	recs := make([]*kafkalog.Record, len(ms))
 	for i, m := range ms {
-		hs := []kafkalog.Header{{Key: headerQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: headerClient, Value: []byte(m.from)}}
+		hs := []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: kafkalog.HeaderClient, Value: []byte(m.from)}}
 		if m.expires != 0 {
-			hs = append(hs, kafkalog.Header{Key: headerExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
+			hs = append(hs, kafkalog.Header{Key: kafkalog.HeaderExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
 		}
 		recs[i] = &kafkalog.Record{Topic: h.topics.Messages, Key: []byte(m.topic), Value: []byte("payload"), Headers: hs}
 	}
@@ -72,7 +72,7 @@ func (h *harness) goOffline(cid string, subs []session.Subscription, early ...ms
 	a.send(&session.Op{Kind: session.OpSubscribe, Subs: subs})
 	a.send(&session.Op{Kind: session.OpProgress, Cursor: h.cursorNow()})
 	recs := h.publish(early...)
-	a.disconnect(session.ReasonNormal, 600)
+	a.disconnect(events.DisconnectNormal, 600)
 	h.marker(cid)
 	return recs
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
 )
@@ -35,7 +36,7 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 	h.connect("taken", connID("taken", "A"), false, 5, 300)
 	h.connect("taken", connID("taken", "B"), false, 5, 300)
 	gone, _ := h.connect("gone", connID("gone", "A"), true, 4, 0)
-	gone.disconnect(session.ReasonNormal, 0)
+	gone.disconnect(events.DisconnectNormal, 0)
 	cids := []string{"offline", "online", "taken", "gone"}
 	for _, c := range cids {
 		h.marker(c)

@@ -198,7 +198,7 @@ func TestKafkalogOnEmbeddedKafkaAcrossRestart(t *testing.T) {
 	var appended []*kafkalog.Record
 	for i := range 20 {
 		r := &kafkalog.Record{Topic: "mqtt.messages", Key: fmt.Appendf(nil, "t/%d", i%5), Value: fmt.Append(nil, i),
-			Headers: []kafkalog.Header{{Key: "mqtt-qos", Value: []byte("1")}}}
+			Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("1")}}}
 		if err := a.Append(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestKafkalogOnEmbeddedKafkaAcrossRestart(t *testing.T) {
 	stopF()
 	<-fdone
 	for _, r := range got {
-		if v, _ := r.Header("mqtt-qos"); string(v) != "1" {
+		if v, _ := r.Header(kafkalog.HeaderQoS); string(v) != "1" {
 			t.Fatalf("header lost: %+v", r.Headers)
 		}
 	}
