@@ -126,7 +126,7 @@ func TestIntegrationSharedSubscription(t *testing.T) {
 // shareRecord is a messages-topic record of a QoS 1 PUBLISH to name.
 func shareRecord(name string, p int, off int64) *kafkalog.Record {
 	return &kafkalog.Record{Partition: p, Offset: off, Key: []byte(name), Value: []byte(fmt.Sprint(off)),
-		Headers: []kafkalog.Header{{Key: hdrQoS, Value: []byte("1")}}}
+		Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("1")}}}
 }
 
 // testShare is a share group with local members and no consumer group:
