@@ -51,7 +51,7 @@ func NewCA(t testing.TB, cn string) *CA {
 
 // Leaf is a signed certificate and its key, PEM encoded.
 type Leaf struct {
-	Cert *x509.Certificate
+	Cert            *x509.Certificate
 	CertPEM, KeyPEM []byte
 }
 
