@@ -22,6 +22,12 @@ require (
 )
 
 require (
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+)
+
+require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -36,6 +42,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -69,3 +76,5 @@ replace (
 	github.com/tidemarkmq/tidemark/services/frontend => ../services/frontend
 	github.com/tidemarkmq/tidemark/services/sessiond => ../services/sessiond
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../pkg/tlsfiles

@@ -15,6 +15,10 @@ require (
 	github.com/prometheus/client_model v0.6.3 // indirect
 	github.com/prometheus/common v0.72.0 // indirect
 	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
 
@@ -24,6 +28,7 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -32,3 +37,5 @@ require (
 replace github.com/tidemarkmq/tidemark/pkg/kafkalog => ../kafkalog
 
 replace github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../tlsfiles

@@ -1,9 +1,10 @@
-// Package tlsfiles builds TLS configurations from PEM files and keeps the
-// certificates they name current: a key pair or CA replaced on disk (as
-// cert-manager renews a Kubernetes Secret) is used by the next handshake,
-// without a restart, while connections already open keep the certificate
-// they were made with. It depends on the standard library only, so every
-// adapter that speaks TLS (Kafka, Redis, the MQTT listeners) shares it.
+// Package tlsfiles builds TLS configurations and reads secrets from
+// files, the way Kubernetes mounts them. It keeps the certificates current:
+// a key pair or CA replaced on disk (as cert-manager renews a Secret) is
+// used by the next handshake, without a restart, while connections already
+// open keep the certificate they were made with. It depends on the
+// standard library only, so every adapter that speaks TLS (Kafka, Redis,
+// the MQTT listeners) shares it.
 package tlsfiles
 
 import (
