@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -130,6 +131,7 @@ func Prefix(t testing.TB, rdb redis.UniversalClient) string {
 
 // Keys lists every key under prefix, on every primary of a cluster.
 func Keys(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]string, error) {
+	var mu sync.Mutex // a cluster's primaries are scanned at the same time
 	var out []string
 	err := eachPrimary(ctx, rdb, func(ctx context.Context, c *redis.Client) error {
 		var cursor uint64
@@ -138,7 +140,9 @@ func Keys(ctx context.Context, rdb redis.UniversalClient, prefix string) ([]stri
 			if err != nil {
 				return err
 			}
+			mu.Lock()
 			out = append(out, keys...)
+			mu.Unlock()
 			if cursor = next; cursor == 0 {
 				return nil
 			}
