@@ -14,6 +14,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 	go.opentelemetry.io/otel v1.47.0
@@ -42,7 +43,6 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
-	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect

@@ -234,13 +234,13 @@ func AwaitAccess(ctx context.Context, c Cluster, log *slog.Logger) error {
 	}
 }
 
-// access asks the cluster for its metadata once.
+// access asks the cluster for its metadata once, on the shared transport:
+// a transport keeps a failed metadata refresh's error for a while, and the
+// shared one is what readiness and the start-up use next.
 func access(ctx context.Context, c Cluster) error {
-	t := newTransport(c)
-	defer closeTransport(t)
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if _, err := newClient(c, t).Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
+	if _, err := newClient(c, sharedTransport(c)).Metadata(ctx, &kafka.MetadataRequest{}); err != nil {
 		return fmt.Errorf("kafka metadata: %w", classify(err))
 	}
 	return nil
