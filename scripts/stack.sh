@@ -403,7 +403,7 @@ kafka_status() {
 # Kafka's PEM key store takes them).
 make_certs() {
 	local dir=$1
-	command -v openssl >/dev/null || fail "openssl not found (apt-get install openssl)"
+	command -v openssl >/dev/null || "$SCRIPTS/install-deps.sh" openssl
 	mkdir -p "$dir"
 	(
 		cd "$dir" || exit 1
