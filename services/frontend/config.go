@@ -82,7 +82,7 @@ type Config struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registry, when set, receives the frontend's metrics.
-	Registry *prometheus.Registry
+	Registry prometheus.Registerer
 }
 
 // ErrConfig is wrapped by errors about an invalid Config.
