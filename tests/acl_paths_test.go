@@ -86,7 +86,7 @@ func TestACLOnEveryDeliveryPath(t *testing.T) {
 	sessions := session.NewReaderOptions(a.c.rdb, session.Options{Prefix: a.c.prefix})
 	load := func(cid string) session.State {
 		t.Helper()
-		st, err := sessions.Load(ctx, cid)
+		st, err := sessions.Load(ctx, session.Partition(cid, testPartitions), cid)
 		if err != nil {
 			t.Fatalf("load %s: %v", cid, err)
 		}

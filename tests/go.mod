@@ -14,11 +14,18 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace/otlptracehttp v1.47.0
 	go.opentelemetry.io/otel/sdk v1.47.0
+)
+
+require (
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
 )
 
 require (
@@ -69,3 +76,5 @@ replace (
 	github.com/tidemarkmq/tidemark/services/frontend => ../services/frontend
 	github.com/tidemarkmq/tidemark/services/sessiond => ../services/sessiond
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../pkg/tlsfiles

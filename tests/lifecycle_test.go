@@ -205,7 +205,7 @@ func TestRefusedConnectCreatesNoSession(t *testing.T) {
 		want = append(want, step{events.ClientConnectRejected, fmt.Sprintf("connack=%d", tc.code)})
 		c.life.waitSteps("", want...)
 	}
-	if n, err := c.rdb.Exists(t.Context(), session.Keys{Prefix: c.prefix}.Session("refused-1")).Result(); err != nil || n != 0 {
+	if n, err := c.rdb.Exists(t.Context(), session.Keys{Prefix: c.prefix}.Session(session.Partition("refused-1", testPartitions), "refused-1")).Result(); err != nil || n != 0 {
 		t.Errorf("a refused CONNECT left session state (exists=%d, err=%v)", n, err)
 	}
 }

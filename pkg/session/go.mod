@@ -18,6 +18,9 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
 	golang.org/x/text v0.42.0 // indirect
 	google.golang.org/protobuf v1.36.12 // indirect
 )
@@ -29,6 +32,7 @@ require (
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -41,3 +45,5 @@ replace github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
 replace github.com/tidemarkmq/tidemark/pkg/events => ../events
 
 replace github.com/tidemarkmq/tidemark/schemas => ../../schemas
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../tlsfiles

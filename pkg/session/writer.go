@@ -28,22 +28,23 @@ func NewWriter(rdb redis.UniversalClient, opt Options) *Writer {
 // Keys returns the key names the Writer uses.
 func (w *Writer) Keys() Keys { return w.keys }
 
-// Meta reads a session hash; nil when the session does not exist.
-func (w *Writer) Meta(ctx context.Context, cid string) (*Meta, error) {
-	h, err := w.rdb.HGetAll(ctx, w.keys.Session(cid)).Result()
+// Meta reads the session hash of cid (sessions partition n); nil when the
+// session does not exist.
+func (w *Writer) Meta(ctx context.Context, n int, cid string) (*Meta, error) {
+	h, err := w.rdb.HGetAll(ctx, w.keys.Session(n, cid)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read session %q: %w", cid, err)
 	}
 	return parseMeta(h)
 }
 
-// Metas reads the session hashes of cids in one round trip; a ClientID
-// without a session maps to nil.
-func (w *Writer) Metas(ctx context.Context, cids []string) (map[string]*Meta, error) {
+// Metas reads the session hashes of cids, all of sessions partition n, in
+// one round trip; a ClientID without a session maps to nil.
+func (w *Writer) Metas(ctx context.Context, n int, cids []string) (map[string]*Meta, error) {
 	cmds := make([]*redis.MapStringStringCmd, len(cids))
 	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, cid := range cids {
-			cmds[i] = p.HGetAll(ctx, w.keys.Session(cid))
+			cmds[i] = p.HGetAll(ctx, w.keys.Session(n, cid))
 		}
 		return nil
 	})
@@ -62,8 +63,8 @@ func (w *Writer) Metas(ctx context.Context, cids []string) (map[string]*Meta, er
 }
 
 // Load reads a whole session consistently (see Reader.Load).
-func (w *Writer) Load(ctx context.Context, cid string) (State, error) {
-	return (&Reader{rdb: w.rdb, keys: w.keys}).Load(ctx, cid)
+func (w *Writer) Load(ctx context.Context, n int, cid string) (State, error) {
+	return (&Reader{rdb: w.rdb, keys: w.keys}).Load(ctx, n, cid)
 }
 
 // Applied returns the offset of the last op applied from sessions partition
@@ -181,7 +182,7 @@ type Tx struct {
 func (t *Tx) PutSession(cid string, m *Meta) {
 	m.Applied = t.offset
 	m.Partition = t.partition
-	key := t.k.Session(cid)
+	key := t.k.Session(t.partition, cid)
 	t.p.Del(t.ctx, key)
 	t.p.HSet(t.ctx, key, m.fields())
 	t.p.SAdd(t.ctx, t.k.Part(t.partition), cid)
@@ -195,12 +196,12 @@ func (t *Tx) PutSession(cid string, m *Meta) {
 // Touch records that the op was applied to an existing session without
 // changing its hash otherwise.
 func (t *Tx) Touch(cid string) {
-	t.p.HSet(t.ctx, t.k.Session(cid), "applied", t.offset)
+	t.p.HSet(t.ctx, t.k.Session(t.partition, cid), "applied", t.offset)
 }
 
 // Delete removes every key of the session and its registrations.
 func (t *Tx) Delete(cid string) {
-	t.p.Del(t.ctx, t.k.all(cid)...)
+	t.p.Del(t.ctx, t.k.all(t.partition, cid)...)
 	t.p.SRem(t.ctx, t.k.Part(t.partition), cid)
 	t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
 }
@@ -208,7 +209,7 @@ func (t *Tx) Delete(cid string) {
 // Discard removes the session's contents (subscriptions, cursor, inflight,
 // QoS 2 state, queue) but not its hash: a clean start.
 func (t *Tx) Discard(cid string) {
-	t.p.Del(t.ctx, t.k.state(cid)...)
+	t.p.Del(t.ctx, t.k.state(t.partition, cid)...)
 }
 
 // PutSubs adds or replaces subscriptions.
@@ -221,7 +222,7 @@ func (t *Tx) PutSubs(cid string, subs ...Subscription) {
 		b, _ := json.Marshal(s)
 		vals = append(vals, s.Filter, string(b))
 	}
-	t.p.HSet(t.ctx, t.k.Subs(cid), vals...)
+	t.p.HSet(t.ctx, t.k.Subs(t.partition, cid), vals...)
 }
 
 // DelSubs removes subscriptions by filter.
@@ -229,7 +230,7 @@ func (t *Tx) DelSubs(cid string, filters ...string) {
 	if len(filters) == 0 {
 		return
 	}
-	t.p.HDel(t.ctx, t.k.Subs(cid), filters...)
+	t.p.HDel(t.ctx, t.k.Subs(t.partition, cid), filters...)
 }
 
 // MergeCursor sets the given partitions' cursors, leaving others.
@@ -237,7 +238,7 @@ func (t *Tx) MergeCursor(cid string, cursor map[int]int64) {
 	if len(cursor) == 0 {
 		return
 	}
-	t.p.HSet(t.ctx, t.k.Cursor(cid), offsetArgs(cursor)...)
+	t.p.HSet(t.ctx, t.k.Cursor(t.partition, cid), offsetArgs(cursor)...)
 }
 
 // SeedCursor sets the cursor of the partitions that have none yet. A
@@ -246,14 +247,14 @@ func (t *Tx) MergeCursor(cid string, cursor map[int]int64) {
 // op still has a place to replay from; cursors already known stay.
 func (t *Tx) SeedCursor(cid string, cursor map[int]int64) {
 	for p, o := range cursor {
-		t.p.HSetNX(t.ctx, t.k.Cursor(cid), strconv.Itoa(p), o)
+		t.p.HSetNX(t.ctx, t.k.Cursor(t.partition, cid), strconv.Itoa(p), o)
 	}
 }
 
 // ReplaceInflight replaces the whole inflight set (progress ops carry all
 // of it).
 func (t *Tx) ReplaceInflight(cid string, in []Inflight) {
-	key := t.k.Inflight(cid)
+	key := t.k.Inflight(t.partition, cid)
 	t.p.Del(t.ctx, key)
 	for _, i := range in {
 		t.PutInflight(cid, i)
@@ -263,26 +264,26 @@ func (t *Tx) ReplaceInflight(cid string, in []Inflight) {
 // PutInflight adds or replaces one inflight entry.
 func (t *Tx) PutInflight(cid string, in Inflight) {
 	b, _ := json.Marshal(in)
-	t.p.HSet(t.ctx, t.k.Inflight(cid), strconv.Itoa(int(in.PacketID)), string(b))
+	t.p.HSet(t.ctx, t.k.Inflight(t.partition, cid), strconv.Itoa(int(in.PacketID)), string(b))
 }
 
 // AddQoS2In records an inbound QoS 2 packet id awaiting PUBREL.
 func (t *Tx) AddQoS2In(cid string, pid uint16) {
-	t.p.SAdd(t.ctx, t.k.QoS2In(cid), strconv.Itoa(int(pid)))
+	t.p.SAdd(t.ctx, t.k.QoS2In(t.partition, cid), strconv.Itoa(int(pid)))
 }
 
 // DelQoS2In forgets an inbound QoS 2 packet id (PUBREL received).
 func (t *Tx) DelQoS2In(cid string, pid uint16) {
-	t.p.SRem(t.ctx, t.k.QoS2In(cid), strconv.Itoa(int(pid)))
+	t.p.SRem(t.ctx, t.k.QoS2In(t.partition, cid), strconv.Itoa(int(pid)))
 }
 
 // ResetQueue empties the offline queue and restarts its evaluation at
 // qfrom: done when a session goes offline, since everything below the
 // cursor was delivered and everything at or above it is evaluated again.
 func (t *Tx) ResetQueue(cid string, qfrom map[int]int64) {
-	t.p.Del(t.ctx, t.k.Queue(cid), t.k.QueueFrom(cid))
+	t.p.Del(t.ctx, t.k.Queue(t.partition, cid), t.k.QueueFrom(t.partition, cid))
 	if len(qfrom) > 0 {
-		t.p.HSet(t.ctx, t.k.QueueFrom(cid), offsetArgs(qfrom)...)
+		t.p.HSet(t.ctx, t.k.QueueFrom(t.partition, cid), offsetArgs(qfrom)...)
 	}
 }
 
@@ -294,11 +295,11 @@ func offsetArgs(m map[int]int64) []any {
 	return vals
 }
 
-// Enqueue appends refs to an offline queue and advances its qfrom in one
-// transaction; when the queue then exceeds max (max > 0), the oldest
+// Enqueue appends refs to the offline queue of cid (sessions partition n)
+// and advances its qfrom in one transaction; when the queue then exceeds max (max > 0), the oldest
 // entries are removed and returned so the caller can announce them. It
 // also returns the queue's length afterwards.
-func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, int64, error) {
+func (w *Writer) Enqueue(ctx context.Context, n int, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, int64, error) {
 	if len(refs) == 0 && len(qfrom) == 0 {
 		return nil, 0, nil
 	}
@@ -310,16 +311,16 @@ func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom
 			for i, r := range refs {
 				vals[i] = r.String()
 			}
-			p.RPush(ctx, w.keys.Queue(cid), vals...)
+			p.RPush(ctx, w.keys.Queue(n, cid), vals...)
 		}
 		if len(qfrom) > 0 {
-			p.HSet(ctx, w.keys.QueueFrom(cid), offsetArgs(qfrom)...)
+			p.HSet(ctx, w.keys.QueueFrom(n, cid), offsetArgs(qfrom)...)
 		}
 		if max > 0 && len(refs) > 0 {
-			dropped = p.LRange(ctx, w.keys.Queue(cid), 0, int64(-max-1))
-			p.LTrim(ctx, w.keys.Queue(cid), int64(-max), -1)
+			dropped = p.LRange(ctx, w.keys.Queue(n, cid), 0, int64(-max-1))
+			p.LTrim(ctx, w.keys.Queue(n, cid), int64(-max), -1)
 		}
-		length = p.LLen(ctx, w.keys.Queue(cid))
+		length = p.LLen(ctx, w.keys.Queue(n, cid))
 		return nil
 	})
 	if err != nil {

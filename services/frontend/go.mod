@@ -26,6 +26,12 @@ require (
 )
 
 require (
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+)
+
+require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
@@ -40,6 +46,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -72,3 +79,5 @@ replace (
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas
 	github.com/tidemarkmq/tidemark/services/sessiond => ../sessiond
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles

@@ -61,7 +61,7 @@ func (g *closeGuard) Close() error {
 func TestRunLeavesNothingRunning(t *testing.T) {
 	// Real Kafka topics, and no session service: its goroutines would be
 	// told apart from the frontend's by nothing. Sessions apply at once.
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	topics := Topics{
 		Messages:  kafkatest.NewTopic(t, 4),
 		Sessions:  kafkatest.NewTopic(t, 4),
@@ -70,7 +70,7 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 	}
 	ignore := goleak.IgnoreCurrent()
 	s, err := New(Config{
-		Node: "fe-leak", MQTTAddr: "127.0.0.1:0", Kafka: brokers, Redis: "127.0.0.1:1", Topics: topics,
+		Node: "fe-leak", MQTTAddr: "127.0.0.1:0", Kafka: kc, Redis: "127.0.0.1:1", Topics: topics,
 		Logger: testLogger(),
 	})
 	if err != nil {
@@ -155,7 +155,7 @@ func TestLeftShareJoinedByRun(t *testing.T) {
 		return nil, nil, false // then let the cluster answer
 	})
 	ignore := goleak.IgnoreCurrent()
-	s, err := New(Config{Node: "left-share", MQTTAddr: "127.0.0.1:0", Kafka: cluster.ListenAddrs(),
+	s, err := New(Config{Node: "left-share", MQTTAddr: "127.0.0.1:0", Kafka: kafkalog.Plain(cluster.ListenAddrs()...),
 		Redis: "127.0.0.1:1", Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)

@@ -49,6 +49,7 @@ type Server struct {
 	tls      *tls.Config
 	app      appender
 	rdb      redis.UniversalClient
+	ownRdb   bool // dialled here, so closed here
 	reader   sessionReader
 	router   *router
 	retained *retainedStore
@@ -82,7 +83,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
+	rdb, own := cfg.RedisClient, false
+	if rdb == nil {
+		rdb, own = redis.NewClient(&redis.Options{Addr: cfg.Redis}), true
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Node),
@@ -91,7 +95,8 @@ func New(cfg Config) (*Server, error) {
 		tls:      tc,
 		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
-		reader:   session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}),
+		ownRdb:   own,
+		reader:   newSessionView(session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}), cfg.Kafka, cfg.Topics.Sessions),
 		router:   newRouter(),
 		retained: newRetainedStore(),
 		opsSeen:  newOpWatermark(),
@@ -129,7 +134,9 @@ const drainTimeout = 10 * time.Second
 // sends MQTT 5 clients DISCONNECT 0x8B (3.1.x connections are closed),
 // logs their progress and disconnect ops, and returns.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.rdb.Close()
+	if s.ownRdb {
+		defer s.rdb.Close()
+	}
 
 	lns, err := s.listen()
 	if err != nil {

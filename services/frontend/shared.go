@@ -116,7 +116,7 @@ func (sh *shares) start(key shareKey) *shareGroup {
 		done:    make(chan struct{}),
 	}
 	g.group = kafkalog.NewGroup(kafkalog.GroupOptions{
-		Brokers: sh.s.cfg.Kafka,
+		Cluster: sh.s.cfg.Kafka,
 		GroupID: fmt.Sprintf("share.%s.%x", key.group, h.Sum64()),
 		Topic:   sh.s.cfg.Topics.Messages,
 		// The broker's smallest allowed session timeout: a frontend that

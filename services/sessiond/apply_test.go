@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 func testService(t *testing.T) *Service {
 	t.Helper()
-	s, err := New(Config{Kafka: []string{"127.0.0.1:1"}, Redis: "127.0.0.1:1", Node: "sd", MaxExpiry: time.Hour})
+	s, err := New(Config{Kafka: kafkalog.Plain("127.0.0.1:1"), Redis: "127.0.0.1:1", Node: "sd", MaxExpiry: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -82,7 +82,7 @@ func TestBurstsApplyLikeSingleOps(t *testing.T) {
 			t.Fatal(err)
 		}
 		epochB := recs[3].Offset
-		st, err := h.reader.WaitApplied(ctx, cid, epochB)
+		st, err := h.reader.WaitApplied(ctx, partOf(cid), cid, epochB)
 		if err != nil {
 			t.Fatal(err)
 		}

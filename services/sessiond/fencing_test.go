@@ -89,7 +89,7 @@ func TestWaitAppliedPresent(t *testing.T) {
 	t.Run("superseded", func(t *testing.T) {
 		first := h.op(&session.Op{Kind: session.OpConnect, ClientID: cid, Conn: connID(cid, "X"), Proto: 4})
 		c, _ := h.connect(cid, connID(cid, "Y"), false, 4, 0)
-		if _, err := h.reader.WaitApplied(t.Context(), cid, first); err != session.ErrSuperseded {
+		if _, err := h.reader.WaitApplied(t.Context(), partOf(cid), cid, first); err != session.ErrSuperseded {
 			t.Fatalf("wait older epoch %d (newest %d): %v", first, c.epoch, err)
 		}
 	})

@@ -28,15 +28,15 @@ const testPartitions = 4
 // harness drives session services the way frontends do: it appends ops
 // to a private sessions topic and reads the private lifecycle topic.
 type harness struct {
-	t       *testing.T
-	brokers []string
-	rdb     *redis.Client
-	prefix  string
-	topics  Topics
-	group   string
-	app     *kafkalog.Appender
-	reader  *session.Reader
-	valid   *events.Validator
+	t      *testing.T
+	kafka  kafkalog.Cluster
+	rdb    redis.UniversalClient
+	prefix string
+	topics Topics
+	group  string
+	app    *kafkalog.Appender
+	reader *session.Reader
+	valid  *events.Validator
 
 	mu     sync.Mutex
 	events map[string][]events.Envelope // by ClientID, in log order
@@ -48,18 +48,25 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	h := newBareHarness(t)
-	h.reader = session.NewReaderOptions(h.rdb, session.Options{Prefix: h.prefix})
+	return newHarnessOn(t, redistest.Client(t))
+}
+
+// newHarnessOn is newHarness with the view on rdb (a cluster, a TLS
+// server).
+func newHarnessOn(t *testing.T, rdb redis.UniversalClient) *harness {
+	t.Helper()
+	h := newBareHarnessOn(t, rdb)
+	h.reader = session.NewReaderOptions(rdb, session.Options{Prefix: h.prefix})
 	v, err := events.NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
 	h.valid = v
-	h.app = kafkalog.NewAppender(h.brokers, kafkalog.AppenderOptions{})
+	h.app = kafkalog.NewAppender(h.kafka, kafkalog.AppenderOptions{})
 	t.Cleanup(func() { h.app.Close() })
 
 	ctx, cancel := context.WithCancel(context.Background())
-	fol := kafkalog.NewFollower(h.brokers, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
+	fol := kafkalog.NewFollower(h.kafka, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = fol.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -75,9 +82,13 @@ func newHarness(t *testing.T) *harness {
 // group, and nothing else: no client of the harness's own runs.
 func newBareHarness(t *testing.T) *harness {
 	t.Helper()
-	rdb := redistest.Client(t)
+	return newBareHarnessOn(t, redistest.Client(t))
+}
+
+func newBareHarnessOn(t *testing.T, rdb redis.UniversalClient) *harness {
+	t.Helper()
 	h := &harness{
-		t: t, brokers: kafkatest.Brokers(t), rdb: rdb, prefix: redistest.Prefix(t, rdb),
+		t: t, kafka: kafkatest.Cluster(t), rdb: rdb, prefix: redistest.Prefix(t, rdb),
 		group:  kafkatest.UniqueName(t, "sessiond"),
 		events: map[string][]events.Envelope{}, ids: map[string]int{}, notify: make(chan struct{}),
 	}
@@ -114,6 +125,9 @@ func (h *harness) onEvent(r *kafkalog.Record) {
 	h.notify = make(chan struct{})
 }
 
+// partOf is the sessions partition of cid's ops on the test topics.
+func partOf(cid string) int { return session.Partition(cid, testPartitions) }
+
 // connID returns a stable UUID naming connection label of cid.
 func connID(cid, label string) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(cid+"/"+label)).String()
@@ -128,7 +142,7 @@ type instance struct {
 
 func (h *harness) config() Config {
 	return Config{
-		Node: "sessiond-test", Kafka: h.brokers, RedisClient: h.rdb, KeyPrefix: h.prefix, Topics: h.topics,
+		Node: "sessiond-test", Kafka: h.kafka, RedisClient: h.rdb, KeyPrefix: h.prefix, Topics: h.topics,
 		GroupID: h.group, QueueQoS0: true, ExpiryCheck: 100 * time.Millisecond, CommitInterval: 50 * time.Millisecond,
 		SessionTimeout: 6 * time.Second,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -212,7 +226,7 @@ func (h *harness) connect(cid, id string, clean bool, proto byte, expiry uint32)
 	epoch := h.op(&session.Op{Kind: session.OpConnect, ClientID: cid, Conn: id, Proto: proto, Clean: clean, Expiry: expiry, Keepalive: 30, Peer: "127.0.0.1:5"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := h.reader.WaitApplied(ctx, cid, epoch)
+	st, err := h.reader.WaitApplied(ctx, partOf(cid), cid, epoch)
 	if err != nil {
 		h.t.Fatalf("wait connect %s/%s applied: %v", cid, id, err)
 	}
@@ -373,7 +387,7 @@ func describe(evs []events.Envelope) string {
 // waitGone waits until cid has no session in Redis.
 func (h *harness) load(cid string) session.State {
 	h.t.Helper()
-	st, err := h.reader.Load(context.Background(), cid)
+	st, err := h.reader.Load(context.Background(), partOf(cid), cid)
 	if err != nil {
 		h.t.Fatal(err)
 	}

@@ -11,8 +11,9 @@ import (
 // TestLifecycleSequences drives one service through every scenario of the
 // lifecycle tables (SESSIONS.md §3) and asserts the exact event sequence
 // per ClientID, with reasons and Session Present.
-func TestLifecycleSequences(t *testing.T) {
-	h := newHarness(t)
+func TestLifecycleSequences(t *testing.T) { lifecycleSequences(t, newHarness(t)) }
+
+func lifecycleSequences(t *testing.T, h *harness) {
 	h.start(nil)
 
 	const v311, v5 = 4, 5

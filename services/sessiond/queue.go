@@ -224,7 +224,7 @@ func (q *queue) load(ctx context.Context, n int) (online, offline int64, err err
 // add starts queueing for cid if its session is offline, reading its
 // subscriptions and qfrom from Redis. It returns the session's state.
 func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
-	st, err := q.s.w.Load(ctx, cid)
+	st, err := q.s.w.Load(ctx, n, cid)
 	if err != nil {
 		return "", err
 	}
@@ -408,7 +408,7 @@ func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *e
 	if o.gone {
 		return nil
 	}
-	dropped, length, err := q.s.w.Enqueue(ctx, o.cid, ev.refs, map[int]int64{p: next}, q.s.cfg.MaxQueued)
+	dropped, length, err := q.s.w.Enqueue(ctx, o.part, o.cid, ev.refs, map[int]int64{p: next}, q.s.cfg.MaxQueued)
 	if err != nil {
 		return err
 	}

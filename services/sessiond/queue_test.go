@@ -41,7 +41,7 @@ func (h *harness) publish(ms ...msg) []*kafkalog.Record {
 // cursorNow is the cursor of a client that has seen everything so far.
 func (h *harness) cursorNow() map[int]int64 {
 	h.t.Helper()
-	bs, err := kafkalog.TopicBounds(context.Background(), h.brokers, h.topics.Messages)
+	bs, err := kafkalog.TopicBounds(context.Background(), h.kafka, h.topics.Messages)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -81,8 +81,9 @@ func (h *harness) goOffline(cid string, subs []session.Subscription, early ...ms
 // queued as refs with the delivered QoS, both those published before the
 // service saw the session go offline (catch-up) and after (live), with No
 // Local, QoS 0 and message expiry applied.
-func TestOfflineQueue(t *testing.T) {
-	h := newHarness(t)
+func TestOfflineQueue(t *testing.T) { offlineQueue(t, newHarness(t)) }
+
+func offlineQueue(t *testing.T, h *harness) {
 	h.start(nil)
 	const cid = "queued"
 	subs := []session.Subscription{{Filter: "q/#", QoS: 1}, {Filter: "nl/+", QoS: 2, NoLocal: true}}

@@ -17,8 +17,9 @@ import (
 // restarting the service gives back every session, subscription, cursor,
 // inflight entry, QoS 2 state, expiry schedule and offline queue, and
 // announces nothing again.
-func TestRebuildAfterRedisWipe(t *testing.T) {
-	h := newHarness(t)
+func TestRebuildAfterRedisWipe(t *testing.T) { rebuildAfterRedisWipe(t, newHarness(t)) }
+
+func rebuildAfterRedisWipe(t *testing.T, h *harness) {
 	in := h.start(nil)
 	subs := []session.Subscription{{Filter: "r/#", QoS: 2}, {Filter: "s/+", QoS: 1, SubID: 4}}
 

@@ -32,10 +32,14 @@ func (h *harness) aclUser(rules ...string) *aclUser {
 	h.t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	u := &aclUser{t: h.t, admin: h.rdb, name: "tidemark-test-" + hex.EncodeToString(b[:])}
+	admin, ok := h.rdb.(*redis.Client)
+	if !ok {
+		h.t.Fatalf("an ACL user needs one Redis server, not a %T", h.rdb)
+	}
+	u := &aclUser{t: h.t, admin: admin, name: "tidemark-test-" + hex.EncodeToString(b[:])}
 	u.set(append([]string{"on", "nopass", "~" + h.prefix + "*", "+@all"}, rules...)...)
-	h.t.Cleanup(func() { h.rdb.ACLDelUser(context.Background(), u.name) })
-	u.client = redis.NewClient(&redis.Options{Addr: h.rdb.Options().Addr, Username: u.name, Password: "unused"})
+	h.t.Cleanup(func() { admin.ACLDelUser(context.Background(), u.name) })
+	u.client = redis.NewClient(&redis.Options{Addr: admin.Options().Addr, Username: u.name, Password: "unused"})
 	h.t.Cleanup(func() { u.client.Close() })
 	return u
 }
@@ -99,13 +103,20 @@ func (h *harness) goOfflineMany(n int, sub session.Subscription) []string {
 	h.appendRecords(rest)
 	w := session.NewWriter(h.rdb, session.Options{Prefix: h.prefix})
 	eventuallyWithin(h.t, bulkWait, "sessions offline", func() (bool, error) {
-		metas, err := w.Metas(context.Background(), cids)
-		if err != nil {
-			return false, err
+		byPart := map[int][]string{}
+		for _, cid := range cids {
+			n := session.Partition(cid, testPartitions)
+			byPart[n] = append(byPart[n], cid)
 		}
-		for _, m := range metas {
-			if m == nil || m.Online {
-				return false, nil
+		for n, part := range byPart {
+			metas, err := w.Metas(context.Background(), n, part)
+			if err != nil {
+				return false, err
+			}
+			for _, m := range metas {
+				if m == nil || m.Online {
+					return false, nil
+				}
 			}
 		}
 		return true, nil
@@ -121,7 +132,7 @@ func (h *harness) queues(cids []string) map[string][]session.QueueRef {
 	cmds := make([]*redis.StringSliceCmd, len(cids))
 	if _, err := h.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, cid := range cids {
-			cmds[i] = p.LRange(ctx, keys.Queue(cid), 0, -1)
+			cmds[i] = p.LRange(ctx, keys.Queue(session.Partition(cid, testPartitions), cid), 0, -1)
 		}
 		return nil
 	}); err != nil {

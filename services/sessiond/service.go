@@ -105,7 +105,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer s.rdb.Close()
 	}
 	s.group = kafkalog.NewGroup(kafkalog.GroupOptions{
-		Brokers: s.cfg.Kafka, GroupID: s.cfg.GroupID, Topic: s.cfg.Topics.Sessions,
+		Cluster: s.cfg.Kafka, GroupID: s.cfg.GroupID, Topic: s.cfg.Topics.Sessions,
 		SessionTimeout: s.cfg.SessionTimeout, Logger: s.log,
 	}, handler{s})
 	// The group runs on its own context so that, at shutdown, the final
