@@ -2,12 +2,10 @@ package frontend
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -15,24 +13,31 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
-	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
-	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
-// conn is one MQTT network connection: a reader goroutine (this one, in
-// serve), a writer goroutine draining the outbox, a publish pump, a progress
-// ticker and, for a resumed session, a replayer.
+// conn is one MQTT network connection. Its goroutines (docs/design.md,
+// "A connection's goroutines"):
+//
+//   - the reader (serve): reads and decodes packets and puts them in the
+//     inbox; it owns the read side of the socket and nothing else;
+//   - the loop (runLoop), while the inbox has work: the one owner of the
+//     session state below, it handles what the inbox holds and writes to
+//     the socket;
+//   - the append lanes (lane.go), while they have work: Kafka appends, whose
+//     outcomes come back through the inbox;
+//   - the replayer (replay.go), once, for a resumed session.
+//
+// The connection ends in one place: kill records the first cause, and the
+// loop runs the end (end.go), which derives the reason once.
 type conn struct {
-	s   *Server
-	nc  net.Conn
-	log *slog.Logger
-	id  string // connection id (UUID) of ops and events
+	s  *Server
+	nc net.Conn
+	id string // connection id (UUID) of ops and events
 
-	// Set once during CONNECT, read-only afterwards.
+	// Set during CONNECT, read-only afterwards (the loop starts after).
 	clientID  string
 	version   mqtt.Version
 	username  string
@@ -47,164 +52,182 @@ type conn struct {
 	// the takeover watch read while this connection's own connect op was
 	// being logged (see Server.expect); guarded by Server.mu.
 	newestSeen int64
-	// lastWord is set when a server DISCONNECT is queued; writerDone is
-	// closed when the writer returns, so finish lets it flush that packet.
-	lastWord   atomic.Bool
-	writerDone chan struct{}
-	pumpDone   chan struct{} // closed when the pump returns
+	// attached: the loop runs the session (the progress ticker may ask).
+	attached atomic.Bool
+	// dirty: the delivery state changed since the last progress op;
+	// progressAt: when the last one was logged (unix ns). Set by the loop,
+	// read by the progress ticker.
+	dirty      atomic.Bool
+	progressAt atomic.Int64
+	// roomy: the client's window has room and little is queued (shared
+	// deliveries prefer such members); queuedN and unackedN feed the
+	// gauges. Set by the loop after each turn.
+	roomy              atomic.Bool
+	queuedN, unackedN  atomic.Int64
+	ctx                context.Context // ends when the connection ends
+	cancel             context.CancelFunc
+	pubRate            *bucket // reader only; nil: no publish rate limit
+	endMu              sync.Mutex
+	err                error         // first cause of the end; guarded by endMu
+	dead               chan struct{} // closed with the first cause
+	done               chan struct{} // closed when the end is complete
+	in                 inbox
+	pub, subLane, opsL lane
 
-	out *outbox
-	// pumpCh is created with the pump at the first PUBLISH or PUBREL, so
-	// a connection that only subscribes has no pump goroutine.
-	pumpCh chan inbound
-	q2init []uint16 // inbound QoS 2 ids awaiting PUBREL at resume
-
-	attached     atomic.Bool     // the progress ticker may look at this connection
-	progressMu   sync.Mutex      // held while a periodic progress op is built and logged
-	lastProgress *progressState  // guarded by progressMu
-	progressAt   time.Time       // guarded by progressMu
-	ctx          context.Context // ends when the connection ends
-	cancel       context.CancelFunc
-	wg           sync.WaitGroup
-
-	errMu   sync.Mutex
-	err     error         // first cause of the end
-	dead    chan struct{} // closed with the first cause
-	expiry  uint32
-	will    *mqtt.Will
-	killers sync.Once
-
-	opMu sync.Mutex // serialises this connection's session ops
-
-	subMu sync.Mutex
-	subs  map[string]session.Subscription
-
-	inAliases map[uint16]string // reader goroutine only
-	pubRate   *bucket           // reader goroutine only; nil: no publish rate limit
-	// inQuota counts inbound QoS 1/2 PUBLISHes not yet completed (PUBACK or
-	// PUBCOMP queued): MQTT 5 clients must stay within our Receive Maximum.
-	inQuota atomic.Int32
-
-	// finalPos are the router positions when the session left the router:
-	// the last progress must not claim records dispatched after it.
-	finalPos map[int]int64
+	// Owned by the loop.
+	out       *outbox
+	subs      map[string]session.Subscription
+	inAliases map[uint16]string
+	// inQuota counts inbound QoS 1/2 PUBLISHes not yet answered: MQTT 5
+	// clients must stay within our Receive Maximum.
+	inQuota int
+	// q2in holds the inbound QoS 2 packet ids logged and awaiting PUBREL;
+	// q2logging the ones whose message is being logged.
+	q2in, q2logging map[uint16]struct{}
+	expiry          uint32     // session expiry at the end (DISCONNECT may change it)
+	will            *mqtt.Will // armed at CONNACK; cleared by DISCONNECT 0x00
+	ctrl            []mqtt.Packet
+	// heldQ2 holds a written-out batch whose QoS 2 PUBLISHes wait for
+	// their qos2_out ops (see opWatermark); nothing more is taken
+	// meanwhile, so per-topic order holds.
+	heldQ2       *writeBatch
+	progressBusy bool           // a periodic progress op is being appended
+	lastProgress *progressState // the last one logged
+	replaying    bool           // the replayer runs
+	ending       bool           // the end began (end.go)
+	readerDone   bool
+	finalSent    bool
+	finalPos     map[int]int64 // router positions when the session left it
 }
 
 func (s *Server) newConn(nc net.Conn) *conn {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &conn{
-		s:          s,
-		nc:         nc,
-		log:        s.log,
-		id:         uuid.NewString(),
-		ctx:        ctx,
-		cancel:     cancel,
-		dead:       make(chan struct{}),
-		writerDone: make(chan struct{}),
-		pumpDone:   make(chan struct{}),
-		subs:       make(map[string]session.Subscription),
-		pubRate:    s.lim.newPublishBucket(),
+		s:       s,
+		nc:      nc,
+		id:      uuid.NewString(),
+		ctx:     ctx,
+		cancel:  cancel,
+		dead:    make(chan struct{}),
+		done:    make(chan struct{}),
+		pubRate: s.lim.newPublishBucket(),
 	}
+	c.pub.c, c.subLane.c, c.opsL.c = c, c, c
+	// No loop until attach: what is put before that waits for it.
+	c.in.running = true
+	c.in.maxPending = s.cfg.MaxPending
 	c.epoch.Store(-1)
 	return c
 }
 
-// setCause records err as the cause of the end unless one was recorded;
-// it reports whether err is the cause.
-func (c *conn) setCause(err error) bool {
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
+// logger is the server's logger with the connection's attributes, built
+// when something is logged: an idle connection holds none.
+func (c *conn) logger() *slog.Logger {
+	if c.clientID == "" {
+		return c.s.log.With("conn", c.id)
+	}
+	return c.s.log.With("client", c.clientID, "conn", c.id)
+}
+
+// kill ends the connection for err; the first cause wins. It may be called
+// from any goroutine. The reader stops (its read deadline is past) and the
+// loop runs the end: an MQTT 5 client that got its CONNACK is sent
+// DISCONNECT with the reason code, the final ops are logged, and only then
+// is the socket closed, so a client that reconnects at once finds its
+// state applied.
+func (c *conn) kill(err error) {
+	c.endMu.Lock()
 	if c.err != nil {
-		return false
+		c.endMu.Unlock()
+		return
 	}
 	c.err = err
 	close(c.dead)
-	return true
-}
-
-// kill ends the connection for err (the first cause wins). MQTT 5 clients
-// that got their CONNACK are sent DISCONNECT with the reason code first.
-// The socket stays open: the reader wakes up and runs finish, which logs
-// the final ops before closing it, so a client that reconnects as soon as
-// the socket closes finds its state applied.
-func (c *conn) kill(err error) {
-	if !c.setCause(err) {
-		return
-	}
-	_, code, send := closeReason(err)
-	// connacked first: it is stored after version and out are set, so a
-	// kill that comes while CONNECT is still being handled (a drain, a
-	// takeover) reads neither.
-	if send && c.connacked.Load() && c.version == mqtt.V5 && c.out != nil {
-		if c.out.control(&mqtt.Disconnect{ReasonCode: code}) {
-			c.lastWord.Store(true)
-		}
-	}
+	c.endMu.Unlock()
 	_ = c.nc.SetReadDeadline(time.Now())
+	c.post(nil)
 }
 
-// killNow ends the connection without trying to write anything more.
-func (c *conn) killNow(err error) {
-	c.setCause(err)
-	c.nc.Close()
-}
-
+// cause is the first cause of the end, nil while the connection lives.
 func (c *conn) cause() error {
-	c.errMu.Lock()
-	defer c.errMu.Unlock()
+	c.endMu.Lock()
+	defer c.endMu.Unlock()
 	return c.err
 }
 
-// appendOp logs one session op of this connection, unless build returns
-// nil (then it logs nothing and returns a nil record). Ops of one
-// connection are serialised so they reach the log in the order they were
-// decided.
-func (c *conn) appendOp(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
-	recs, err := c.appendOps(ctx, func() []*session.Op {
-		if op := build(); op != nil {
-			return []*session.Op{op}
+// post puts fn (nil: just a wake-up) for the loop to run.
+func (c *conn) post(fn func()) {
+	c.in.mu.Lock()
+	if fn != nil {
+		c.in.results = append(c.in.results, fn)
+	}
+	start := c.in.kickLocked()
+	c.in.mu.Unlock()
+	if start {
+		go c.runLoop()
+	}
+}
+
+// offer queues a live delivery (router, share groups); it never blocks.
+// When the session is too far behind it marks the overflow, which ends the
+// connection as a slow consumer. A shared delivery is refused instead
+// (false), as it is by a connection that is ending, so its group gives it
+// to another member.
+func (c *conn) offer(d *delivery) bool {
+	in := &c.in
+	in.mu.Lock()
+	if in.stopped || in.closing || (d.share != nil && (in.overflow || in.liveQueued >= in.maxPending)) {
+		in.mu.Unlock()
+		return false
+	}
+	if in.overflow || in.liveQueued >= in.maxPending {
+		if !in.overflow {
+			in.overflow = true
+			in.results = append(in.results, func() { c.kill(ErrSlowConsumer) })
 		}
+		if d.tracked() {
+			if in.lost == nil {
+				in.lost = make(map[int]int64)
+			}
+			if l, ok := in.lost[d.msg.partition]; !ok || d.msg.offset < l {
+				in.lost[d.msg.partition] = d.msg.offset
+			}
+		}
+	} else {
+		d.live = true
+		in.liveQueued++
+		in.live = append(in.live, d)
+	}
+	start := in.kickLocked()
+	in.mu.Unlock()
+	if start {
+		go c.runLoop()
+	}
+	return true
+}
+
+// liveDone counts n live deliveries written or dropped.
+func (c *conn) liveDone(n int) {
+	if n == 0 {
+		return
+	}
+	c.in.mu.Lock()
+	c.in.liveQueued -= n
+	c.in.mu.Unlock()
+}
+
+// lostOffsets copies the offsets lost to an overflow, for the cursor.
+func (c *conn) lostOffsets() map[int]int64 {
+	c.in.mu.Lock()
+	defer c.in.mu.Unlock()
+	if len(c.in.lost) == 0 {
 		return nil
-	})
-	if err != nil || len(recs) == 0 {
-		return nil, err
 	}
-	return recs[0], nil
-}
-
-// appendOps logs the ops build returns in one append, in their order (one
-// ClientID, one partition), serialised with the connection's other ops.
-func (c *conn) appendOps(ctx context.Context, build func() []*session.Op) ([]*kafkalog.Record, error) {
-	c.opMu.Lock()
-	defer c.opMu.Unlock()
-	ops := build()
-	if len(ops) == 0 {
-		return nil, nil
+	out := make(map[int]int64, len(c.in.lost))
+	for p, o := range c.in.lost {
+		out[p] = o
 	}
-	recs := make([]*kafkalog.Record, len(ops))
-	for i, op := range ops {
-		op.ClientID = c.clientID
-		op.Conn = c.id
-		op.Epoch = max(c.epoch.Load(), 0)
-		op.Node = c.s.cfg.Node
-		op.TS = time.Now().UnixMilli()
-		recs[i] = op.Record(c.s.cfg.Topics.Sessions)
-		tracing.Inject(ctx, recs[i]) // the connect op carries the CONNECT span (takeover, session service)
-	}
-	if err := c.s.app.Append(ctx, recs...); err != nil {
-		return nil, fmt.Errorf("append %s op: %w", ops[0].Kind, err)
-	}
-	return recs, nil
-}
-
-// opTimeout bounds a session op on the connection's critical path.
-const opTimeout = 10 * time.Second
-
-func (c *conn) op(build func() *session.Op) error {
-	ctx, cancel := context.WithTimeout(c.ctx, opTimeout)
-	defer cancel()
-	_, err := c.appendOp(ctx, build)
-	return err
+	return out
 }
 
 // serve runs the connection to its end. It is the reader goroutine.
@@ -231,7 +254,22 @@ func (s *Server) serve(nc net.Conn) {
 	if !ok {
 		return
 	}
-	c.run(r, cp, st)
+	c.attach(st)
+	err = c.readLoop(r)
+	s.lim.readFailed(err, false)
+	if !errors.Is(err, ErrClientDisconnect) {
+		c.kill(err) // a DISCONNECT ends the connection when the loop handles it
+	}
+	c.post(func() {
+		c.readerDone = true
+		if c.ending {
+			// A SUBSCRIBE read while the end began joined the router
+			// after the session left it (joinEarly): gone again.
+			c.s.router.remove(c)
+		}
+		c.endStep()
+	})
+	<-c.done
 }
 
 // connectShallow runs connect on a goroutine of its own and waits for it.
@@ -249,283 +287,15 @@ func (c *conn) connectShallow(cp *mqtt.Connect) (st session.State, ok bool) {
 	return st, ok
 }
 
-// refuseUndecoded answers a CONNECT the codec rejected. Only an unknown
-// protocol name or level has an answer every client understands: the 3.1.1
-// CONNACK with return code 0x01 [MQTT-3.1.2-2]; anything else just closes.
-func (c *conn) refuseUndecoded(err error) {
-	defer c.nc.Close()
-	if errors.Is(err, mqtt.UnsupportedProtocolVersion) {
-		buf, _ := mqtt.AppendPacket(nil, &mqtt.Connack{ReasonCode: mqtt.UnsupportedProtocolVersion}, mqtt.V311)
-		_ = c.nc.SetWriteDeadline(time.Now().Add(time.Second))
-		_, _ = c.nc.Write(buf)
-		c.s.m.connects.WithLabelValues("unsupported_protocol").Inc()
-		c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "unsupported_protocol")
-		// Announced like every refused CONNECT; the codec stopped before
-		// the ClientID, so the event names none.
-		if _, err := c.appendOp(c.ctx, func() *session.Op {
-			return &session.Op{Kind: session.OpRejected, Connack: byte(mqtt.RefusedProtocolVersion),
-				Peer: c.nc.RemoteAddr().String(), Reason: err.Error()}
-		}); err != nil {
-			c.log.Warn("log rejected connect", "err", err)
-		}
-		return
-	}
-	c.s.m.connects.WithLabelValues("malformed").Inc()
-	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", "malformed", "err", err)
-}
-
-// validateConnect applies the CONNECT rules the codec leaves to the server
-// and the Authorizer. It returns Success or the CONNACK reason code.
-func (c *conn) validateConnect(cp *mqtt.Connect) (assigned bool, rc mqtt.ReasonCode) {
-	// First, so that a CONNECT flood costs no password hashing.
-	if !c.s.lim.connectAllowed() {
-		return false, mqtt.ConnectionRateExceeded
-	}
-	if !c.s.lim.clientIDOK(cp.ClientID) {
-		return false, mqtt.ClientIdentifierNotValid
-	}
-	if cp.ClientID == "" {
-		switch {
-		case cp.Version == mqtt.V31:
-			return false, mqtt.ClientIdentifierNotValid
-		case cp.Version == mqtt.V311 && !cp.CleanStart:
-			return false, mqtt.ClientIdentifierNotValid // [MQTT-3.1.3-8]
-		}
-		cp.ClientID = "auto-" + uuid.NewString() // [MQTT-3.1.3-6]
-		assigned = true
-	}
-	if cp.Version == mqtt.V31 && len(cp.ClientID) > 23 {
-		return false, mqtt.ClientIdentifierNotValid
-	}
-	if cp.Properties.AuthMethod != nil {
-		return false, mqtt.BadAuthenticationMethod // no extended authentication
-	}
-	ci := ConnectInfo{ClientInfo: c.infoFor(cp), Password: cp.Password, HasPassword: cp.PasswordFlag}
-	if tc, ok := c.nc.(*tls.Conn); ok {
-		st := tc.ConnectionState()
-		ci.TLS = &st
-	}
-	user, err := c.s.cfg.Auth.Connect(c.ctx, ci)
-	switch {
-	case err == nil:
-		cp.Username = user // the identity the Authorizer settled on
-		return assigned, c.checkWill(cp)
-	case errors.Is(err, ErrBadCredentials):
-		return false, mqtt.BadUsernameOrPassword
-	default:
-		return false, mqtt.NotAuthorized
-	}
-}
-
-// checkWill applies the topic limits and the ACL to the will at CONNECT,
-// as Mosquitto does: a will the client may not publish is refused now,
-// not dropped when it is due (the session service may publish it then).
-func (c *conn) checkWill(cp *mqtt.Connect) mqtt.ReasonCode {
-	if cp.Will == nil {
-		return mqtt.Success
-	}
-	if c.s.lim.checkTopic(cp.Will.Topic) != nil {
-		return mqtt.TopicNameInvalid
-	}
-	if !c.s.cfg.Auth.Publish(c.ctx, c.infoFor(cp), cp.Will.Topic) {
-		c.s.lim.denied.WithLabelValues("will").Inc()
-		return mqtt.NotAuthorized
-	}
-	return mqtt.Success
-}
-
-func (c *conn) infoFor(cp *mqtt.Connect) ClientInfo {
-	return ClientInfo{ClientID: cp.ClientID, Username: cp.Username, Peer: c.nc.RemoteAddr(), Protocol: byte(cp.Version)}
-}
-
-// writeNow writes one packet directly: only before the writer starts.
-func (c *conn) writeNow(p mqtt.Packet) error {
-	buf, err := mqtt.AppendPacket(nil, p, c.version)
-	if err != nil {
-		return fmt.Errorf("encode %s: %w", p.Type(), err)
-	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.s.cfg.WriteTimeout))
-	if _, err := c.nc.Write(buf); err != nil {
-		return fmt.Errorf("write %s: %w", p.Type(), err)
-	}
-	return nil
-}
-
-// refuse answers CONNECT with a failure code and logs the rejected op.
-func (c *conn) refuse(cp *mqtt.Connect, rc mqtt.ReasonCode, why string) {
-	_ = c.writeNow(&mqtt.Connack{ReasonCode: rc})
-	c.nc.Close()
-	c.s.m.connects.WithLabelValues(rc.Error()).Inc()
-	c.log.Info("connection refused", "peer", c.nc.RemoteAddr(), "reason", why)
-	code := byte(rc)
-	if c.version != mqtt.V5 {
-		code = byte(mqtt.ReturnCodeFor(rc))
-	}
-	if _, err := c.appendOp(c.ctx, func() *session.Op {
-		return &session.Op{Kind: session.OpRejected, Proto: byte(cp.Version), Connack: code,
-			Username: cp.Username, Peer: c.nc.RemoteAddr().String(), Reason: why}
-	}); err != nil {
-		c.log.Warn("log rejected connect", "client", cp.ClientID, "err", err)
-	}
-}
-
-// sessionExpiry is the effective expiry in seconds after defaults and caps.
-func (c *conn) sessionExpiry(cp *mqtt.Connect) uint32 {
-	cfg := &c.s.cfg
-	var exp uint32
-	if cp.Version == mqtt.V5 {
-		if cp.Properties.SessionExpiry != nil {
-			exp = *cp.Properties.SessionExpiry
-		}
-	} else if !cp.CleanStart {
-		exp = uint32(cfg.DefaultExpiry / time.Second)
-	}
-	if cfg.MaxExpiry > 0 && exp > uint32(cfg.MaxExpiry/time.Second) {
-		exp = uint32(cfg.MaxExpiry / time.Second)
-	}
-	return exp
-}
-
-// connect validates CONNECT, logs it, waits for the session service to
-// apply it and answers CONNACK. It reports false when the connection ended.
-func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
-	c.version = cp.Version
-	c.username = cp.Username
-	assigned, rc := c.validateConnect(cp)
-	c.clientID = cp.ClientID
-	c.info = c.infoFor(cp)
-	c.log = c.log.With("client", c.clientID, "conn", c.id)
-	if rc != mqtt.Success {
-		c.refuse(cp, rc, rc.Error())
-		return session.State{}, false
-	}
-	select {
-	case <-c.s.readyCh:
-	case <-time.After(c.s.cfg.ConnectTimeout):
-		c.refuse(cp, mqtt.ServerUnavailable, "frontend not ready")
-		return session.State{}, false
-	}
-	c.connExp = c.sessionExpiry(cp)
-	c.expiry = c.connExp
-	ka := cp.KeepAlive
-	serverKA := false
-	// Only MQTT 5 can be told a shorter keep alive (Server Keep Alive); a
-	// 3.1.x client pings at its own pace, so capping it would cut it off.
-	if m := c.s.cfg.MaxKeepAlive; m > 0 && cp.Version == mqtt.V5 && (ka == 0 || int(ka) > m) {
-		ka, serverKA = uint16(m), true
-	}
-	if ka > 0 {
-		c.keepAlive = time.Duration(ka) * 1500 * time.Millisecond
-	}
-
-	c.s.expect(c)
-	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
-		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
-			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
-		if cp.Properties.ReceiveMaximum != nil {
-			op.ReceiveMax = *cp.Properties.ReceiveMaximum
-		}
-		if w := cp.Will; w != nil {
-			op.Will = &session.Will{Topic: w.Topic, Payload: w.Payload, QoS: w.QoS, Retain: w.Retain,
-				Props: mqtt.AppendProperties(nil, &w.Properties)}
-			if w.Properties.WillDelay != nil {
-				op.Will.Delay = *w.Properties.WillDelay
-			}
-		}
-		return op
-	})
-	if err != nil {
-		c.s.unexpect(c)
-		c.log.Warn("log connect", "err", err)
-		_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
-		c.nc.Close()
-		c.s.m.connects.WithLabelValues("server_unavailable").Inc()
-		return session.State{}, false
-	}
-	c.epoch.Store(rec.Offset)
-	if !c.s.register(c) {
-		// A newer CONNECT for this ClientID was logged, and read by the
-		// takeover watch, before this one's append returned.
-		c.killNow(ErrTakenOver)
-		c.finish()
-		return session.State{}, false
-	}
-
-	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
-	st, err := c.waitApplied(wctx, rec.Offset)
-	cancel()
-	if err == nil && c.cause() != nil {
-		// Killed while its session was being applied: taken over by a
-		// newer CONNECT, or the frontend is draining. It gets no CONNACK.
-		err = c.cause()
-		if errors.Is(err, ErrShutdown) {
-			_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
-		}
-		c.finish()
-		return session.State{}, false
-	}
-	if err != nil {
-		if errors.Is(err, session.ErrSuperseded) {
-			c.killNow(ErrTakenOver)
-		} else {
-			c.log.Warn("wait for session", "err", err)
-			_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
-			c.killNow(fmt.Errorf("wait for session: %w", ErrKafkaUnavailable))
-		}
-		c.finish()
-		return session.State{}, false
-	}
-
-	ack := &mqtt.Connack{SessionPresent: st.Present}
-	window := c.s.cfg.ReceiveMaximum
-	c.out = newOutbox(window, c.s.cfg.MaxPending)
-	if cp.Version == mqtt.V5 {
-		pr := &ack.Properties
-		pr.ReceiveMaximum = mqtt.Ptr(uint16(c.s.cfg.ReceiveMaximum))
-		pr.RetainAvailable = mqtt.Ptr(byte(1))
-		pr.WildcardSubAvailable = mqtt.Ptr(byte(1))
-		pr.SubIDAvailable = mqtt.Ptr(byte(1))
-		pr.SharedSubAvailable = mqtt.Ptr(byte(1))
-		pr.TopicAliasMaximum = mqtt.Ptr(uint16(c.s.cfg.TopicAliasMaximum))
-		pr.MaximumPacketSize = mqtt.Ptr(uint32(c.s.cfg.MaxPacketSize))
-		if assigned {
-			pr.AssignedClientID = mqtt.Ptr(c.clientID)
-		}
-		if serverKA {
-			pr.ServerKeepAlive = mqtt.Ptr(ka)
-		}
-		if cp.Properties.SessionExpiry != nil && *cp.Properties.SessionExpiry != c.connExp {
-			pr.SessionExpiry = mqtt.Ptr(c.connExp)
-		}
-		if cp.Properties.RequestResponseInfo != nil && *cp.Properties.RequestResponseInfo == 1 {
-			pr.ResponseInfo = mqtt.Ptr("response/" + c.clientID + "/")
-		}
-		c.out.window = 65535
-		if cp.Properties.ReceiveMaximum != nil {
-			c.out.window = int(*cp.Properties.ReceiveMaximum)
-		}
-		if cp.Properties.TopicAliasMaximum != nil {
-			c.out.aliasMax = *cp.Properties.TopicAliasMaximum
-		}
-		if cp.Properties.MaximumPacketSize != nil {
-			c.out.maxPacket = int(*cp.Properties.MaximumPacketSize)
-		}
-	}
-	c.out.control(ack)
-	// The will belongs to the accepted connection only: a CONNECT refused
-	// or superseded before this point never publishes one.
-	c.errMu.Lock()
-	c.will = cp.Will
-	c.errMu.Unlock()
-	c.connacked.Store(true)
-	c.s.m.connects.WithLabelValues("accepted").Inc()
-	return st, true
-}
-
-// run serves a connected client until the connection ends.
-func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
+// attach starts the session of an accepted connection: its subscriptions
+// join live delivery, its inflight window and queue are restored, the
+// replayer starts, and the loop takes over.
+func (c *conn) attach(st session.State) {
 	var plain []session.Subscription
 	for _, sub := range st.Subscriptions {
+		if c.subs == nil {
+			c.subs = make(map[string]session.Subscription, len(st.Subscriptions))
+		}
 		c.subs[sub.Filter] = sub
 		if isShared(sub.Filter) {
 			c.route(sub)
@@ -534,27 +304,25 @@ func (c *conn) run(r *mqtt.Reader, cp *mqtt.Connect, st session.State) {
 		}
 	}
 	sw := c.s.router.attach(c, plain)
-	c.log.Debug("session attached", "present", st.Present, "epoch", st.Epoch, "subs", len(st.Subscriptions),
-		"cursor", st.Cursor, "qfrom", st.QueueFrom, "inflight", st.Inflight, "queue", st.Queue, "sw", sw)
-	c.out.restore(&st, sw)
-
-	c.q2init = st.QoS2In
-	c.wg.Add(2)
-	go c.writeLoop()
-	go c.replay(st, sw)
-	c.attached.Store(true)
-
-	err := c.readLoop(r)
-	c.s.lim.readFailed(err, false)
-	if _, _, send := closeReason(err); send {
-		c.kill(err)
-	} else {
-		c.setCause(err)
+	c.ctrl = append(c.ctrl, c.out.restore(&st, sw)...)
+	if len(st.QoS2In) > 0 {
+		c.q2in = make(map[uint16]struct{}, len(st.QoS2In))
+		for _, id := range st.QoS2In {
+			c.q2in[id] = struct{}{}
+		}
 	}
-	c.finish()
+	c.logger().Debug("session attached", "present", st.Present, "epoch", st.Epoch, "subs", len(st.Subscriptions),
+		"cursor", st.Cursor, "qfrom", st.QueueFrom, "inflight", st.Inflight, "queue", st.Queue, "sw", sw)
+	c.replaying = true
+	c.s.replayWG.Add(1)
+	go c.replay(st, sw)
+	c.progressAt.Store(time.Now().UnixNano())
+	c.attached.Store(true)
+	go c.runLoop() // the inbox was held for this (newConn)
 }
 
-// readLoop decodes packets until an error ends the connection.
+// readLoop decodes packets into the inbox until an error ends the
+// connection. A PUBLISH waits while the loop has too many to log.
 func (c *conn) readLoop(r *mqtt.Reader) error {
 	for {
 		if c.keepAlive > 0 {
@@ -564,10 +332,8 @@ func (c *conn) readLoop(r *mqtt.Reader) error {
 		}
 		// kill sets the cause, then a past read deadline; checking after
 		// our own deadline was set means neither order is missed.
-		select {
-		case <-c.dead:
-			return c.cause()
-		default:
+		if err := c.cause(); err != nil {
+			return err
 		}
 		p, err := r.ReadPacket(c.version)
 		if err != nil {
@@ -577,121 +343,52 @@ func (c *conn) readLoop(r *mqtt.Reader) error {
 			}
 			return fmt.Errorf("read packet: %w", err)
 		}
-		if err := c.handle(p); err != nil {
-			return err
-		}
-	}
-}
-
-// handle acts on one packet from the client.
-func (c *conn) handle(p mqtt.Packet) error {
-	switch p := p.(type) {
-	case *mqtt.Publish:
-		return c.onPublish(p)
-	case *mqtt.Puback:
-		c.out.puback(p.PacketID)
-	case *mqtt.Pubrec:
-		if c.out.pubrec(p.PacketID, p.ReasonCode) {
-			// The pubrec state must be in the log before the client can see
-			// PUBREL: a resume from an older state would send the PUBLISH
-			// again after the client completed it, a duplicate.
-			if err := c.retry("progress", func(ctx context.Context) error { return c.logProgress(ctx) }); err != nil {
+		switch q := p.(type) {
+		case *mqtt.Publish:
+			if err := c.inboundRoom(); err != nil {
 				return err
 			}
-			if !c.out.control(&mqtt.Pubrel{PacketID: p.PacketID}) {
-				return ErrSlowConsumer
-			}
+		case *mqtt.Subscribe:
+			p = c.joinEarly(q)
+		case *mqtt.Unsubscribe:
+			c.leaveEarly(q)
 		}
-	case *mqtt.Pubcomp:
-		c.out.pubcomp(p.PacketID)
-	case *mqtt.Pubrel:
-		return c.toPump(inbound{rel: p.PacketID})
-	case *mqtt.Subscribe:
-		return c.onSubscribe(p)
-	case *mqtt.Unsubscribe:
-		return c.onUnsubscribe(p)
-	case *mqtt.Pingreq:
-		if !c.out.control(&mqtt.Pingresp{}) {
-			return ErrSlowConsumer
+		c.in.mu.Lock()
+		c.in.packets = append(c.in.packets, p)
+		start := c.in.kickLocked()
+		c.in.mu.Unlock()
+		if start {
+			go c.runLoop()
 		}
-	case *mqtt.Disconnect:
-		return c.onDisconnect(p)
-	default:
-		// A second CONNECT [MQTT-3.1.0-2], AUTH without an auth method,
-		// or a server-only packet.
-		return fmt.Errorf("unexpected %s: %w", p.Type(), mqtt.ProtocolError)
+		if _, ok := p.(*mqtt.Disconnect); ok {
+			return ErrClientDisconnect
+		}
 	}
-	return nil
 }
 
-func (c *conn) onDisconnect(p *mqtt.Disconnect) error {
-	if se := p.Properties.SessionExpiry; se != nil {
-		if c.connExp == 0 && *se != 0 {
-			return fmt.Errorf("session expiry set at disconnect: %w", mqtt.ProtocolError) // [MQTT-3.14.2-2]
+// inboundRoom holds the reader while the loop has maxInbound PUBLISHes
+// not yet answered, and paces it to the publish rate limit: a client over
+// either is slowed by TCP flow control, and none of its messages is
+// dropped.
+func (c *conn) inboundRoom() error {
+	for {
+		c.in.mu.Lock()
+		if c.in.inbound < maxInbound {
+			c.in.inbound++
+			c.in.mu.Unlock()
+			break
 		}
-		exp := *se
-		if m := c.s.cfg.MaxExpiry; m > 0 && exp > uint32(m/time.Second) {
-			exp = uint32(m / time.Second)
+		if c.in.drained == nil {
+			c.in.drained = make(chan struct{}, 1)
 		}
-		c.errMu.Lock()
-		c.expiry = exp
-		c.errMu.Unlock()
-	}
-	if p.ReasonCode != mqtt.DisconnectWithWillMessage {
-		c.errMu.Lock()
-		c.will = nil // [MQTT-3.14.4-3]
-		c.errMu.Unlock()
-	}
-	return ErrClientDisconnect
-}
-
-func (c *conn) onPublish(p *mqtt.Publish) error {
-	if a := p.Properties.TopicAlias; a != nil {
-		if *a == 0 || int(*a) > c.s.cfg.TopicAliasMaximum {
-			return fmt.Errorf("topic alias %d: %w", *a, mqtt.TopicAliasInvalid)
-		}
-		if c.inAliases == nil {
-			c.inAliases = make(map[uint16]string)
-		}
-		if p.Topic == "" {
-			t, ok := c.inAliases[*a]
-			if !ok {
-				return fmt.Errorf("unknown topic alias %d: %w", *a, mqtt.ProtocolError)
-			}
-			p.Topic = t
-		} else {
-			c.inAliases[*a] = p.Topic
+		drained := c.in.drained
+		c.in.mu.Unlock()
+		select {
+		case <-drained:
+		case <-c.dead:
+			return c.cause()
 		}
 	}
-	if err := topic.ValidateName(p.Topic); err != nil {
-		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
-	}
-	if err := c.s.lim.checkTopic(p.Topic); err != nil {
-		return fmt.Errorf("publish topic: %w: %w", mqtt.TopicNameInvalid, err)
-	}
-	if err := c.publishPace(); err != nil {
-		return err
-	}
-	c.s.m.messagesIn.WithLabelValues(qosLabel[p.QoS&3]).Inc()
-	c.s.m.bytesIn.Add(float64(len(p.Payload)))
-	if c.version == mqtt.V5 && (p.QoS == 1 || (p.QoS == 2 && !p.Dup)) {
-		if int(c.inQuota.Add(1)) > c.s.cfg.ReceiveMaximum {
-			c.s.lim.hit(limitInflight)
-			return fmt.Errorf("inbound publish window: %w", mqtt.ReceiveMaximumExceeded) // [MQTT-3.3.4-7]
-		}
-	}
-	if !c.s.cfg.Auth.Publish(c.ctx, c.info, p.Topic) {
-		// MQTT 5 answers with a reason code; 3.1.1 acknowledges and drops.
-		c.s.lim.denied.WithLabelValues("publish").Inc()
-		return c.toPump(inbound{pub: p, denied: true})
-	}
-	return c.toPump(inbound{pub: p})
-}
-
-// publishPace holds the reader until the connection's next publish token
-// is due: a client over PublishRate is slowed by TCP flow control, and
-// none of its messages is dropped.
-func (c *conn) publishPace() error {
 	if c.pubRate == nil {
 		return nil
 	}
@@ -710,347 +407,84 @@ func (c *conn) publishPace() error {
 	}
 }
 
-func (c *conn) toPump(in inbound) error {
-	if c.pumpCh == nil {
-		c.pumpCh = make(chan inbound, pumpBatch)
-		c.wg.Add(1)
-		go c.pumpLoop(c.q2init)
-	}
-	select {
-	case c.pumpCh <- in:
-		return nil
-	case <-c.dead:
-		return c.cause()
+// inboundDone frees n slots of inboundRoom.
+func (c *conn) inboundDone(n int) {
+	c.in.mu.Lock()
+	c.in.inbound -= n
+	drained := c.in.drained
+	c.in.mu.Unlock()
+	if drained != nil {
+		signal(drained)
 	}
 }
 
-// grantedCode is the SUBACK code for a granted QoS (0x00-0x02).
-func grantedCode(q byte) mqtt.ReasonCode { return mqtt.ReasonCode(q) }
-
-func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
-	codes := make([]mqtt.ReasonCode, len(p.Subscriptions))
-	var subID uint32
-	if ids := p.Properties.SubscriptionIDs; len(ids) > 0 {
-		subID = ids[0]
-	}
-	var granted []session.Subscription
-	quota := c.newSubQuota()
-	for i, s := range p.Subscriptions {
-		_, filter, shared, err := topic.ParseShared(s.Filter)
-		switch {
-		case err != nil:
-			codes[i] = mqtt.TopicFilterInvalid
-		case shared && s.NoLocal:
-			return fmt.Errorf("no local on shared subscription: %w", mqtt.ProtocolError) // [MQTT-3.8.3-4]
-		case topic.ValidateFilter(filter) != nil, c.s.lim.checkTopic(filter) != nil:
-			codes[i] = mqtt.TopicFilterInvalid
-		case !c.s.cfg.Auth.Subscribe(c.ctx, c.info, filter):
-			c.s.lim.denied.WithLabelValues("subscribe").Inc()
-			codes[i] = mqtt.NotAuthorized
-		case !quota.take(s.Filter):
-			codes[i] = mqtt.QuotaExceeded
-		default:
-			codes[i] = grantedCode(s.QoS)
-			// Shared subscriptions keep their $share/{group}/ prefix in
-			// the session: it is what the client subscribed to.
-			granted = append(granted, session.Subscription{Filter: s.Filter, QoS: s.QoS, NoLocal: s.NoLocal,
-				RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID})
-		}
-	}
-	// The subscriptions join live delivery as soon as the packet is read,
-	// before their op is logged: a message that reaches this frontend's
-	// router after the SUBSCRIBE was read is delivered, even while the op
-	// is on its way (MQTT lets PUBLISH precede the SUBACK). They are undone
-	// if the op cannot be logged.
-	isNew := make([]bool, len(granted))
-	prev := make(map[string]session.Subscription)
-	c.subMu.Lock()
-	for i, s := range granted {
-		old, had := c.subs[s.Filter]
-		isNew[i] = !had
-		if _, seen := prev[s.Filter]; had && !seen {
-			prev[s.Filter] = old
-		}
-		c.subs[s.Filter] = s
-	}
-	c.subMu.Unlock()
-	if len(granted) > 0 {
-		// The live positions when the subscriptions joined the router: the
-		// session service keeps them as the cursor of partitions that have
-		// none yet, so a takeover before this connection's first progress
-		// op still replays from where the subscription began.
-		from := c.join(granted)
-		if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpSubscribe, Subs: granted, Cursor: from} }); err != nil {
-			c.log.Warn("log subscribe", "err", err)
-			c.unjoin(granted, prev)
-			for i := range codes {
-				if !codes[i].IsError() {
-					codes[i] = mqtt.UnspecifiedError
-				}
-			}
-			granted = nil
-		}
-	}
-	if !c.out.control(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes}) {
-		return ErrSlowConsumer
-	}
-	for i, s := range granted {
-		if isShared(s.Filter) {
-			continue // a new shared subscription gets no retained messages (MQTT 5.0 4.8.2)
-		}
-		if s.RetainHandling == 0 || (s.RetainHandling == 1 && isNew[i]) {
-			c.s.retained.deliver(c, s)
-		}
-	}
-	return nil
-}
-
-// subQuota applies MaxSubscriptions to one SUBSCRIBE: a filter the session
-// holds already (or named twice) replaces itself and needs no slot.
-type subQuota struct {
-	c     *conn
-	held  int
-	fresh map[string]bool
-}
-
-func (c *conn) newSubQuota() *subQuota {
-	c.subMu.Lock()
-	defer c.subMu.Unlock()
-	return &subQuota{c: c, held: len(c.subs)}
-}
-
-func (q *subQuota) take(filter string) bool {
-	limit := q.c.s.cfg.Limits.MaxSubscriptions
-	if limit <= 0 || q.fresh[filter] {
-		return true
-	}
-	q.c.subMu.Lock()
-	_, had := q.c.subs[filter]
-	q.c.subMu.Unlock()
-	if had {
-		return true
-	}
-	if q.held >= limit {
-		q.c.s.lim.hit(limitSubscriptions)
-		return false
-	}
-	if q.fresh == nil {
-		q.fresh = make(map[string]bool)
-	}
-	q.fresh[filter] = true
-	q.held++
-	return true
-}
-
-func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
-	codes := make([]mqtt.ReasonCode, len(p.Filters))
-	if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpUnsubscribe, Filters: p.Filters} }); err != nil {
-		c.log.Warn("log unsubscribe", "err", err)
-		for i := range codes {
-			codes[i] = mqtt.UnspecifiedError
-		}
-	} else {
-		for i, f := range p.Filters {
-			c.subMu.Lock()
-			_, had := c.subs[f]
-			delete(c.subs, f)
-			c.subMu.Unlock()
-			if group, inner, shared, _ := topic.ParseShared(f); shared {
-				if had {
-					c.s.shares.leave(c, group, inner, nil)
-				}
-			} else {
-				c.s.router.unsubscribe(c, f)
-			}
-			if !had {
-				codes[i] = mqtt.NoSubscriptionExisted
-			}
-		}
-	}
-	if c.version != mqtt.V5 {
-		codes = nil
-	}
-	if !c.out.control(&mqtt.Unsuback{PacketID: p.PacketID, ReasonCodes: codes}) {
-		return ErrSlowConsumer
-	}
-	return nil
-}
-
-// leaveShares hands the connection's unfinished shared deliveries to the
-// other local members and leaves its shared subscriptions.
-func (c *conn) leaveShares() {
-	unfinished := c.out.unfinishedShared()
-	c.subMu.Lock()
-	var filters []string
-	for f := range c.subs {
-		if isShared(f) {
-			filters = append(filters, f)
-		}
-	}
-	c.subMu.Unlock()
-	for _, f := range filters {
-		if group, inner, shared, _ := topic.ParseShared(f); shared {
-			c.s.shares.leave(c, group, inner, unfinished)
-		}
+// runLoop is the loop: it takes what the inbox holds, turn after turn,
+// until the inbox is empty (then a later put starts it again) or the
+// connection has ended.
+func (c *conn) runLoop() {
+	var b batch
+	for c.in.take(&b) {
+		c.turn(&b)
+		b = batch{}
 	}
 }
 
-// isShared reports whether a session filter is a shared subscription.
-func isShared(filter string) bool { return strings.HasPrefix(filter, topic.SharePrefix) }
-
-// join puts subscriptions into live delivery and returns the router
-// positions they joined at: every record at or after them is matched.
-func (c *conn) join(subs []session.Subscription) map[int]int64 {
-	var plain []session.Subscription
-	for _, s := range subs {
-		if isShared(s.Filter) {
-			c.route(s)
-		} else {
-			plain = append(plain, s)
+// turn handles one batch of the inbox, then writes what is due. Live
+// deliveries go into the outbox first: a progress computed in this turn
+// reads router positions that may already be past them.
+func (c *conn) turn(b *batch) {
+	for _, d := range b.live {
+		c.out.addLive(d)
+	}
+	for _, p := range b.packets {
+		// What was read after the cause of the end is not acted on.
+		if c.cause() != nil {
+			break
+		}
+		if err := c.handle(p); err != nil {
+			c.kill(err)
 		}
 	}
-	return c.s.router.attach(c, plain)
-}
-
-// unjoin undoes join for subscriptions whose op could not be logged: a
-// filter the session held before gets its previous options back, the
-// others leave live delivery and the session.
-func (c *conn) unjoin(subs []session.Subscription, prev map[string]session.Subscription) {
-	c.subMu.Lock()
-	for _, s := range subs {
-		if old, had := prev[s.Filter]; had {
-			c.subs[s.Filter] = old
-		} else {
-			delete(c.subs, s.Filter)
+	for _, fn := range b.results {
+		if fn != nil {
+			fn()
 		}
 	}
-	c.subMu.Unlock()
-	for _, s := range subs {
-		if old, had := prev[s.Filter]; had {
-			c.route(old)
-			continue
-		}
-		if group, inner, shared, _ := topic.ParseShared(s.Filter); shared {
-			c.s.shares.leave(c, group, inner, nil)
-		} else {
-			c.s.router.unsubscribe(c, s.Filter)
-		}
+	for i := range b.replay {
+		c.onReplay(&b.replay[i])
 	}
-}
-
-// route puts one subscription into live delivery: the router for plain
-// filters, the share's consumer group for shared ones.
-func (c *conn) route(s session.Subscription) {
-	group, inner, shared, err := topic.ParseShared(s.Filter)
-	switch {
-	case err != nil:
-	case shared:
-		s.Filter = inner
-		c.s.shares.join(c, group, s)
-	default:
-		c.s.router.subscribe(c, s)
+	if c.cause() != nil {
+		c.beginEnd()
+		return
 	}
-}
-
-// matchSubs aggregates the session's subscriptions matching msg, for
-// replay. It says nothing of the ACL: the caller asks readable.
-func (c *conn) matchSubs(msg *message) match {
-	var m match
-	c.subMu.Lock()
-	defer c.subMu.Unlock()
-	for _, s := range c.subs {
-		if !isShared(s.Filter) && topic.Match(s.Filter, msg.topic) {
-			m.add(msg, c.clientID, s)
-		}
+	c.write()
+	if c.out.dirty {
+		c.out.dirty = false
+		c.dirty.Store(true)
 	}
-	return m
+	c.roomy.Store(!c.out.windowFull() && len(c.out.live) < c.out.window)
+	c.queuedN.Store(int64(c.out.queued()))
+	c.unackedN.Store(int64(c.out.unacked()))
 }
 
-// readable applies the Authorizer's per-message read check, if it has one,
-// as the rules stand now (ARCHITECTURE.md invariant 10: the ACL in force at
-// delivery, on every path). A refusal is counted; the caller then does not
-// send the message and lets the session's cursor pass it.
-func (c *conn) readable(topic string) bool {
-	if c.mayRead(topic) {
-		return true
-	}
-	c.s.lim.deniedRead()
-	return false
+// opRecord fills in the connection's part of op and encodes it.
+func (c *conn) opRecord(op *session.Op) *kafkalog.Record {
+	op.ClientID = c.clientID
+	op.Conn = c.id
+	op.Epoch = max(c.epoch.Load(), 0)
+	op.Node = c.s.cfg.Node
+	op.TS = time.Now().UnixMilli()
+	return op.Record(c.s.cfg.Topics.Sessions)
 }
 
-// mayRead is readable without the count, for a shared delivery that another
-// member may still take.
-func (c *conn) mayRead(topic string) bool {
-	rc, ok := c.s.cfg.Auth.(ReadChecker)
-	return !ok || rc.Read(c.ctx, c.info, topic)
+// logOp appends one op outside the lanes, for the connection's first and
+// last words before and after its loop (CONNECT refusals, an end before
+// CONNACK).
+func (c *conn) logOp(op *session.Op) error {
+	return c.appendRecords([]*kafkalog.Record{c.opRecord(op)}, false)
 }
 
-// finish runs once when the connection ends: it stops delivery, logs the
-// final progress and the disconnect op, and publishes the will when due.
-func (c *conn) finish() {
-	c.killers.Do(func() {
-		err := c.cause()
-		reason, code, _ := closeReason(err)
-		c.finalPos = c.s.router.remove(c)
-		if c.lastWord.Load() {
-			select {
-			case <-c.writerDone:
-			case <-time.After(2 * time.Second):
-			}
-		}
-		if c.pumpCh != nil {
-			// The reader is done: let the pump log what the client sent
-			// before its end (a QoS 0 PUBLISH right before DISCONNECT).
-			close(c.pumpCh)
-			select {
-			case <-c.pumpDone:
-			case <-time.After(opTimeout):
-			}
-		}
-		c.attached.Store(false)
-		c.progressMu.Lock() // waits for a periodic progress op being logged; never released
-		c.cancel()          // stops the replayer and the writer
-		if c.out != nil {
-			c.out.close()
-			c.endUnacked() // before leaveShares hands unacked shared deliveries on
-			c.leaveShares()
-		}
-		c.wg.Wait()
-		c.s.m.disconnects.WithLabelValues(string(reason)).Inc()
-		switch reason {
-		case events.DisconnectSlowConsumer:
-			c.s.m.slowConsumers.Inc()
-			c.s.lim.hit(limitPending)
-		case events.DisconnectTakenOver:
-			c.s.m.takeovers.Inc()
-		}
-		c.errMu.Lock()
-		exp, will := c.expiry, c.will
-		c.errMu.Unlock()
-		if c.epoch.Load() >= 0 {
-			// Log the final state before closing the socket: a client that
-			// waits for the close and reconnects must find it applied.
-			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
-			if c.out != nil {
-				c.sendProgress(ctx, nil, true)
-			}
-			if _, err := c.appendOp(ctx, func() *session.Op {
-				return &session.Op{Kind: session.OpDisconnect, Reason: string(reason), Code: byte(code), Expiry: exp}
-			}); err != nil {
-				c.log.Warn("log disconnect", "err", err)
-			}
-			cancel()
-		}
-		c.nc.Close()
-		c.s.unregister(c)
-		if c.epoch.Load() < 0 {
-			return
-		}
-		// The one line per session connection at info: its end and why.
-		c.log.Info("connection ended", "reason", reason, "err", err)
-		// A normal DISCONNECT cleared the will unless it asked for it (0x04).
-		if will != nil {
-			c.s.scheduleWill(c.clientID, c.info, will, exp, reason)
-		}
-	})
+// submitOp appends op on lane l (see lane.go); done runs in the loop.
+func (c *conn) submitOp(l *lane, op *session.Op, retry bool, done func(error)) {
+	l.submit(&appendReq{recs: []*kafkalog.Record{c.opRecord(op)}, retry: retry, done: done})
 }

@@ -27,6 +27,11 @@ type memLog struct {
 	// seen, when set, gets every appended record, as the server's log
 	// followers would (the takeover watch of the sessions topic).
 	seen func(*kafkalog.Record)
+	// hang, when set, holds every Append with a record it picks until
+	// unhang is closed or the append's context ends: a log that does not
+	// answer.
+	hang   func(*kafkalog.Record) bool
+	unhang chan struct{}
 }
 
 func newMemLog() *memLog {
@@ -41,6 +46,21 @@ func (m *memLog) Append(ctx context.Context, recs ...*kafkalog.Record) error {
 		}
 	}()
 	m.mu.Lock()
+	if hang := m.hang; hang != nil {
+		for _, r := range recs {
+			if hang(r) {
+				unhang := m.unhang
+				m.mu.Unlock()
+				select {
+				case <-unhang:
+				case <-ctx.Done():
+					return fmt.Errorf("append: %w: %w", kafkalog.ErrUnavailable, ctx.Err())
+				}
+				m.mu.Lock()
+				break
+			}
+		}
+	}
 	if m.down {
 		m.mu.Unlock()
 		return fmt.Errorf("append: %w", kafkalog.ErrUnavailable)

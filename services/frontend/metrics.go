@@ -83,22 +83,14 @@ func (m *metrics) observe(s *Server, reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}
-	outboxes := func(f func(o *outbox) int) float64 {
+	outboxes := func(n func(c *conn) int64) float64 {
 		s.mu.Lock()
-		conns := make([]*conn, 0, len(s.conns))
+		defer s.mu.Unlock()
+		var sum int64
 		for c := range s.conns {
-			conns = append(conns, c)
+			sum += n(c)
 		}
-		s.mu.Unlock()
-		n := 0
-		for _, c := range conns {
-			if c.attached.Load() {
-				c.out.mu.Lock()
-				n += f(c.out)
-				c.out.mu.Unlock()
-			}
-		}
-		return float64(n)
+		return float64(sum)
 	}
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -111,12 +103,12 @@ func (m *metrics) observe(s *Server, reg prometheus.Registerer) {
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tidemark_frontend_queued_messages", Help: "Messages waiting in connections' outboxes to be written (live, replayed, resent).",
 		}, func() float64 {
-			return outboxes(func(o *outbox) int { return len(o.live) + len(o.replay) + len(o.resend) })
+			return outboxes(func(c *conn) int64 { return c.queuedN.Load() })
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tidemark_frontend_inflight_messages", Help: "QoS 1 and 2 messages written to clients and not yet acknowledged.",
 		}, func() float64 {
-			return outboxes(func(o *outbox) int { return len(o.inflight) - o.held })
+			return outboxes(func(c *conn) int64 { return c.unackedN.Load() })
 		}),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "tidemark_frontend_retained_messages", Help: "Retained messages held by this frontend.",

@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"sync"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -20,6 +19,8 @@ type delivery struct {
 	// pid is set for a resent inflight message (DUP, same packet id).
 	pid uint16
 	dup bool
+	// live marks a delivery counted in the inbox's liveQueued.
+	live bool
 	// share is set for a shared-subscription delivery: it is finished
 	// through its group, and is no part of the session's cursor.
 	share *shareGroup
@@ -57,22 +58,14 @@ type inflight struct {
 	span trace.Span // delivery span of a QoS 2 message past PUBREC
 }
 
-// replayRoom bounds the replayed deliveries read ahead of the writer.
-const replayRoom = 256
-
-// batchMax bounds the deliveries one writer round takes, so control packets
-// are not held behind a long run of publishes.
+// batchMax bounds the deliveries one turn of the loop writes, so a long run
+// of publishes does not hold up the loop's other work.
 const batchMax = 64
 
-// outbox is the outbound state of one connection: control packets, the
-// deliveries waiting for the client's Receive Maximum window, the inflight
-// window itself, and what holds the session's cursor back.
-//
-// Locking: mu guards everything below it. offer is called with the router
-// lock held, so nothing here may call into the router. No I/O under mu.
+// outbox is the outbound state of one session: the deliveries waiting for
+// the client's Receive Maximum window, the inflight window itself, and what
+// holds the session's cursor back. It belongs to the connection's loop.
 type outbox struct {
-	mu        sync.Mutex
-	ctrl      []mqtt.Packet
 	resend    []*delivery // resumed inflight messages, first of all
 	replay    []*delivery
 	live      []*delivery
@@ -86,42 +79,23 @@ type outbox struct {
 	// scanned. Together with the router positions they give the cursor.
 	outstanding map[int]map[int64]struct{}
 	scanPos     map[int]int64
-	maxPending  int
-	overflow    bool
-	dirty       bool // delivery state changed since the last takeDirty
-	// lost holds per partition the lowest offset refused after an
-	// overflow, so the cursor never passes a record the session missed.
-	lost   map[int]int64
-	closed bool
+	dirty       bool // delivery state changed since the last progress
 
-	// aliases maps topics to the aliases the client already knows
-	// (writer side); aliasMax is the client's Topic Alias Maximum.
+	// aliases maps topics to the aliases the client already knows;
+	// aliasMax is the client's Topic Alias Maximum.
 	aliases  map[string]uint16
 	aliasMax uint16
 	// maxPacket is the client's Maximum Packet Size (0 = none).
 	maxPacket int
-
-	signal chan struct{} // wakes the writer; capacity 1
-	room   chan struct{} // wakes the replayer; capacity 1
 }
 
-func newOutbox(window, maxPending int) *outbox {
+func newOutbox(window int) *outbox {
 	return &outbox{
 		inflight:    make(map[uint16]*inflight),
 		window:      max(window, 1),
 		outstanding: make(map[int]map[int64]struct{}),
 		scanPos:     make(map[int]int64),
-		maxPending:  maxPending,
-		signal:      make(chan struct{}, 1),
-		room:        make(chan struct{}, 1),
 		replaying:   true,
-	}
-}
-
-func wake(ch chan struct{}) {
-	select {
-	case ch <- struct{}{}:
-	default:
 	}
 }
 
@@ -135,69 +109,41 @@ func (o *outbox) hold(p int, off int64) {
 }
 
 func (o *outbox) release(d *delivery) {
+	o.dirty = true
 	if d != nil && d.tracked() {
 		delete(o.outstanding[d.msg.partition], d.msg.offset)
 	}
 	d.finished()
 }
 
-// control queues a control packet (ack, SUBACK, PINGRESP, DISCONNECT).
-func (o *outbox) control(p mqtt.Packet) bool {
-	o.mu.Lock()
-	if o.closed {
-		o.mu.Unlock()
-		return false
+// addLive queues a live delivery; it holds the cursor until it is done.
+func (o *outbox) addLive(d *delivery) {
+	o.dirty = true
+	if d.tracked() {
+		o.hold(d.msg.partition, d.msg.offset)
 	}
-	o.ctrl = append(o.ctrl, p)
-	over := len(o.ctrl) > o.maxPending
-	o.mu.Unlock()
-	wake(o.signal)
-	return !over
+	o.live = append(o.live, d)
 }
 
-// offer queues a live delivery. It never blocks; when the session is too far
-// behind it marks the overflow, which the writer turns into a slow-consumer
-// disconnect. A shared delivery is never lost that way: it is refused
-// instead (false), as it is by a closed outbox, so that its group gives it
-// to another member.
-func (o *outbox) offer(d *delivery) bool {
-	o.mu.Lock()
+// addReplay queues a replayed delivery.
+func (o *outbox) addReplay(d *delivery) {
 	o.dirty = true
-	if o.closed || (d.share != nil && (o.overflow || len(o.live) >= o.maxPending)) {
-		o.mu.Unlock()
-		return false
+	if d.tracked() {
+		o.hold(d.msg.partition, d.msg.offset)
 	}
-	if o.overflow || len(o.live) >= o.maxPending {
-		o.overflow = true
-		if d.tracked() {
-			if o.lost == nil {
-				o.lost = make(map[int]int64)
-			}
-			if l, ok := o.lost[d.msg.partition]; !ok || d.msg.offset < l {
-				o.lost[d.msg.partition] = d.msg.offset
-			}
-		}
-	} else {
-		if d.tracked() {
-			o.hold(d.msg.partition, d.msg.offset)
-		}
-		o.live = append(o.live, d)
-	}
-	o.mu.Unlock()
-	wake(o.signal)
-	return true
+	o.replay = append(o.replay, d)
 }
 
 // restore loads a resumed session's inflight window and queue references
-// before replay starts, so that the cursor never passes them.
-func (o *outbox) restore(st *session.State, sw map[int]int64) {
-	o.mu.Lock()
+// before replay starts, so that the cursor never passes them. It returns
+// the PUBRELs due for the entries past PUBREC.
+func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 	o.dirty = true
-	defer o.mu.Unlock()
+	var rels []mqtt.Packet
 	for _, e := range st.Inflight {
 		o.inflight[e.PacketID] = &inflight{qos: e.QoS, p: e.Partition, o: e.Offset, state: e.State}
 		if e.State == session.InflightPubrec {
-			o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: e.PacketID})
+			rels = append(rels, &mqtt.Pubrel{PacketID: e.PacketID})
 		} else {
 			o.hold(e.Partition, e.Offset)
 		}
@@ -208,6 +154,7 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) {
 	for p, end := range sw {
 		o.scanPos[p] = replayStart(st, p, end)
 	}
+	return rels
 }
 
 // pendingQueue returns the offline queue references still to deliver: a
@@ -253,98 +200,55 @@ func replayStart(st *session.State, p int, end int64) int64 {
 
 // addResend puts a resumed inflight message back with its packet id.
 func (o *outbox) addResend(d *delivery) {
-	o.mu.Lock()
 	if e := o.inflight[d.pid]; e != nil {
 		e.d = d
 		o.resend = append(o.resend, d)
 	}
-	o.mu.Unlock()
-	wake(o.signal)
 }
 
-// dropInflight forgets a resumed inflight entry whose record is gone.
+// dropInflight forgets a resumed inflight entry that will not be sent
+// again (its record is gone, or the ACL now refuses it).
 func (o *outbox) dropInflight(pid uint16) {
-	o.mu.Lock()
 	o.dirty = true
 	if e := o.inflight[pid]; e != nil {
 		delete(o.outstanding[e.p], e.o)
 		delete(o.inflight, pid)
 	}
-	o.mu.Unlock()
-	wake(o.signal)
-}
-
-// addReplay queues a replayed delivery, waiting while the writer is
-// replayRoom deliveries behind. It reports false when the outbox closed.
-func (o *outbox) addReplay(d *delivery, done <-chan struct{}) bool {
-	for {
-		o.mu.Lock()
-		if o.closed {
-			o.mu.Unlock()
-			return false
-		}
-		if len(o.replay) < replayRoom {
-			if d.tracked() {
-				o.hold(d.msg.partition, d.msg.offset)
-			}
-			o.replay = append(o.replay, d)
-			o.mu.Unlock()
-			wake(o.signal)
-			return true
-		}
-		o.mu.Unlock()
-		select {
-		case <-o.room:
-		case <-done:
-			return false
-		}
-	}
 }
 
 // releaseRef stops holding the cursor for a queue reference that will not
-// be delivered (its record is gone).
+// be delivered.
 func (o *outbox) releaseRef(p int, off int64) {
-	o.mu.Lock()
 	o.dirty = true
 	delete(o.outstanding[p], off)
-	o.mu.Unlock()
 }
 
 // scanned records that replay of partition p has passed every offset
 // below next.
 func (o *outbox) scanned(p int, next int64) {
-	o.mu.Lock()
 	o.dirty = true
 	if _, ok := o.scanPos[p]; ok {
 		o.scanPos[p] = next
 	}
-	o.mu.Unlock()
 }
 
 // scanDone ends the scan of partition p: live dispatch covers it now.
 func (o *outbox) scanDone(p int) {
-	o.mu.Lock()
 	o.dirty = true
 	delete(o.scanPos, p)
-	o.mu.Unlock()
 }
 
-// replayDone lets the live deliveries through once the replayed ones are sent.
-func (o *outbox) replayDone() {
-	o.mu.Lock()
-	o.replaying = false
-	o.mu.Unlock()
-	wake(o.signal)
-}
+// writeBatch is what one turn of the loop writes of the deliveries.
+type writeBatch struct {
+	// liveLeft and replayLeft count the live and replayed deliveries that
+	// left the outbox (written or dropped), for the inbox's bounds.
+	liveLeft, replayLeft int
 
-// batch is what one writer round sends.
-type batch struct {
 	pkts  []mqtt.Packet
 	sent  []*delivery // written PUBLISHes, for delivery spans
 	qos0  []*delivery // complete once written
-	q2out []*inflightRef
+	q2out []inflightRef
 	drops []dropped
-	slow  bool
 }
 
 type inflightRef struct {
@@ -358,39 +262,18 @@ type dropped struct {
 	msg    *message
 }
 
-// take collects the next packets to write: control packets, then resent
-// inflight messages, then replayed or live deliveries while the client's
-// Receive Maximum leaves room.
-func (o *outbox) take(now time.Time) batch {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	var b batch
-	if o.overflow {
-		b.slow = true
-		return b
-	}
-	return o.takeLocked(b, now)
-}
-
-// takeControl returns only the queued control packets (after an overflow).
-func (o *outbox) takeControl() batch {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	b := batch{pkts: o.ctrl}
-	o.ctrl = nil
-	return b
-}
-
-func (o *outbox) takeLocked(b batch, now time.Time) batch {
-	b.pkts = o.ctrl
-	o.ctrl = nil
+// take collects the next PUBLISHes to write: resent inflight messages, then
+// replayed or live deliveries while the client's Receive Maximum leaves
+// room. allowed says whether the session may read a delivery's topic now
+// (invariant 10); a refused one is dropped from the stream as if done.
+func (o *outbox) take(now time.Time, allowed func(*delivery) bool) writeBatch {
+	var b writeBatch
 	for _, d := range o.resend {
 		b.pkts = append(b.pkts, o.publish(d, d.pid, now))
 		b.sent = append(b.sent, d)
 	}
 	o.resend = nil
 	sent := 0
-	tookReplay := false
 	for sent < batchMax {
 		var d *delivery
 		switch {
@@ -408,10 +291,17 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 		if len(o.replay) > 0 {
 			o.replay[0] = nil
 			o.replay = o.replay[1:]
-			tookReplay = true
+			b.replayLeft++
 		} else {
 			o.live[0] = nil
 			o.live = o.live[1:]
+			if d.live {
+				b.liveLeft++
+			}
+		}
+		if !allowed(d) {
+			o.release(d)
+			continue
 		}
 		if d.msg.expired(now) {
 			o.release(d)
@@ -436,7 +326,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 			}
 			o.inflight[pid] = e
 			if d.qos == 2 && d.tracked() {
-				b.q2out = append(b.q2out, &inflightRef{pid: pid, p: e.p, o: e.o})
+				b.q2out = append(b.q2out, inflightRef{pid: pid, p: e.p, o: e.o})
 			}
 		} else {
 			b.qos0 = append(b.qos0, d)
@@ -448,16 +338,28 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 	if len(o.live) == 0 && cap(o.live) > 64 {
 		o.live = nil // let a burst's backing array go
 	}
-	if tookReplay {
-		wake(o.room)
-	}
-	if sent == batchMax {
-		wake(o.signal) // more may be waiting
+	if len(o.replay) == 0 && cap(o.replay) > 64 {
+		o.replay = nil
 	}
 	if len(b.pkts) > 0 || len(b.drops) > 0 {
 		o.dirty = true
 	}
 	return b
+}
+
+// more reports whether deliveries are waiting that the window lets through.
+func (o *outbox) more() bool {
+	if len(o.resend) > 0 {
+		return true
+	}
+	var next *delivery
+	switch {
+	case len(o.replay) > 0:
+		next = o.replay[0]
+	case !o.replaying && len(o.live) > 0:
+		next = o.live[0]
+	}
+	return next != nil && (next.qos == 0 || !o.windowFull())
 }
 
 func (o *outbox) windowFull() bool {
@@ -478,7 +380,8 @@ func (o *outbox) allocPID() uint16 {
 	}
 }
 
-// publish builds the PUBLISH of d. Called with mu held (topic aliases).
+// publish builds the PUBLISH of d, with a topic alias where the client
+// allows them.
 func (o *outbox) publish(d *delivery, pid uint16, now time.Time) *mqtt.Publish {
 	m := d.msg
 	p := &mqtt.Publish{
@@ -512,44 +415,37 @@ func (o *outbox) publish(d *delivery, pid uint16, now time.Time) *mqtt.Publish {
 }
 
 // written completes the QoS 0 deliveries of a batch that reached the socket.
-func (o *outbox) written(b *batch) {
-	if len(b.qos0) == 0 {
-		return
-	}
-	o.mu.Lock()
-	o.dirty = true
+func (o *outbox) written(b *writeBatch) {
 	for _, d := range b.qos0 {
 		o.release(d)
 	}
-	o.mu.Unlock()
 }
 
-// puback completes a QoS 1 delivery.
-func (o *outbox) puback(pid uint16) {
-	o.mu.Lock()
-	o.dirty = true
-	if e := o.inflight[pid]; e != nil && e.qos == 1 {
-		ackDelivery(e.d, "puback", true, 0)
-		delete(o.inflight, pid)
-		delete(o.outstanding[e.p], e.o)
-		e.d.finished()
+// puback completes a QoS 1 delivery; it returns it (nil for an unknown id).
+func (o *outbox) puback(pid uint16) *delivery {
+	e := o.inflight[pid]
+	if e == nil || e.qos != 1 {
+		return nil
 	}
-	o.mu.Unlock()
-	wake(o.signal)
+	o.dirty = true
+	ackDelivery(e.d, "puback", true, 0)
+	delete(o.inflight, pid)
+	delete(o.outstanding[e.p], e.o)
+	e.d.finished()
+	return e.d
 }
 
-// pubrec moves a QoS 2 delivery to its second phase. It reports whether the
-// caller must log the new state and then answer with PUBREL (release); an
-// unknown id is answered at once, a failure code ends the exchange.
-func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) (release bool) {
-	o.mu.Lock()
+// pubrec moves a QoS 2 delivery to its second phase. release says the
+// caller must log the new state and then answer with PUBREL; answer, when
+// set, is to be sent at once (an unknown id is still answered so the client
+// can finish); a failure code ends the exchange.
+func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) (release bool, answer mqtt.Packet) {
 	o.dirty = true
 	e := o.inflight[pid]
 	switch {
 	case e == nil || e.qos != 2:
 		if !rc.IsError() {
-			// Unknown id: still answer so the client can finish.
-			o.ctrl = append(o.ctrl, &mqtt.Pubrel{PacketID: pid, ReasonCode: mqtt.PacketIdentifierNotFound})
+			answer = &mqtt.Pubrel{PacketID: pid, ReasonCode: mqtt.PacketIdentifierNotFound}
 		}
 	case rc.IsError():
 		ackDelivery(e.d, "pubrec", true, rc)
@@ -567,37 +463,33 @@ func (o *outbox) pubrec(pid uint16, rc mqtt.ReasonCode) (release bool) {
 		delete(o.outstanding[e.p], e.o)
 		release = true
 	}
-	o.mu.Unlock()
-	wake(o.signal)
-	return release
+	return release, answer
 }
 
 // pubcomp ends a QoS 2 delivery and frees its packet id.
 func (o *outbox) pubcomp(pid uint16) {
-	o.mu.Lock()
-	o.dirty = true
-	if e := o.inflight[pid]; e != nil && e.qos == 2 && e.state == session.InflightPubrec && !e.done {
-		if e.span != nil {
-			e.span.AddEvent("pubcomp")
-			e.span.End()
-			e.span = nil
-		}
-		if e.o >= 0 {
-			e.done = true
-			o.held++
-		} else {
-			delete(o.inflight, pid)
-		}
+	e := o.inflight[pid]
+	if e == nil || e.qos != 2 || e.state != session.InflightPubrec || e.done {
+		return
 	}
-	o.mu.Unlock()
-	wake(o.signal)
+	o.dirty = true
+	if e.span != nil {
+		e.span.AddEvent("pubcomp")
+		e.span.End()
+		e.span = nil
+	}
+	if e.o >= 0 {
+		e.done = true
+		o.held++
+	} else {
+		delete(o.inflight, pid)
+	}
 }
 
 // progress computes the session's cursor and inflight list from the router
-// positions pos (read before, so every record below them was offered).
-func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
+// positions pos (read before, so every record below them was offered) and
+// the offsets lost to an overflow.
+func (o *outbox) progress(pos, lost map[int]int64) (map[int]int64, []session.Inflight) {
 	cur := make(map[int]int64, len(pos))
 	for p, n := range pos {
 		cur[p] = n
@@ -605,16 +497,17 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 	for p, n := range o.scanPos {
 		cur[p] = n
 	}
-	for p, off := range o.lost {
+	lower := func(p int, off int64) {
 		if c, ok := cur[p]; !ok || off < c {
 			cur[p] = off
 		}
 	}
+	for p, off := range lost {
+		lower(p, off)
+	}
 	for p, offs := range o.outstanding {
 		for off := range offs {
-			if c, ok := cur[p]; !ok || off < c {
-				cur[p] = off
-			}
+			lower(p, off)
 		}
 	}
 	var infl []session.Inflight
@@ -634,20 +527,9 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 	return cur, infl
 }
 
-// hasRoom reports whether the client's window has room and little is
-// queued, and the outbox still takes deliveries: shared deliveries prefer
-// such members.
-func (o *outbox) hasRoom() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	return !o.closed && !o.overflow && !o.windowFull() && len(o.live) < o.window
-}
-
 // unfinishedShared returns the shared deliveries not yet finished: queued,
-// or sent and not acknowledged. Called once the outbox is closed.
+// or sent and not acknowledged.
 func (o *outbox) unfinishedShared() []*delivery {
-	o.mu.Lock()
-	defer o.mu.Unlock()
 	var out []*delivery
 	for _, d := range o.live {
 		if d.share != nil {
@@ -662,20 +544,8 @@ func (o *outbox) unfinishedShared() []*delivery {
 	return out
 }
 
-// takeDirty reports whether the delivery state changed since the last call.
-func (o *outbox) takeDirty() bool {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	d := o.dirty
-	o.dirty = false
-	return d
-}
+// queued is the number of deliveries waiting to be written.
+func (o *outbox) queued() int { return len(o.live) + len(o.replay) + len(o.resend) }
 
-// close stops all queuing; the replayer and the writer end.
-func (o *outbox) close() {
-	o.mu.Lock()
-	o.closed = true
-	o.mu.Unlock()
-	wake(o.signal)
-	wake(o.room)
-}
+// unacked is the number of deliveries written and not yet acknowledged.
+func (o *outbox) unacked() int { return len(o.inflight) - o.held }

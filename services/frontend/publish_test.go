@@ -210,7 +210,9 @@ func TestLiveDelivery(t *testing.T) {
 	// Everything acknowledged: the cursor reaches the dispatch position.
 	deadline := time.Now().Add(5 * time.Second)
 	for {
-		cur, infl := c.serverConn(t, s).out.progress(s.router.positions())
+		var cur map[int]int64
+		var infl []session.Inflight
+		c.serverConn(t, s).inLoop(t, func(sc *conn) { cur, infl = sc.progressNow() })
 		if cur[0] == 3 && len(infl) == 0 {
 			break
 		}
@@ -218,6 +220,19 @@ func TestLiveDelivery(t *testing.T) {
 			t.Fatalf("cursor %v inflight %v, want cursor 3 and nothing inflight", cur, infl)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// inLoop runs fn in c's loop, where its session state may be read, and
+// waits for it.
+func (c *conn) inLoop(t *testing.T, fn func(*conn)) {
+	t.Helper()
+	done := make(chan struct{})
+	c.post(func() { fn(c); close(done) })
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the connection's loop did not run")
 	}
 }
 

@@ -9,22 +9,57 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
 // errStop ends a range read early.
 var errStop = errors.New("stop")
 
-// replay re-sends a resumed session's undelivered messages from the log
-// (docs/design.md, CONNECT step 6): inflight first with their packet ids,
-// then the offline queue, then the scan of [max(cursor, qfrom), sw) per
-// partition; live deliveries wait in the outbox until it is done.
+// replayKind says what a replayItem is.
+type replayKind uint8
+
+const (
+	replayResend  replayKind = iota // an inflight message to send again (msg nil: gone)
+	replayQueued                    // an offline queue reference (msg nil: gone)
+	replayScan                      // a record of the scan that matched the subscriptions
+	replayScanned                   // the scan of p passed every offset below o
+	replayScanEnd                   // the scan of p is done: live dispatch covers it
+	replayEnd                       // everything is replayed: live deliveries may follow
+	replayFailed                    // the log could not be read (err)
+)
+
+// replayItem is what the replayer hands the loop, in its order.
+type replayItem struct {
+	kind replayKind
+	msg  *message
+	pid  uint16
+	qos  byte
+	p    int
+	o    int64
+	link trace.SpanContext
+	err  error
+}
+
+// replay reads a resumed session's undelivered messages from the log
+// (docs/design.md, CONNECT step 6) and hands them to the loop: inflight
+// first with their packet ids, then the offline queue, then the scan of
+// [max(cursor, qfrom), sw) per partition; live deliveries wait in the
+// outbox until it is done. It reads only: the loop decides, against the
+// subscriptions and the ACL as they are then, what is delivered.
 func (c *conn) replay(st session.State, sw map[int]int64) {
-	defer c.wg.Done()
-	done := c.ctx.Done()
+	defer c.s.replayWG.Done()
+	defer c.post(func() {
+		c.replaying = false
+		c.endStep()
+	})
 	var link trace.SpanContext
 	if span := c.startReplaySpan(&st); span != nil {
 		defer span.End()
 		link = span.SpanContext()
+	}
+	put := func(it replayItem) bool {
+		it.link = link
+		return c.putReplay(it)
 	}
 	skip := make(map[int]map[int64]bool)
 	mark := func(p int, o int64) {
@@ -41,29 +76,19 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 	}
 
 	// 1. Inflight: same packet id, DUP; pubrec entries were answered with
-	// PUBREL by restore.
+	// PUBREL at attach.
 	for _, e := range st.Inflight {
 		if e.State != session.InflightSent {
 			continue
 		}
 		msg, err := c.readOne(e.Partition, e.Offset)
 		if err != nil {
-			c.replayFailed(err)
+			put(replayItem{kind: replayFailed, err: err})
 			return
 		}
-		if msg == nil {
-			c.out.dropInflight(e.PacketID)
-			c.dropGap(e.Partition, e.Offset)
-			continue
+		if !put(replayItem{kind: replayResend, msg: msg, pid: e.PacketID, qos: e.QoS, p: e.Partition, o: e.Offset}) {
+			return
 		}
-		if !c.readable(msg.topic) {
-			// The rules changed since it was sent: forget it, as if
-			// completed, rather than send it again.
-			c.out.dropInflight(e.PacketID)
-			continue
-		}
-		m := c.matchSubs(msg)
-		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link})
 	}
 
 	// 2. The offline queue, in log order per partition: one range read per
@@ -81,35 +106,35 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 				return nil
 			}
 			delete(want, rec.Offset)
-			msg := decodeMessage(rec)
-			if !c.readable(msg.topic) {
-				c.out.releaseRef(q.Partition, q.Offset)
-				return nil
-			}
-			m := c.matchSubs(msg)
-			if !c.out.addReplay(&delivery{msg: msg, qos: q.QoS, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link}, done) {
+			if !put(replayItem{kind: replayQueued, msg: decodeMessage(rec), qos: q.QoS, p: p, o: rec.Offset}) {
 				return errStop
 			}
 			return nil
 		})
-		if errors.Is(err, errStop) {
+		if errors.Is(err, errStop) || c.ctx.Err() != nil {
 			return
 		}
 		if err != nil {
-			c.replayFailed(err)
+			put(replayItem{kind: replayFailed, err: err})
 			return
 		}
 		// What the range did not return, retention deleted.
 		for _, q := range refs {
-			if _, gone := want[q.Offset]; gone {
-				c.out.releaseRef(q.Partition, q.Offset)
-				c.dropGap(q.Partition, q.Offset)
+			if _, gone := want[q.Offset]; gone && !put(replayItem{kind: replayQueued, qos: q.QoS, p: q.Partition, o: q.Offset}) {
+				return
 			}
 		}
 	}
 
 	// 3. Scan what the session has not seen up to where live dispatch
-	// took over.
+	// took over. The subscriptions at the start narrow what is handed on;
+	// the loop matches again against the ones in force.
+	var filters []string
+	for _, s := range st.Subscriptions {
+		if !isShared(s.Filter) {
+			filters = append(filters, s.Filter)
+		}
+	}
 	parts := make([]int, 0, len(sw))
 	for p := range sw {
 		parts = append(parts, p)
@@ -119,32 +144,148 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 		end := sw[p]
 		from := replayStart(&st, p, end)
 		if from < end {
+			n := 0
 			err := kafkalog.ReadRange(c.ctx, c.s.cfg.Kafka, c.s.cfg.Topics.Messages, p, from, end, func(rec *kafkalog.Record) error {
-				c.out.scanned(p, rec.Offset)
-				if skip[p][rec.Offset] {
-					return nil
-				}
-				msg := decodeMessage(rec)
-				m := c.matchSubs(msg)
-				if !m.ok || !c.readable(msg.topic) {
-					return nil
-				}
-				if !c.out.addReplay(&delivery{msg: msg, qos: m.qos, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link}, done) {
+				n++
+				if !skip[p][rec.Offset] && matchesAny(filters, string(rec.Key)) {
+					if !put(replayItem{kind: replayScan, msg: decodeMessage(rec), p: p, o: rec.Offset}) {
+						return errStop
+					}
+				} else if n%replayRoom == 0 && !put(replayItem{kind: replayScanned, p: p, o: rec.Offset + 1}) {
 					return errStop
 				}
 				return nil
 			})
-			if errors.Is(err, errStop) {
+			if errors.Is(err, errStop) || c.ctx.Err() != nil {
 				return
 			}
 			if err != nil {
-				c.replayFailed(err)
+				put(replayItem{kind: replayFailed, err: err})
 				return
 			}
 		}
-		c.out.scanDone(p)
+		if !put(replayItem{kind: replayScanEnd, p: p}) {
+			return
+		}
 	}
-	c.out.replayDone()
+	put(replayItem{kind: replayEnd})
+}
+
+// matchesAny reports whether the topic name matches one of the filters.
+func matchesAny(filters []string, name string) bool {
+	for _, f := range filters {
+		if topic.Match(f, name) {
+			return true
+		}
+	}
+	return false
+}
+
+// putReplay hands the loop one replay item, waiting while replayRoom
+// deliveries are ahead of the writer. It reports false when the
+// connection is ending.
+func (c *conn) putReplay(it replayItem) bool {
+	counts := it.kind == replayQueued || it.kind == replayScan
+	in := &c.in
+	for {
+		in.mu.Lock()
+		if in.closing || in.stopped {
+			in.mu.Unlock()
+			return false
+		}
+		if !counts || in.replayQueued < replayRoom {
+			if counts {
+				in.replayQueued++
+			}
+			in.replay = append(in.replay, it)
+			start := in.kickLocked()
+			in.mu.Unlock()
+			if start {
+				go c.runLoop()
+			}
+			return true
+		}
+		if in.room == nil {
+			in.room = make(chan struct{}, 1)
+		}
+		room := in.room
+		in.mu.Unlock()
+		select {
+		case <-room:
+		case <-c.ctx.Done():
+			return false
+		}
+	}
+}
+
+// replayTaken frees n replay slots: deliveries written, dropped or not
+// delivered at all.
+func (c *conn) replayTaken(n int) {
+	if n == 0 {
+		return
+	}
+	c.in.mu.Lock()
+	c.in.replayQueued -= n
+	room := c.in.room
+	c.in.mu.Unlock()
+	if room != nil {
+		signal(room)
+	}
+}
+
+// onReplay acts on one replay item in the loop.
+func (c *conn) onReplay(it *replayItem) {
+	o := c.out
+	switch it.kind {
+	case replayResend:
+		switch {
+		case it.msg == nil:
+			o.dropInflight(it.pid)
+			c.drop(events.DropRetentionGap, &message{partition: it.p, offset: it.o})
+		case !c.readable(it.msg.topic):
+			// The rules changed since it was sent: forgotten, as if
+			// completed, rather than sent again.
+			o.dropInflight(it.pid)
+		default:
+			m := c.matchSubs(it.msg)
+			o.addResend(&delivery{msg: it.msg, qos: it.qos, pid: it.pid, dup: true, subIDs: m.subIDs,
+				retain: m.rap && it.msg.retain, replayed: true, link: it.link})
+		}
+	case replayQueued:
+		switch {
+		case it.msg == nil:
+			o.releaseRef(it.p, it.o)
+			c.drop(events.DropRetentionGap, &message{partition: it.p, offset: it.o})
+			c.replayTaken(1)
+		case !c.readable(it.msg.topic):
+			o.releaseRef(it.p, it.o)
+			c.replayTaken(1)
+		default:
+			m := c.matchSubs(it.msg)
+			o.addReplay(&delivery{msg: it.msg, qos: it.qos, subIDs: m.subIDs, retain: m.rap && it.msg.retain,
+				replayed: true, link: it.link})
+		}
+	case replayScan:
+		o.scanned(it.p, it.o)
+		m := c.matchSubs(it.msg)
+		if !m.ok || !c.readable(it.msg.topic) {
+			c.replayTaken(1)
+			return
+		}
+		o.addReplay(&delivery{msg: it.msg, qos: m.qos, subIDs: m.subIDs, retain: m.rap && it.msg.retain,
+			replayed: true, link: it.link})
+	case replayScanned:
+		o.scanned(it.p, it.o)
+	case replayScanEnd:
+		o.scanDone(it.p)
+	case replayEnd:
+		o.replaying = false
+	case replayFailed:
+		// Without its replay the session would miss messages: the client
+		// had better reconnect and try again.
+		c.logger().Warn("replay failed", "err", it.err)
+		c.kill(errors.Join(ErrKafkaUnavailable, it.err))
+	}
 }
 
 // queueByPartition splits queue references by partition, keeping their
@@ -177,18 +318,4 @@ func (c *conn) readOne(p int, o int64) (*message, error) {
 		return nil
 	})
 	return msg, err
-}
-
-func (c *conn) dropGap(p int, o int64) {
-	c.drop(events.DropRetentionGap, &message{partition: p, offset: o})
-}
-
-// replayFailed ends the connection: without its replay the session would
-// miss messages, so the client had better reconnect and try again.
-func (c *conn) replayFailed(err error) {
-	if c.ctx.Err() != nil {
-		return
-	}
-	c.log.Warn("replay failed", "err", err)
-	c.kill(errors.Join(ErrKafkaUnavailable, err))
 }

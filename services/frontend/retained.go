@@ -49,16 +49,15 @@ func (r *retainedStore) caughtUp(ends map[int]kafkalog.Bounds) bool {
 	return true
 }
 
-// deliver queues the retained messages matching s for c, with RETAIN set
-// [MQTT-3.3.1-8] at min(retained QoS, subscription QoS).
-func (r *retainedStore) deliver(c *conn, s session.Subscription) {
+// matching returns the deliveries of the retained messages matching s, with
+// RETAIN set [MQTT-3.3.1-8] at min(retained QoS, subscription QoS). The
+// ACL is applied when they are written, as for every delivery.
+func (r *retainedStore) matching(s session.Subscription) []*delivery {
 	r.mu.RLock()
+	defer r.mu.RUnlock()
 	var ds []*delivery
 	for name, m := range r.msgs {
-		if !topic.Match(s.Filter, name) || !c.readable(name) {
-			continue
-		}
-		if m.expired(nowFunc()) {
+		if !topic.Match(s.Filter, name) || m.expired(nowFunc()) {
 			continue
 		}
 		d := &delivery{msg: m, qos: min(m.qos, s.QoS), retain: true}
@@ -67,8 +66,5 @@ func (r *retainedStore) deliver(c *conn, s session.Subscription) {
 		}
 		ds = append(ds, d)
 	}
-	r.mu.RUnlock()
-	for _, d := range ds {
-		c.out.offer(d)
-	}
+	return ds
 }

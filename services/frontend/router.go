@@ -96,8 +96,10 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 		span := startProcessSpan(rec, msg)
 		for i := range r.found {
 			f := &r.found[i]
-			if f.m.ok && f.c.readable(name) {
-				f.c.out.offer(&delivery{msg: msg, qos: f.m.qos, retain: f.m.rap && msg.retain, subIDs: f.m.subIDs})
+			if f.m.ok {
+				// The ACL is asked when the delivery is written, not here
+				// under the router's lock.
+				f.c.offer(&delivery{msg: msg, qos: f.m.qos, retain: f.m.rap && msg.retain, subIDs: f.m.subIDs})
 			}
 			*f = connMatch{} // let the scratch hold no session
 		}

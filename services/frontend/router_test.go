@@ -35,10 +35,7 @@ func TestDispatchAggregatesPerSession(t *testing.T) {
 				rec.Offset = off
 				r.dispatch(rec)
 				for i, c := range conns {
-					c.out.mu.Lock()
-					live := c.out.live
-					c.out.live = nil
-					c.out.mu.Unlock()
+					live := c.offered()
 					if len(live) != 1 {
 						t.Fatalf("record %d, session %d: %d deliveries, want 1", off, i, len(live))
 					}
@@ -49,8 +46,8 @@ func TestDispatchAggregatesPerSession(t *testing.T) {
 							off, i, d.qos, ids, d.msg.offset, off)
 					}
 				}
-				if len(bystander.out.live) != 0 {
-					t.Fatalf("the session subscribed to b/x got %d deliveries", len(bystander.out.live))
+				if live := bystander.offered(); len(live) != 0 {
+					t.Fatalf("the session subscribed to b/x got %d deliveries", len(live))
 				}
 			}
 			for _, f := range r.found[:cap(r.found)] {

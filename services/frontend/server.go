@@ -64,7 +64,9 @@ type Server struct {
 	// willsClosed is set by stopWills: no will is published from then on.
 	willsClosed bool
 	draining    bool
-	connWG      sync.WaitGroup
+	connWG      sync.WaitGroup // connections, from accept to the end of their end
+	laneWG      sync.WaitGroup // append lanes' goroutines (lane.go)
+	replayWG    sync.WaitGroup // replayers (replay.go)
 	bg          sync.WaitGroup // wills being published; Add under mu while !willsClosed
 
 	addrMu sync.Mutex
@@ -169,6 +171,9 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	lwg.Wait()
 	s.drain()
+	// Every connection ended; what their ends started is joined too.
+	s.replayWG.Wait()
+	s.laneWG.Wait()
 	s.shares.stopAll()
 	stopProgress()
 	<-progressDone
@@ -251,7 +256,7 @@ func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	s.mu.Unlock()
 	if c != nil {
 		if e := c.epoch.Load(); e >= 0 && e < rec.Offset {
-			c.log.Debug("taken over", "epoch", e, "by", rec.Offset)
+			c.logger().Debug("taken over", "epoch", e, "by", rec.Offset)
 			traceTakeover(c, context.Background(), rec)
 			c.kill(ErrTakenOver)
 		}
@@ -328,7 +333,7 @@ func (s *Server) register(c *conn) bool {
 	}
 	if newest > epoch {
 		s.mu.Unlock()
-		c.log.Debug("taken over while logging its connect", "epoch", epoch, "by", newest)
+		c.logger().Debug("taken over while logging its connect", "epoch", epoch, "by", newest)
 		return false
 	}
 	s.clients[c.clientID] = c
@@ -378,7 +383,8 @@ func (s *Server) drain() {
 	s.mu.Unlock()
 	s.log.Warn("drain timed out; closing the remaining connections", "connections", len(left))
 	for _, c := range left {
-		c.killNow(ErrShutdown)
+		c.kill(ErrShutdown)
+		_ = c.nc.Close()
 	}
 	<-done
 }

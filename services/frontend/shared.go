@@ -287,7 +287,7 @@ func (g *shareGroup) deliver(msg *message) bool {
 	}
 	var order []int
 	for i := 0; i < n; i++ {
-		if j := (start + i) % n; members[j].c.out.hasRoom() {
+		if j := (start + i) % n; members[j].c.roomy.Load() {
 			order = append(order, j)
 		}
 	}
@@ -314,7 +314,7 @@ func (g *shareGroup) deliver(msg *message) bool {
 		if m.sub.SubID != 0 {
 			d.subIDs = []uint32{m.sub.SubID}
 		}
-		if m.c.out.offer(d) {
+		if m.c.offer(d) {
 			g.mu.Lock()
 			g.rr = j + 1
 			g.mu.Unlock()

@@ -146,19 +146,33 @@ func testShare(t *testing.T, members ...string) (*shareGroup, map[string]*conn) 
 }
 
 // shareMemberConn is a connection as far as a share group sees it: live
-// (replay done) with room for 100 deliveries.
+// (replay done) with room for 100 deliveries; its loop never runs, ackAll
+// plays its part.
 func shareMemberConn(s *Server, id string) *conn {
-	c := &conn{s: s, clientID: id, log: s.log, ctx: context.Background(), out: newOutbox(100, 100)}
-	c.out.replayDone()
+	c := benchConn(s, id)
+	c.ctx = context.Background()
+	c.out.window = 100
+	c.in.maxPending = 100
+	c.roomy.Store(true)
 	return c
 }
 
-// ackAll sends what c's outbox holds and acknowledges it, as a client
-// would; it returns how many deliveries it completed.
+// closing makes c refuse deliveries as a connection that is ending does.
+func (c *conn) closing() {
+	c.in.mu.Lock()
+	c.in.closing = true
+	c.in.mu.Unlock()
+}
+
+// ackAll sends what c was offered and acknowledges it, as a client would;
+// it returns how many deliveries it completed.
 func ackAll(c *conn) int {
+	for _, d := range c.offered() {
+		c.out.addLive(d)
+	}
 	n := 0
 	for {
-		b := c.out.take(time.Now())
+		b := c.out.take(time.Now(), c.allowed)
 		if len(b.pkts) == 0 {
 			return n
 		}
@@ -177,7 +191,7 @@ func ackAll(c *conn) int {
 // acknowledged them nothing is pending.
 func TestShareSkipsClosingMember(t *testing.T) {
 	g, conns := testShare(t, "closing", "open")
-	conns["closing"].out.close()
+	conns["closing"].closing()
 	const n = 10
 	for i := range n {
 		if err := g.Handle(context.Background(), shareRecord("t/x", 0, int64(i))); err != nil {
@@ -197,7 +211,7 @@ func TestShareSkipsClosingMember(t *testing.T) {
 // goes to the next member that joins.
 func TestShareRequeuesWhenNoMemberTakes(t *testing.T) {
 	g, conns := testShare(t, "a")
-	conns["a"].out.close()
+	conns["a"].closing()
 	for i := range 3 {
 		if err := g.Handle(context.Background(), shareRecord("t/x", 0, int64(i))); err != nil {
 			t.Fatal(err)

@@ -36,7 +36,7 @@ func TestRegisterAfterNewerConnect(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), opsSeen: newOpWatermark(),
 				clients: map[string]*conn{}, logging: map[string][]*conn{}, wills: map[string]*time.Timer{}}
-			c := &conn{s: s, clientID: "dev", log: s.log}
+			c := &conn{s: s, clientID: "dev"}
 			c.epoch.Store(-1)
 			s.expect(c)
 			for _, off := range tc.seen {

@@ -162,22 +162,13 @@ func startProcessSpan(rec *kafkalog.Record, msg *message) trace.Span {
 }
 
 // startDeliverySpans starts a delivery span for each written PUBLISH of a
-// message that carries a trace context. It runs before the write, under
-// the outbox lock, because the acknowledgement that ends the span is
-// handled by the reader goroutine.
+// message that carries a trace context, before the write (the loop).
 func (c *conn) startDeliverySpans(sent []*delivery) {
 	if len(sent) == 0 {
 		return
 	}
 	t, on := tracer.Get()
 	if !on {
-		return
-	}
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
-	if c.out.closed {
-		// The connection is ending: endUnacked has run or will not see
-		// these, and shared deliveries may move to another connection.
 		return
 	}
 	for _, d := range sent {
@@ -208,7 +199,7 @@ func (c *conn) startDeliverySpans(sent []*delivery) {
 // written; the others end at their acknowledgement.
 func endDeliverySpans(sent []*delivery) {
 	for _, d := range sent {
-		// Only QoS 0 spans: the others belong to the reader goroutine now.
+		// Only QoS 0 spans: the others end at their acknowledgement.
 		if d.qos == 0 && d.span != nil {
 			d.span.End()
 			d.span = nil
@@ -217,7 +208,7 @@ func endDeliverySpans(sent []*delivery) {
 }
 
 // ackDelivery records an acknowledgement on d's span and ends it when the
-// exchange is complete. Called with the outbox lock held.
+// exchange is complete.
 func ackDelivery(d *delivery, ack string, end bool, rc mqtt.ReasonCode) {
 	if d == nil || d.span == nil {
 		return
@@ -234,14 +225,12 @@ func ackDelivery(d *delivery, ack string, end bool, rc mqtt.ReasonCode) {
 }
 
 // endUnacked ends the spans of deliveries still waiting for their
-// acknowledgement when the connection ends. It runs once the outbox is
-// closed, after which no delivery span starts.
+// acknowledgement when the connection ends (the loop, once it writes no
+// more).
 func (c *conn) endUnacked() {
 	if c.out == nil || !tracer.On() {
 		return
 	}
-	c.out.mu.Lock()
-	defer c.out.mu.Unlock()
 	for _, e := range c.out.inflight {
 		for _, sp := range []trace.Span{e.span, spanOf(e.d)} {
 			if sp != nil {

@@ -194,7 +194,7 @@ func TestTraceConnect(t *testing.T) {
 func BenchmarkDeliveryTracing(b *testing.B) {
 	p := &mqtt.Publish{Topic: "bench/t", QoS: 1, Payload: make([]byte, 64)}
 	run := func(b *testing.B, traced bool) {
-		c := &conn{clientID: "bench", out: newOutbox(10, 10)}
+		c := &conn{clientID: "bench", out: newOutbox(10)}
 		b.ReportAllocs()
 		for b.Loop() {
 			rec := publishRecord("tidemark.messages", "bench", p, time.Now())
