@@ -39,7 +39,32 @@ const (
 	// keeps expiry in the log, so a rebuild replays it, and fences it against
 	// a connect that races it.
 	OpExpire = "expire"
+
+	// Administrative ops, appended by the admin API on an operator's
+	// behalf. Each carries the epoch of the session as the operator saw
+	// it, so it is fenced like a connection's op: it never acts on a
+	// newer connection than the one the operator meant.
+	//
+	// OpAdminDisconnect ends the connection at the epoch (the frontend
+	// holding it closes it, MQTT 5: DISCONNECT 0x98); the session lives on
+	// offline as after any disconnect, or ends if it ends with its
+	// connection.
+	OpAdminDisconnect = "admin_disconnect"
+	// OpAdminDiscard ends the session at the epoch, online or not.
+	OpAdminDiscard = "admin_discard"
+	// OpAdminUnsubscribe removes the filters of Filters from the session
+	// at the epoch, online or not; an online client is not told.
+	OpAdminUnsubscribe = "admin_unsubscribe"
 )
+
+// IsAdmin reports whether kind is an administrative op.
+func IsAdmin(kind string) bool {
+	switch kind {
+	case OpAdminDisconnect, OpAdminDiscard, OpAdminUnsubscribe:
+		return true
+	}
+	return false
+}
 
 // Disconnect reasons carried by disconnect ops and client.disconnected
 // events.
@@ -52,6 +77,8 @@ const (
 	ReasonProtocolError  = "protocol_error"
 	ReasonServerShutdown = "server_shutdown"
 	ReasonSlowConsumer   = "slow_consumer"
+	// ReasonAdministrative: an operator acted through the admin API.
+	ReasonAdministrative = "administrative"
 )
 
 // Session termination reasons (session.terminated events).
@@ -60,6 +87,8 @@ const (
 	TerminatedConflict  = "conflict"
 	TerminatedDiscarded = "discarded"
 	TerminatedExpired   = "expired"
+	// TerminatedAdministrative: an operator acted through the admin API.
+	TerminatedAdministrative = "administrative"
 )
 
 // Drop reasons (session.message_dropped events).
@@ -118,6 +147,9 @@ type Op struct {
 	Epoch    int64  `json:"epoch"`
 	Node     string `json:"node,omitempty"`
 	TS       int64  `json:"ts"`
+	// By names the admin API token of an administrative op: the audit
+	// trail of who did it.
+	By string `json:"by,omitempty"`
 
 	// connect, rejected
 	Proto      byte   `json:"proto,omitempty"`
@@ -137,7 +169,7 @@ type Op struct {
 	// disconnect: the MQTT reason code.
 	Code byte `json:"code,omitempty"`
 
-	// subscribe, unsubscribe
+	// subscribe, unsubscribe, admin_unsubscribe
 	Subs    []Subscription `json:"subs,omitempty"`
 	Filters []string       `json:"filters,omitempty"`
 

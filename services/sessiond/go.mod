@@ -30,6 +30,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -52,6 +53,7 @@ require (
 replace (
 	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
+	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
 	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
