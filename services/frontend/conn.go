@@ -829,18 +829,7 @@ func (c *conn) onUnsubscribe(p *mqtt.Unsubscribe) error {
 		}
 	} else {
 		for i, f := range p.Filters {
-			c.subMu.Lock()
-			_, had := c.subs[f]
-			delete(c.subs, f)
-			c.subMu.Unlock()
-			if group, inner, shared, _ := topic.ParseShared(f); shared {
-				if had {
-					c.s.shares.leave(c, group, inner, nil)
-				}
-			} else {
-				c.s.router.unsubscribe(c, f)
-			}
-			if !had {
+			if !c.dropSub(f) {
 				codes[i] = mqtt.NoSubscriptionExisted
 			}
 		}

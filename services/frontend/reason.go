@@ -26,6 +26,9 @@ var (
 	// ErrKafkaUnavailable: a PUBLISH could not be logged within the retry
 	// bound; the connection closes so the client resends elsewhere or later.
 	ErrKafkaUnavailable = errors.New("message log unavailable")
+	// ErrAdministrative: an operator ended the connection or its session
+	// through the admin API (an administrative op on the sessions topic).
+	ErrAdministrative = errors.New("ended by an operator")
 	// errNotAuthorized ends a connection when the Authorizer refused an
 	// action that MQTT answers by closing the connection.
 	errNotAuthorized = errors.New("action not authorized")
@@ -46,6 +49,8 @@ func closeReason(err error) (reason string, code mqtt.ReasonCode, send bool) {
 		return session.ReasonKeepalive, mqtt.KeepAliveTimeout, true
 	case errors.Is(err, ErrSlowConsumer):
 		return session.ReasonSlowConsumer, mqtt.QuotaExceeded, true
+	case errors.Is(err, ErrAdministrative):
+		return session.ReasonAdministrative, mqtt.AdministrativeAction, true
 	case errors.Is(err, ErrShutdown):
 		return session.ReasonServerShutdown, mqtt.ServerShuttingDown, true
 	case errors.Is(err, ErrKafkaUnavailable):

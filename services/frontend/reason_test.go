@@ -28,6 +28,7 @@ func TestCloseReason(t *testing.T) {
 		{"keep alive", ErrKeepAlive, session.ReasonKeepalive, mqtt.KeepAliveTimeout, true},
 		{"deadline", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), session.ReasonKeepalive, mqtt.KeepAliveTimeout, true},
 		{"slow consumer", ErrSlowConsumer, session.ReasonSlowConsumer, mqtt.QuotaExceeded, true},
+		{"administrative", ErrAdministrative, session.ReasonAdministrative, mqtt.AdministrativeAction, true},
 		{"shutdown", ErrShutdown, session.ReasonServerShutdown, mqtt.ServerShuttingDown, true},
 		{"log unavailable", ErrKafkaUnavailable, session.ReasonClosed, mqtt.ServerBusy, true},
 		{"malformed", fmt.Errorf("read packet: %w", mqtt.MalformedPacket), session.ReasonProtocolError, mqtt.MalformedPacket, true},
