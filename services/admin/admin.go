@@ -1,0 +1,201 @@
+// Package admin is the operators' HTTP API (JSON, described by the
+// OpenAPI document openapi.yaml): sessions listed, inspected, explained
+// and acted on, history read from the log, messages published and
+// retained messages managed, frontend nodes listed. The session service
+// and the standalone broker serve it on an address of their own.
+//
+// Reads come from the Redis view (through pkg/session's Reader) and the
+// Kafka topics; every action is an op appended to the sessions topic,
+// fenced by the session's epoch and applied by the session service like
+// any other op, so the log is the audit trail: each op names the token
+// that caused it. Bearer tokens come from a file (pkg/auth), each with a
+// role: read, or admin for the actions.
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemarkmq/tidemark/pkg/auth"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
+)
+
+// Tokens resolves bearer tokens: *auth.TokenFile.
+type Tokens interface {
+	Lookup(secret string) (auth.Token, bool)
+}
+
+// ReadRules decides whether a client may read a topic: *auth.ACLFile.
+// Explain uses it to tell a message denied by the ACL.
+type ReadRules interface {
+	CanRead(c auth.Client, name string) bool
+}
+
+// Config configures a Server. Zero values take the defaults named.
+type Config struct {
+	// Addr is the listen address of the API (host:port); required.
+	Addr string
+	// Node names the server in the ops it appends; default the host name.
+	Node string
+	// Kafka lists the bootstrap brokers.
+	Kafka []string
+	// Redis is the session view; the Server only reads it.
+	Redis redis.UniversalClient
+	// KeyPrefix is the view's key prefix (session.Options).
+	KeyPrefix string
+	// Topics default to session.DefaultTopics.
+	Topics session.Topics
+	// Tokens decides who gets in; required (a Server without tokens
+	// would let nobody in).
+	Tokens Tokens
+	// ACL is the read rules the frontends apply; nil: explain reports the
+	// ACL as unchecked.
+	ACL ReadRules
+	// Nodes lists the frontends; default SessionNodes (from the view).
+	Nodes NodeLister
+	// ApplyTimeout bounds how long an action waits for the session
+	// service to apply its op; default 10s.
+	ApplyTimeout time.Duration
+	// ScanLimit bounds the records one request reads from one topic for
+	// history, explain and backlog; default 200000.
+	ScanLimit int64
+	// Logger defaults to slog.Default(); Registry receives the metrics
+	// when set.
+	Logger   *slog.Logger
+	Registry prometheus.Registerer
+}
+
+// ErrConfig is wrapped by New's errors for unusable configurations.
+var ErrConfig = errors.New("invalid admin config")
+
+func (c *Config) defaults() error {
+	switch {
+	case c.Addr == "":
+		return fmt.Errorf("%w: no address", ErrConfig)
+	case len(c.Kafka) == 0:
+		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
+	case c.Redis == nil:
+		return fmt.Errorf("%w: no redis", ErrConfig)
+	case c.Tokens == nil:
+		return fmt.Errorf("%w: no token file", ErrConfig)
+	}
+	if c.Node == "" {
+		c.Node, _ = os.Hostname()
+		if c.Node == "" {
+			c.Node = "admin"
+		}
+	}
+	c.Topics = c.Topics.WithDefaults()
+	if c.ApplyTimeout <= 0 {
+		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.ScanLimit <= 0 {
+		c.ScanLimit = 200_000
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// Server is the admin API.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	reader   *session.Reader
+	app      *kafkalog.Appender
+	retained *retainedStore
+	nodes    NodeLister
+	met      *metrics
+	mux      *http.ServeMux
+
+	http *http.Server
+	ln   net.Listener
+	stop context.CancelFunc
+	wg   sync.WaitGroup
+}
+
+// New checks cfg and builds a Server; nothing listens until Start.
+func New(cfg Config) (*Server, error) {
+	if err := cfg.defaults(); err != nil {
+		return nil, err
+	}
+	met, err := newMetrics(cfg.Registry)
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    cfg.Logger.With("component", "admin"),
+		reader: session.NewReaderOptions(cfg.Redis, session.Options{Prefix: cfg.KeyPrefix}),
+		met:    met,
+	}
+	s.nodes = cfg.Nodes
+	if s.nodes == nil {
+		s.nodes = SessionNodes{Kafka: cfg.Kafka, Topic: cfg.Topics.Sessions, Reader: s.reader}
+	}
+	s.mux = s.routes()
+	return s, nil
+}
+
+// Handler is the API's HTTP handler (tests serve it themselves).
+func (s *Server) Handler() http.Handler { return s.mux }
+
+// Start binds the address and serves in the background; it also starts
+// following the retained topic. Stop it with Shutdown.
+func (s *Server) Start() error {
+	ln, err := net.Listen("tcp", s.cfg.Addr)
+	if err != nil {
+		return fmt.Errorf("admin listen %s: %w", s.cfg.Addr, err)
+	}
+	s.ln = ln
+	s.app = kafkalog.NewAppender(s.cfg.Kafka, kafkalog.AppenderOptions{Logger: s.log})
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stop = cancel
+	s.retained = newRetainedStore(s.cfg.Kafka, s.cfg.Topics.Retained, s.log)
+	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
+	s.wg.Add(2)
+	go func() { defer s.wg.Done(); s.retained.run(ctx) }()
+	go func() {
+		defer s.wg.Done()
+		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("admin api stopped", "err", err)
+		}
+	}()
+	s.log.Info("admin api listening", "addr", ln.Addr().String())
+	return nil
+}
+
+// Addr returns the bound address (after Start).
+func (s *Server) Addr() net.Addr {
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// Shutdown stops serving (requests in flight finish within ctx), stops
+// the retained follower and waits for both.
+func (s *Server) Shutdown(ctx context.Context) error {
+	if s.http == nil {
+		return nil
+	}
+	err := s.http.Shutdown(ctx)
+	s.stop()
+	s.wg.Wait()
+	if cerr := s.app.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
