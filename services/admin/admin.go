@@ -56,12 +56,19 @@ type Config struct {
 	KeyPrefix string
 	// Topics default to session.DefaultTopics.
 	Topics session.Topics
-	// Tokens decides who gets in; required (a Server without tokens
-	// would let nobody in).
-	Tokens Tokens
-	// ACL is the read rules the frontends apply; nil: explain reports the
-	// ACL as unchecked.
-	ACL ReadRules
+	// TokenFile is the token file (pkg/auth format), watched and
+	// reloaded; Tokens, when set, is used instead. One of them is
+	// required: without tokens nobody gets in.
+	TokenFile string
+	Tokens    Tokens
+	// ACLFile is the Mosquitto-format ACL file the frontends apply,
+	// watched and reloaded; ACL, when set, is used instead. Without
+	// either, explain reports the ACL as unchecked.
+	ACLFile string
+	ACL     ReadRules
+	// ReloadInterval is how often the files are checked for changes;
+	// default auth.DefaultInterval.
+	ReloadInterval time.Duration
 	// Nodes lists the frontends; default SessionNodes (from the view).
 	Nodes NodeLister
 	// ApplyTimeout bounds how long an action waits for the session
@@ -87,7 +94,7 @@ func (c *Config) defaults() error {
 		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
 	case c.Redis == nil:
 		return fmt.Errorf("%w: no redis", ErrConfig)
-	case c.Tokens == nil:
+	case c.Tokens == nil && c.TokenFile == "":
 		return fmt.Errorf("%w: no token file", ErrConfig)
 	}
 	if c.Node == "" {
@@ -120,6 +127,9 @@ type Server struct {
 	met      *metrics
 	mux      *http.ServeMux
 
+	// files are the watched token and ACL files, run while serving.
+	files []interface{ Run(context.Context) error }
+
 	http *http.Server
 	ln   net.Listener
 	stop context.CancelFunc
@@ -135,7 +145,24 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	opt := auth.WatchOptions{Interval: cfg.ReloadInterval, Logger: cfg.Logger}
+	var files []interface{ Run(context.Context) error }
+	if cfg.Tokens == nil {
+		f, err := auth.OpenTokenFile(cfg.TokenFile, opt)
+		if err != nil {
+			return nil, fmt.Errorf("admin token file: %w", err)
+		}
+		cfg.Tokens, files = f, append(files, f)
+	}
+	if cfg.ACL == nil && cfg.ACLFile != "" {
+		f, err := auth.OpenACLFile(cfg.ACLFile, opt)
+		if err != nil {
+			return nil, fmt.Errorf("acl file: %w", err)
+		}
+		cfg.ACL, files = f, append(files, f)
+	}
 	s := &Server{
+		files:  files,
 		cfg:    cfg,
 		log:    cfg.Logger.With("component", "admin"),
 		reader: session.NewReaderOptions(cfg.Redis, session.Options{Prefix: cfg.KeyPrefix}),
@@ -165,7 +192,10 @@ func (s *Server) Start() error {
 	s.stop = cancel
 	s.retained = newRetainedStore(s.cfg.Kafka, s.cfg.Topics.Retained, s.log)
 	s.http = &http.Server{Handler: s.mux, ReadHeaderTimeout: 10 * time.Second}
-	s.wg.Add(2)
+	s.wg.Add(2 + len(s.files))
+	for _, f := range s.files {
+		go func() { defer s.wg.Done(); _ = f.Run(ctx) }()
+	}
 	go func() { defer s.wg.Done(); s.retained.run(ctx) }()
 	go func() {
 		defer s.wg.Done()
