@@ -15,6 +15,7 @@ BINARIES := \
 	mqtt-sessiond=services/sessiond/cmd/mqtt-sessiond \
 	mqtt-standalone=services/standalone/cmd/mqtt-standalone \
 	mqtt-events=tools/mqtt-events \
+	mqtt-admin=tools/mqtt-admin \
 	mqtt-bench=tools/mqtt-bench \
 	mqtt-passwd=tools/mqtt-passwd
 BIN_NAMES := $(foreach b,$(BINARIES),$(firstword $(subst =, ,$(b))))
