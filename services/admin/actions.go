@@ -74,7 +74,7 @@ func (s *Server) unsubscribe(r *http.Request, tok auth.Token) reply {
 func (s *Server) act(ctx context.Context, tok auth.Token, action string, op *session.Op) reply {
 	op.Node, op.By, op.TS = s.cfg.Node, tok.Name, time.Now().UnixMilli()
 	rec := op.Record(s.cfg.Topics.Sessions)
-	if err := s.app.Append(ctx, rec); err != nil {
+	if err := s.append(ctx, rec); err != nil {
 		return failErr("append "+op.Kind+" op", err)
 	}
 	s.met.actions.WithLabelValues(action).Inc()

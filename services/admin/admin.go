@@ -74,6 +74,9 @@ type Config struct {
 	// ApplyTimeout bounds how long an action waits for the session
 	// service to apply its op; default 10s.
 	ApplyTimeout time.Duration
+	// AppendTimeout bounds how long an append is retried while Kafka does
+	// not acknowledge it; default 30s, as the frontends' publishes.
+	AppendTimeout time.Duration
 	// ScanLimit bounds the records one request reads from one topic for
 	// history, explain and backlog; default 200000.
 	ScanLimit int64
@@ -106,6 +109,9 @@ func (c *Config) defaults() error {
 	c.Topics = c.Topics.WithDefaults()
 	if c.ApplyTimeout <= 0 {
 		c.ApplyTimeout = 10 * time.Second
+	}
+	if c.AppendTimeout <= 0 {
+		c.AppendTimeout = 30 * time.Second
 	}
 	if c.ScanLimit <= 0 {
 		c.ScanLimit = 200_000
@@ -213,6 +219,33 @@ func (s *Server) Addr() net.Addr {
 		return nil
 	}
 	return s.ln.Addr()
+}
+
+// append appends recs with acks=all, retrying with back-off while Kafka
+// is unavailable, up to AppendTimeout. A retry after a write that did
+// land logs it twice: a second administrative op is fenced or changes
+// nothing, a second message is the at-least-once of QoS 1.
+func (s *Server) append(ctx context.Context, recs ...*kafkalog.Record) error {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.AppendTimeout)
+	defer cancel()
+	wait := 50 * time.Millisecond
+	for tries := 0; ; tries++ {
+		err := s.app.Append(ctx, recs...)
+		if err == nil || !errors.Is(err, kafkalog.ErrUnavailable) || ctx.Err() != nil {
+			return err
+		}
+		if tries == 0 {
+			s.log.Warn("append failed; retrying", "err", err)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 // Shutdown stops serving (requests in flight finish within ctx), stops

@@ -46,7 +46,7 @@ func (s *Server) publish(r *http.Request, tok auth.Token) reply {
 		}
 		recs = append(recs, rr)
 	}
-	if err := s.app.Append(r.Context(), recs...); err != nil {
+	if err := s.append(r.Context(), recs...); err != nil {
 		return failErr("append the message", err)
 	}
 	s.log.Info("admin publish", "operator", tok.Name, "topic", p.Topic, "qos", p.QoS, "retain", p.Retain,

@@ -199,7 +199,7 @@ func (s *Server) deleteRetained(r *http.Request, tok auth.Token) reply {
 		return fail(http.StatusNotFound, "no retained message on %q", name)
 	}
 	rec := &kafkalog.Record{Topic: s.cfg.Topics.Retained, Key: []byte(name)}
-	if err := s.app.Append(ctx, rec); err != nil {
+	if err := s.append(ctx, rec); err != nil {
 		return failErr("append the tombstone", err)
 	}
 	s.log.Info("admin retained delete", "operator", tok.Name, "topic", name, "partition", rec.Partition, "offset", rec.Offset)

@@ -1,10 +1,12 @@
 package admin
 
 import (
+	"context"
 	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -42,10 +44,11 @@ func fail(status int, format string, args ...any) reply {
 	return reply{status, adminapi.Error{Error: fmt.Sprintf(format, args...)}}
 }
 
-// failErr answers an error from Kafka or Redis: 503 when the cluster is
-// unreachable, else 500.
+// failErr answers an error from Kafka or Redis: 503 when either cannot
+// be reached (or did not answer in time), else 500.
 func failErr(step string, err error) reply {
-	if errors.Is(err, kafkalog.ErrUnavailable) {
+	var ne net.Error
+	if errors.Is(err, kafkalog.ErrUnavailable) || errors.As(err, &ne) || errors.Is(err, context.DeadlineExceeded) {
 		return fail(http.StatusServiceUnavailable, "%s: %v", step, err)
 	}
 	return fail(http.StatusInternalServerError, "%s: %v", step, err)
