@@ -190,7 +190,10 @@ func TestAdminRefusalsAndOpenAPI(t *testing.T) {
 			func() error { _, err := api.read.Sessions(ctx, adminapi.SessionQuery{}); return err },
 			func() error { _, err := api.read.Session(ctx, "ref-a"); return err },
 			func() error { _, err := api.read.History(ctx, "ref-a", adminapi.HistoryQuery{}); return err },
-			func() error { _, err := api.read.Explain(ctx, "ref-a", pr.Message.Partition, pr.Message.Offset); return err },
+			func() error {
+				_, err := api.read.Explain(ctx, "ref-a", pr.Message.Partition, pr.Message.Offset)
+				return err
+			},
 			func() error { _, err := api.read.Retained(ctx, "ref/#", 0, ""); return err },
 			func() error { _, err := api.read.Nodes(ctx); return err },
 			func() error {

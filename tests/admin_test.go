@@ -176,4 +176,3 @@ func TestAdminKickShowAndHistory(t *testing.T) {
 		step{events.ClientDisconnected, "administrative"}, step{events.SessionTerminated, "administrative"})
 	c.life.waitPaired("kick-cli")
 }
-
