@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -175,4 +176,24 @@ func TestAdminKickShowAndHistory(t *testing.T) {
 	c.life.waitSteps("kick-cli", step{events.SessionCreated, ""}, step{events.ClientConnected, "present=false"},
 		step{events.ClientDisconnected, "administrative"}, step{events.SessionTerminated, "administrative"})
 	c.life.waitPaired("kick-cli")
+
+	// A third-party MQTT 5 client is told why, too.
+	sub := exec.Command(mosquittoTool(t, "mosquitto_sub"), "-h", "127.0.0.1", "-p", strings.Split(c.addr(1), ":")[1],
+		"-V", "mqttv5", "-d", "-q", "1", "-c", "-x", "60", "-i", "kick-mosq", "-t", "mosq/#")
+	var out syncBuffer
+	sub.Stdout, sub.Stderr = &out, &out
+	if err := sub.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sub.Process.Kill(); _ = sub.Wait() })
+	eventually(t, "kick-mosq subscribed", func() (bool, string) {
+		s, err := api.read.Session(ctx, "kick-mosq")
+		return err == nil && len(s.Subscriptions) == 1, out.String()
+	})
+	if _, err := api.admin.Disconnect(ctx, "kick-mosq"); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "mosquitto_sub told DISCONNECT 0x98 (152)", func() (bool, string) {
+		return strings.Contains(out.String(), "Received DISCONNECT (152)"), out.String()
+	})
 }
