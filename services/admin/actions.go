@@ -12,17 +12,29 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
+// sessionOf reads the session hash of the request's ClientID; the reply
+// is set when there is none (404) or the read failed.
+func (s *Server) sessionOf(r *http.Request) (string, *session.Meta, *reply) {
+	cid := r.PathValue("clientid")
+	m, err := s.reader.Meta(r.Context(), cid)
+	if err != nil {
+		rep := failErr("read session", err)
+		return cid, nil, &rep
+	}
+	if m == nil {
+		rep := fail(http.StatusNotFound, "no session for ClientID %q", cid)
+		return cid, nil, &rep
+	}
+	return cid, m, nil
+}
+
 // disconnect ends the session's connection: the frontend that holds it
 // closes it (MQTT 5: DISCONNECT 0x98) and the session goes offline, or
 // ends if it ends with its connection.
 func (s *Server) disconnect(r *http.Request, tok auth.Token) reply {
-	cid := r.PathValue("clientid")
-	m, err := s.reader.Meta(r.Context(), cid)
-	if err != nil {
-		return failErr("read session", err)
-	}
-	if m == nil {
-		return fail(http.StatusNotFound, "no session for ClientID %q", cid)
+	cid, m, bad := s.sessionOf(r)
+	if bad != nil {
+		return *bad
 	}
 	if !m.Online {
 		return fail(http.StatusConflict, "ClientID %q is not connected", cid)
@@ -32,13 +44,9 @@ func (s *Server) disconnect(r *http.Request, tok auth.Token) reply {
 
 // discard ends the session, connected or not.
 func (s *Server) discard(r *http.Request, tok auth.Token) reply {
-	cid := r.PathValue("clientid")
-	m, err := s.reader.Meta(r.Context(), cid)
-	if err != nil {
-		return failErr("read session", err)
-	}
-	if m == nil {
-		return fail(http.StatusNotFound, "no session for ClientID %q", cid)
+	cid, m, bad := s.sessionOf(r)
+	if bad != nil {
+		return *bad
 	}
 	return s.act(r.Context(), tok, adminapi.ActionDiscard, &session.Op{Kind: session.OpAdminDiscard, ClientID: cid, Epoch: m.Epoch})
 }

@@ -317,12 +317,16 @@ func (s *Server) stop() {
 			s.log.Error("did not stop in time; continuing shutdown", "component", name, "timeout", s.cfg.ShutdownTimeout)
 		}
 	}
-	if s.admin != nil {
+	// shutdown stops a server, giving it ShutdownTimeout.
+	shutdown := func(name string, f func(context.Context) error) {
 		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		if err := s.admin.Shutdown(ctx); err != nil {
-			s.log.Warn("admin api shutdown", "err", err)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			s.log.Warn("shutdown", "component", name, "err", err)
 		}
-		cancel()
+	}
+	if s.admin != nil {
+		shutdown("admin api", s.admin.Shutdown)
 	}
 	if s.adminRdb != nil {
 		_ = s.adminRdb.Close()
@@ -330,11 +334,7 @@ func (s *Server) stop() {
 	wait("frontend", s.feCancel, s.feDone)
 	wait("sessiond", s.sdCancel, s.sdDone)
 	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.log.Warn("http shutdown", "err", err)
-		}
-		cancel()
+		shutdown("http", s.http.Shutdown)
 	}
 	if s.redis != nil {
 		if err := s.redis.Close(); err != nil {

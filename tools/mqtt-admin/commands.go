@@ -115,11 +115,7 @@ func (c *cli) session(ctx context.Context, sub string, args []string) error {
 	api := c.client()
 	switch sub {
 	case "show":
-		pos, err := c.command("session show", args, 1, nil)
-		if err != nil {
-			return err
-		}
-		return c.call(ctx, func(ctx context.Context) (any, error) { return api.Session(ctx, pos[0]) })
+		return c.onClient(ctx, "session show", args, func(ctx context.Context, cid string) (any, error) { return api.Session(ctx, cid) })
 	case "history":
 		var q adminapi.HistoryQuery
 		pos, err := c.command("session history", args, 1, func(fs *flag.FlagSet) {
@@ -147,17 +143,9 @@ func (c *cli) session(ctx context.Context, sub string, args []string) error {
 		}
 		return c.call(ctx, func(ctx context.Context) (any, error) { return api.Explain(ctx, pos[0], p, o) })
 	case "kick":
-		pos, err := c.command("session kick", args, 1, nil)
-		if err != nil {
-			return err
-		}
-		return c.call(ctx, func(ctx context.Context) (any, error) { return api.Disconnect(ctx, pos[0]) })
+		return c.onClient(ctx, "session kick", args, func(ctx context.Context, cid string) (any, error) { return api.Disconnect(ctx, cid) })
 	case "discard":
-		pos, err := c.command("session discard", args, 1, nil)
-		if err != nil {
-			return err
-		}
-		return c.call(ctx, func(ctx context.Context) (any, error) { return api.Discard(ctx, pos[0]) })
+		return c.onClient(ctx, "session discard", args, func(ctx context.Context, cid string) (any, error) { return api.Discard(ctx, cid) })
 	case "unsubscribe":
 		pos, err := c.command("session unsubscribe", args, 2, nil)
 		if err != nil {
@@ -166,6 +154,15 @@ func (c *cli) session(ctx context.Context, sub string, args []string) error {
 		return c.call(ctx, func(ctx context.Context) (any, error) { return api.Unsubscribe(ctx, pos[0], pos[1]) })
 	}
 	return fmt.Errorf("%w: unknown session subcommand %q", errUsage, sub)
+}
+
+// onClient runs a command whose one argument is a ClientID.
+func (c *cli) onClient(ctx context.Context, name string, args []string, f func(context.Context, string) (any, error)) error {
+	pos, err := c.command(name, args, 1, nil)
+	if err != nil {
+		return err
+	}
+	return c.call(ctx, func(ctx context.Context) (any, error) { return f(ctx, pos[0]) })
 }
 
 // userProps collects repeated --user-property key=value flags.
