@@ -49,7 +49,7 @@ var quietOps = map[string]bool{
 func (s *Server) history(r *http.Request, _ auth.Token) reply {
 	cid := r.PathValue("clientid")
 	q := r.URL.Query()
-	limit, bad := limitParam(r, 100)
+	limit, cur, bad := pageParams(r, cursorHistory)
 	if bad != nil {
 		return *bad
 	}
@@ -58,10 +58,6 @@ func (s *Server) history(r *http.Request, _ auth.Token) reply {
 		return fail(http.StatusBadRequest, "source must be op or event, got %q", source)
 	}
 	verbose := q.Get("verbose") == "true"
-	cur, err := decodeCursor(q.Get("cursor"), cursorHistory)
-	if err != nil {
-		return fail(http.StatusBadRequest, "%v", err)
-	}
 	ctx := r.Context()
 	logs, err := s.locate(ctx, cid)
 	if err != nil {

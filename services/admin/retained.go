@@ -155,7 +155,7 @@ func (r *retainedStore) caughtUp(ctx context.Context, brokers []string, t string
 
 func (s *Server) listRetained(r *http.Request, _ auth.Token) reply {
 	q := r.URL.Query()
-	limit, bad := limitParam(r, 100)
+	limit, cur, bad := pageParams(r, cursorRetained)
 	if bad != nil {
 		return *bad
 	}
@@ -165,10 +165,6 @@ func (s *Server) listRetained(r *http.Request, _ auth.Token) reply {
 	}
 	if err := topic.ValidateFilter(filter); err != nil {
 		return fail(http.StatusBadRequest, "filter %q: %v", filter, err)
-	}
-	cur, err := decodeCursor(q.Get("cursor"), cursorRetained)
-	if err != nil {
-		return fail(http.StatusBadRequest, "%v", err)
 	}
 	if err := s.retained.caughtUp(r.Context(), s.cfg.Kafka, s.cfg.Topics.Retained); err != nil {
 		return failErr("catch up with the retained topic", err)

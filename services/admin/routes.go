@@ -129,17 +129,23 @@ func (s *Server) write(w http.ResponseWriter, r *http.Request, rep reply) {
 
 func (s *Server) openAPI(*http.Request, auth.Token) reply { return ok(OpenAPI) }
 
-// limitParam reads the limit query parameter: default def, 1 to
-// adminapi.MaxLimit.
-func limitParam(r *http.Request, def int) (int, *reply) {
-	v := r.URL.Query().Get("limit")
-	if v == "" {
-		return def, nil
+// pageParams reads the paging parameters of a listing: limit (default
+// 100, 1 to adminapi.MaxLimit) and the cursor of kind.
+func pageParams(r *http.Request, kind string) (int, cursor, *reply) {
+	q := r.URL.Query()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > adminapi.MaxLimit {
+			rep := fail(http.StatusBadRequest, "limit must be a whole number from 1 to %d, got %q", adminapi.MaxLimit, v)
+			return 0, cursor{}, &rep
+		}
+		limit = n
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > adminapi.MaxLimit {
-		rep := fail(http.StatusBadRequest, "limit must be a whole number from 1 to %d, got %q", adminapi.MaxLimit, v)
-		return 0, &rep
+	cur, err := decodeCursor(q.Get("cursor"), kind)
+	if err != nil {
+		rep := fail(http.StatusBadRequest, "%v", err)
+		return 0, cursor{}, &rep
 	}
-	return n, nil
+	return limit, cur, nil
 }

@@ -27,7 +27,7 @@ const examineLimit = 20_000
 // partition's ClientIDs in byte order (session.Reader.Page).
 func (s *Server) listSessions(r *http.Request, _ auth.Token) reply {
 	q := r.URL.Query()
-	limit, bad := limitParam(r, 100)
+	limit, cur, bad := pageParams(r, cursorSessions)
 	if bad != nil {
 		return *bad
 	}
@@ -36,10 +36,6 @@ func (s *Server) listSessions(r *http.Request, _ auth.Token) reply {
 		return fail(http.StatusBadRequest, "state must be online or offline, got %q", state)
 	}
 	node, prefix := q.Get("node"), q.Get("prefix")
-	cur, err := decodeCursor(q.Get("cursor"), cursorSessions)
-	if err != nil {
-		return fail(http.StatusBadRequest, "%v", err)
-	}
 	ctx := r.Context()
 	parts, err := kafkalog.Partitions(ctx, s.cfg.Kafka, s.cfg.Topics.Sessions)
 	if err != nil {
