@@ -87,8 +87,6 @@ const (
 	TerminatedConflict  = "conflict"
 	TerminatedDiscarded = "discarded"
 	TerminatedExpired   = "expired"
-	// TerminatedAdministrative: an operator acted through the admin API.
-	TerminatedAdministrative = "administrative"
 )
 
 // Drop reasons (session.message_dropped events).
