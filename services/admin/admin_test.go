@@ -50,6 +50,7 @@ func TestAuthBeforeAnything(t *testing.T) {
 		{"read token publishes", "POST", "/api/v1/publish", "Bearer read-secret-0123456789", http.StatusForbidden},
 		{"read token deletes retained", "DELETE", "/api/v1/retained?topic=a", "Bearer read-secret-0123456789", http.StatusForbidden},
 		{"read token reads the document", "GET", "/api/v1/openapi.yaml", "Bearer read-secret-0123456789", http.StatusOK},
+		{"the scheme in any case", "GET", "/api/v1/openapi.yaml", "bearer read-secret-0123456789", http.StatusOK},
 		{"bad limit is checked before any read", "GET", "/api/v1/sessions?limit=1001", "Bearer read-secret-0123456789", http.StatusBadRequest},
 		{"bad cursor", "GET", "/api/v1/sessions?cursor=bm90IGpzb24", "Bearer read-secret-0123456789", http.StatusBadRequest},
 		{"unknown endpoint", "GET", "/api/v1/nothing", "Bearer read-secret-0123456789", http.StatusNotFound},

@@ -90,10 +90,11 @@ func (s *Server) routes() *http.ServeMux {
 
 // serve authenticates, authorizes, runs the handler and writes its reply.
 func (s *Server) serve(w http.ResponseWriter, r *http.Request, rt Route) {
-	secret, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	// The scheme is case-insensitive (RFC 9110, 11.1).
+	scheme, secret, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok, known := auth.Token{}, false
-	if found && secret != "" {
-		tok, known = s.cfg.Tokens.Lookup(secret)
+	if strings.EqualFold(scheme, "Bearer") && secret != "" {
+		tok, known = s.cfg.Tokens.Lookup(strings.TrimSpace(secret))
 	}
 	var rep reply
 	switch {
