@@ -4,7 +4,8 @@
 # skips apt entirely when everything is installed.
 #
 # usage: scripts/install-deps.sh [package...]
-#   default packages: redis-server mosquitto mosquitto-clients
+#   default packages: redis-server mosquitto mosquitto-clients openssl (the
+#   test stack makes certificates for its TLS servers with it)
 # Also installs the Python Kafka client the schemas/ consumer example uses.
 set -euo pipefail
 
@@ -20,7 +21,7 @@ python_deps() {
 python_deps
 
 packages=("$@")
-((${#packages[@]})) || packages=(redis-server mosquitto mosquitto-clients)
+((${#packages[@]})) || packages=(redis-server mosquitto mosquitto-clients openssl)
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'

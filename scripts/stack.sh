@@ -2,8 +2,14 @@
 # The real test stack on one machine, without containers: Kafka (KRaft, from
 # the Maven Central jars) and Redis (from Debian), plus an optional Jaeger.
 #
-# usage: scripts/stack.sh up|down|status|env [kafka|redis|jaeger|all]...
-#   no component means kafka and redis (what the tests need); all adds jaeger.
+# usage: scripts/stack.sh up|down|status|env [COMPONENT]...
+#   components: kafka, redis, jaeger, and the secured and clustered servers
+#   kafka-sasl (a second Kafka with only a SASL_SSL listener: PLAIN and
+#   SCRAM-SHA-256/512, certificates made for the run), redis-cluster (three
+#   nodes, no replicas) and redis-tls (TLS only, an ACL user with a
+#   password, the default user off); `secure` is those three.
+#   No component means kafka and redis (what most tests need); all adds
+#   jaeger.
 #
 #   up      start what is not already answering; Kafka and Redis get fresh
 #           storage at every start, so tests see a clean cluster. A service
@@ -12,7 +18,11 @@
 #   status  one line per component; exit 1 if one is not answering.
 #   env     print export lines for TIDEMARK_KAFKA / TIDEMARK_REDIS (and, for
 #           jaeger, TIDEMARK_JAEGER_QUERY / TIDEMARK_OTLP_ENDPOINT for the
-#           tests and OTEL_EXPORTER_OTLP_ENDPOINT for the binaries).
+#           tests and OTEL_EXPORTER_OTLP_ENDPOINT for the binaries; for
+#           kafka-sasl TIDEMARK_KAFKA_SASL and TIDEMARK_KAFKA_SASL_DIR, for
+#           redis-cluster TIDEMARK_REDIS_CLUSTER_NODES, for redis-tls
+#           TIDEMARK_REDIS_TLS_ADDR and TIDEMARK_REDIS_TLS_DIR; a _DIR holds
+#           the client's files: ca.crt, username, password).
 #
 # Environment (defaults in brackets):
 #   TIDEMARK_STACK_DIR [.stack]       data, logs and pid files
@@ -22,6 +32,11 @@
 #   TIDEMARK_KAFKA_START_TIMEOUT [120] seconds
 #   TIDEMARK_KAFKA_KEEP_DATA [0]      1: an `up` after a `down` keeps the storage
 #   TIDEMARK_REDIS_PORT [16379]
+#   TIDEMARK_KAFKA_SASL_PORT [29092]  (its controller on the next port)
+#   TIDEMARK_KAFKA_SASL_HEAP [512m]
+#   TIDEMARK_REDIS_CLUSTER_PORT [17001] (three nodes: this port and the next
+#                                     two; cluster bus on each port + 10000)
+#   TIDEMARK_REDIS_TLS_PORT [16380]
 #   TIDEMARK_JAEGER_VERSION [v1.76.0] TIDEMARK_JAEGER_UI_PORT [16686] (query HTTP API)
 #   TIDEMARK_JAEGER_QUERY_GRPC_PORT [16685]
 #   TIDEMARK_OTLP_GRPC_PORT [4317]    TIDEMARK_OTLP_HTTP_PORT [4318]
@@ -46,6 +61,10 @@ DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 REDIS_PORT=${TIDEMARK_REDIS_PORT:-16379}
 REDIS_START_TIMEOUT=20
+
+KAFKA_SASL_PORT=${TIDEMARK_KAFKA_SASL_PORT:-29092}
+REDIS_CLUSTER_PORT=${TIDEMARK_REDIS_CLUSTER_PORT:-17001}
+REDIS_TLS_PORT=${TIDEMARK_REDIS_TLS_PORT:-16380}
 
 JAEGER_VERSION=${TIDEMARK_JAEGER_VERSION:-v1.76.0}
 JAEGER_UI_PORT=${TIDEMARK_JAEGER_UI_PORT:-16686}
@@ -115,6 +134,7 @@ stop_pid() {
 # ---------------------------------------------------------------- kafka
 
 KAFKA_HOME="$CACHE_DIR/kafka"
+KAFKA_NAME=kafka # what its lines say; kafka_sasl changes it
 KAFKA_STATE="$STACK_DIR/kafka"
 KAFKA_PIDFILE="$KAFKA_STATE/kafka.pid"
 KAFKA_CONFIG="$KAFKA_STATE/server.properties"
@@ -145,9 +165,9 @@ kafka_fetch() {
 	if [[ -s $stamp && $(<"$stamp") == "$want" && -d $KAFKA_HOME/libs ]]; then
 		return 0
 	fi
-	command -v java >/dev/null || fail "kafka: java not found (install a JDK 17+)"
-	command -v mvn >/dev/null || fail "kafka: mvn not found (install maven)"
-	say "kafka: fetching Kafka $KAFKA_VERSION jars with Maven into $KAFKA_HOME"
+	command -v java >/dev/null || fail "$KAFKA_NAME: java not found (install a JDK 17+)"
+	command -v mvn >/dev/null || fail "$KAFKA_NAME: mvn not found (install maven)"
+	say "$KAFKA_NAME: fetching Kafka $KAFKA_VERSION jars with Maven into $KAFKA_HOME"
 	rm -rf "$KAFKA_HOME"
 	mkdir -p "$KAFKA_HOME"
 	kafka_pom >"$KAFKA_HOME/pom.xml"
@@ -155,11 +175,11 @@ kafka_fetch() {
 	if ! mvn -B -q -f "$KAFKA_HOME/pom.xml" "$DEPENDENCY_PLUGIN:copy-dependencies" \
 		-DoutputDirectory="$KAFKA_HOME/libs.tmp" -DincludeScope=runtime >"$log" 2>&1; then
 		log_tail "$log"
-		fail "kafka: maven fetch failed (log: $log)"
+		fail "$KAFKA_NAME: maven fetch failed (log: $log)"
 	fi
 	mv "$KAFKA_HOME/libs.tmp" "$KAFKA_HOME/libs"
 	printf '%s\n' "$want" >"$stamp"
-	say "kafka: fetched $(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars"
+	say "$KAFKA_NAME: fetched $(find "$KAFKA_HOME/libs" -name '*.jar' | wc -l) jars"
 }
 
 # kafka_cluster_id makes a cluster id the way Kafka's Uuid.randomUuid does
@@ -183,11 +203,8 @@ kafka_write_config() {
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@$HOST:$KAFKA_CONTROLLER_PORT
-listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
-advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+$(kafka_listeners)
 log.dirs=$KAFKA_STATE/data
 num.partitions=1
 default.replication.factor=1
@@ -234,7 +251,48 @@ EOF
 EOF
 }
 
+# kafka_listeners prints the listener settings: plaintext, or for
+# KAFKA_MODE=sasl one SASL_SSL listener whose PLAIN users are in the JAAS
+# line and whose SCRAM users are added at format time.
+kafka_listeners() {
+	if [[ ${KAFKA_MODE:-plain} != sasl ]]; then
+		cat <<EOF
+listeners=PLAINTEXT://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=PLAINTEXT://$HOST:$KAFKA_PORT
+inter.broker.listener.name=PLAINTEXT
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+EOF
+		return
+	fi
+	local pw admin
+	pw=$(<"$KAFKA_STATE/client/password")
+	admin=$(<"$KAFKA_STATE/tls/admin-password")
+	cat <<EOF
+listeners=SASL_SSL://$HOST:$KAFKA_PORT,CONTROLLER://$HOST:$KAFKA_CONTROLLER_PORT
+advertised.listeners=SASL_SSL://$HOST:$KAFKA_PORT
+inter.broker.listener.name=SASL_SSL
+listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:PLAINTEXT
+sasl.enabled.mechanisms=PLAIN,SCRAM-SHA-256,SCRAM-SHA-512
+sasl.mechanism.inter.broker.protocol=PLAIN
+listener.name.sasl_ssl.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username="admin" password="$admin" user_admin="$admin" user_tidemark="$pw";
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+ssl.keystore.type=PEM
+ssl.keystore.location=$KAFKA_STATE/tls/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$KAFKA_STATE/tls/ca.crt
+EOF
+}
+
+# kafka_ready: a real client got metadata (plaintext), or, for the SASL_SSL
+# broker, which that probe cannot speak to, the broker logged that it
+# started and its port answers.
 kafka_ready() {
+	if [[ ${KAFKA_MODE:-plain} == sasl ]]; then
+		port_open "$KAFKA_PORT" && grep -qs 'Kafka Server started' "$KAFKA_STATE/logs/server.log" &&
+			echo "SASL_SSL"
+		return
+	fi
 	python3 "$SCRIPTS/kafka_probe.py" "$HOST:$KAFKA_PORT" 2 2>/dev/null
 }
 
@@ -250,36 +308,42 @@ kafka_jvm() {
 kafka_up() {
 	local info i pid start
 	if info=$(kafka_ready); then
-		say "kafka: already answering on $HOST:$KAFKA_PORT ($info), leaving it"
+		say "$KAFKA_NAME: already answering on $HOST:$KAFKA_PORT ($info), leaving it"
 		return 0
 	fi
 	if alive "$KAFKA_PIDFILE" kafka.Kafka; then
-		say "kafka: pid $(<"$KAFKA_PIDFILE") runs but does not answer; restarting it"
-		stop_pid kafka "$KAFKA_PIDFILE" kafka.Kafka || true
+		say "$KAFKA_NAME: pid $(<"$KAFKA_PIDFILE") runs but does not answer; restarting it"
+		stop_pid "$KAFKA_NAME" "$KAFKA_PIDFILE" kafka.Kafka || true
 	fi
 	for i in "$KAFKA_PORT" "$KAFKA_CONTROLLER_PORT"; do
-		port_open "$i" && fail "kafka: port $HOST:$i is taken by another process (set TIDEMARK_KAFKA_PORT or TIDEMARK_KAFKA_CONTROLLER_PORT)"
+		port_open "$i" && fail "$KAFKA_NAME: port $HOST:$i is taken by another process (set TIDEMARK_KAFKA_PORT or TIDEMARK_KAFKA_CONTROLLER_PORT)"
 	done
-	command -v python3 >/dev/null || fail "kafka: python3 not found (needed for the readiness probe)"
+	command -v python3 >/dev/null || fail "$KAFKA_NAME: python3 not found (needed for the readiness probe)"
 	kafka_fetch
 	start=$SECONDS
 	if [[ ${TIDEMARK_KAFKA_KEEP_DATA:-0} == 1 && -f $KAFKA_STATE/data/meta.properties && -f $KAFKA_CONFIG ]]; then
 		# A restart of the same broker (outage tests): topics, records and
 		# group offsets stay.
-		say "kafka: keeping the storage in $KAFKA_STATE/data (TIDEMARK_KAFKA_KEEP_DATA=1)"
+		say "$KAFKA_NAME: keeping the storage in $KAFKA_STATE/data (TIDEMARK_KAFKA_KEEP_DATA=1)"
 		kafka_jvm
 	else
 		rm -rf "$KAFKA_STATE"
+		local scram=()
+		if [[ ${KAFKA_MODE:-plain} == sasl ]]; then
+			kafka_sasl_secrets
+			scram=(--add-scram "SCRAM-SHA-256=[name=tidemark,password=$(<"$KAFKA_STATE/client/password")]"
+				--add-scram "SCRAM-SHA-512=[name=tidemark,password=$(<"$KAFKA_STATE/client/password")]")
+		fi
 		kafka_write_config
-		say "kafka: formatting fresh KRaft storage in $KAFKA_STATE/data"
+		say "$KAFKA_NAME: formatting fresh KRaft storage in $KAFKA_STATE/data"
 		kafka_jvm
-		if ! "${KAFKA_JVM[@]}" kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$KAFKA_CONFIG" \
+		if ! "${KAFKA_JVM[@]}" kafka.tools.StorageTool format -t "$(kafka_cluster_id)" -c "$KAFKA_CONFIG" "${scram[@]}" \
 			>"$KAFKA_STATE/logs/format.log" 2>&1; then
 			log_tail "$KAFKA_STATE/logs/format.log"
-			fail "kafka: storage format failed (log: $KAFKA_STATE/logs/format.log)"
+			fail "$KAFKA_NAME: storage format failed (log: $KAFKA_STATE/logs/format.log)"
 		fi
 	fi
-	say "kafka: starting on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT, heap $KAFKA_HEAP)"
+	say "$KAFKA_NAME: starting on $HOST:$KAFKA_PORT (controller $KAFKA_CONTROLLER_PORT, heap $KAFKA_HEAP)"
 	# setsid: a new session, so a Ctrl-C in the terminal that ran `up` does
 	# not reach the broker; `down` stops it.
 	setsid "${KAFKA_JVM[@]}" kafka.Kafka "$KAFKA_CONFIG" >"$KAFKA_STATE/logs/stdout.log" 2>&1 </dev/null &
@@ -287,28 +351,28 @@ kafka_up() {
 	printf '%s\n' "$pid" >"$KAFKA_PIDFILE"
 	for ((i = 0; i < KAFKA_START_TIMEOUT * 4; i++)); do
 		if info=$(kafka_ready); then
-			say "kafka: ready on $HOST:$KAFKA_PORT in $((SECONDS - start))s (pid $pid, $info)"
+			say "$KAFKA_NAME: ready on $HOST:$KAFKA_PORT in $((SECONDS - start))s (pid $pid, $info)"
 			return 0
 		fi
 		if ! kill -0 "$pid" 2>/dev/null; then
 			log_tail "$KAFKA_STATE/logs/stdout.log"
 			log_tail "$KAFKA_STATE/logs/server.log"
 			rm -f "$KAFKA_PIDFILE"
-			fail "kafka: broker exited during start (logs: $KAFKA_STATE/logs)"
+			fail "$KAFKA_NAME: broker exited during start (logs: $KAFKA_STATE/logs)"
 		fi
 		sleep 0.25
 	done
 	log_tail "$KAFKA_STATE/logs/server.log"
-	stop_pid kafka "$KAFKA_PIDFILE" kafka.Kafka || true
-	fail "kafka: not ready after ${KAFKA_START_TIMEOUT}s (logs: $KAFKA_STATE/logs)"
+	stop_pid "$KAFKA_NAME" "$KAFKA_PIDFILE" kafka.Kafka || true
+	fail "$KAFKA_NAME: not ready after ${KAFKA_START_TIMEOUT}s (logs: $KAFKA_STATE/logs)"
 }
 
 kafka_down() {
-	if ! stop_pid kafka "$KAFKA_PIDFILE" kafka.Kafka; then
+	if ! stop_pid "$KAFKA_NAME" "$KAFKA_PIDFILE" kafka.Kafka; then
 		if kafka_ready >/dev/null; then
-			say "kafka: answering on $HOST:$KAFKA_PORT but not started by this script; leaving it"
+			say "$KAFKA_NAME: answering on $HOST:$KAFKA_PORT but not started by this script; leaving it"
 		else
-			say "kafka: not running"
+			say "$KAFKA_NAME: not running"
 		fi
 	fi
 }
@@ -317,17 +381,218 @@ kafka_status() {
 	local info
 	if info=$(kafka_ready); then
 		if alive "$KAFKA_PIDFILE" kafka.Kafka; then
-			say "kafka: up on $HOST:$KAFKA_PORT (pid $(<"$KAFKA_PIDFILE"), $info, logs $KAFKA_STATE/logs)"
+			say "$KAFKA_NAME: up on $HOST:$KAFKA_PORT (pid $(<"$KAFKA_PIDFILE"), $info, logs $KAFKA_STATE/logs)"
 		else
-			say "kafka: up on $HOST:$KAFKA_PORT (not started by this script, $info)"
+			say "$KAFKA_NAME: up on $HOST:$KAFKA_PORT (not started by this script, $info)"
 		fi
 		return 0
 	fi
 	if alive "$KAFKA_PIDFILE" kafka.Kafka; then
-		say "kafka: pid $(<"$KAFKA_PIDFILE") runs but $HOST:$KAFKA_PORT does not answer (logs $KAFKA_STATE/logs)"
+		say "$KAFKA_NAME: pid $(<"$KAFKA_PIDFILE") runs but $HOST:$KAFKA_PORT does not answer (logs $KAFKA_STATE/logs)"
 	else
-		say "kafka: down"
+		say "$KAFKA_NAME: down"
 	fi
+	return 1
+}
+
+# ---------------------------------------------------------------- secured and clustered servers
+
+# make_certs DIR: a CA made for this run and a server certificate it signs
+# for $HOST and localhost, as PEM files in DIR (ca.crt, server.crt,
+# server.key in PKCS#8, and server.pem: key and certificate together, as
+# Kafka's PEM key store takes them).
+make_certs() {
+	local dir=$1
+	command -v openssl >/dev/null || "$SCRIPTS/install-deps.sh" openssl
+	mkdir -p "$dir"
+	(
+		cd "$dir" || exit 1
+		openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 7 \
+			-subj "/CN=tidemark test ca" -keyout ca.key -out ca.crt 2>/dev/null &&
+			openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+				-subj "/CN=$HOST" -keyout server.key -out server.csr 2>/dev/null &&
+			printf 'subjectAltName=IP:%s,DNS:localhost\nextendedKeyUsage=serverAuth,clientAuth\n' "$HOST" >server.ext &&
+			openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 7 \
+				-extfile server.ext -out server.crt 2>/dev/null &&
+			cat server.key server.crt >server.pem
+	) || fail "could not make certificates in $dir"
+	chmod 600 "$dir"/*.key "$dir/server.pem"
+}
+
+# random_secret prints a password made for this run.
+random_secret() { od -An -N12 -tx1 /dev/urandom | tr -d ' \n'; }
+
+# client_dir DIR CA USER PASSWORD: the files a client of a secured server
+# reads (what the tests get through TIDEMARK_*_DIR).
+client_dir() {
+	mkdir -p "$1"
+	cp "$2" "$1/ca.crt"
+	printf '%s\n' "$3" >"$1/username"
+	printf '%s\n' "$4" >"$1/password"
+	chmod 600 "$1/password"
+}
+
+KAFKA_SASL_STATE="$STACK_DIR/kafka-sasl"
+
+# kafka_sasl runs a kafka_* function for the SASL_SSL broker: the same
+# code with this broker's ports and state (bash's dynamic scope).
+kafka_sasl() {
+	local KAFKA_NAME=kafka-sasl KAFKA_MODE=sasl KAFKA_STATE=$KAFKA_SASL_STATE KAFKA_PORT=$KAFKA_SASL_PORT
+	local KAFKA_CONTROLLER_PORT=$((KAFKA_SASL_PORT + 1)) KAFKA_HEAP=${TIDEMARK_KAFKA_SASL_HEAP:-512m}
+	local KAFKA_PIDFILE="$KAFKA_SASL_STATE/kafka.pid" KAFKA_CONFIG="$KAFKA_SASL_STATE/server.properties"
+	local TIDEMARK_KAFKA_KEEP_DATA=0
+	"$@"
+}
+
+# kafka_sasl_secrets makes the broker's certificates and the passwords.
+kafka_sasl_secrets() {
+	make_certs "$KAFKA_STATE/tls"
+	random_secret >"$KAFKA_STATE/tls/admin-password"
+	client_dir "$KAFKA_STATE/client" "$KAFKA_STATE/tls/ca.crt" tidemark "$(random_secret)"
+}
+
+kafka-sasl_up() { kafka_sasl kafka_up; }
+kafka-sasl_down() { kafka_sasl kafka_down; }
+kafka-sasl_status() { kafka_sasl kafka_status; }
+
+REDIS_CLUSTER_STATE="$STACK_DIR/redis-cluster"
+
+redis_cluster_ports() { echo "$REDIS_CLUSTER_PORT" $((REDIS_CLUSTER_PORT + 1)) $((REDIS_CLUSTER_PORT + 2)); }
+
+redis-cluster_ready() {
+	local p
+	for p in $(redis_cluster_ports); do
+		redis-cli -h "$HOST" -p "$p" cluster info 2>/dev/null | grep -q '^cluster_state:ok' || return 1
+	done
+}
+
+redis-cluster_up() {
+	local p i start nodes=()
+	command -v redis-server >/dev/null || "$SCRIPTS/install-deps.sh" redis-server
+	if redis-cluster_ready; then
+		say "redis-cluster: already answering on $HOST:$REDIS_CLUSTER_PORT (+2), leaving it"
+		return 0
+	fi
+	for p in $(redis_cluster_ports); do
+		stop_pid "redis-cluster $p" "$REDIS_CLUSTER_STATE/$p/redis.pid" redis-server >/dev/null || true
+		port_open "$p" && fail "redis-cluster: port $HOST:$p is taken (set TIDEMARK_REDIS_CLUSTER_PORT)"
+		port_open $((p + 10000)) && fail "redis-cluster: bus port $HOST:$((p + 10000)) is taken (set TIDEMARK_REDIS_CLUSTER_PORT)"
+	done
+	start=$SECONDS
+	rm -rf "$REDIS_CLUSTER_STATE"
+	for p in $(redis_cluster_ports); do
+		mkdir -p "$REDIS_CLUSTER_STATE/$p"
+		redis-server --bind "$HOST" --port "$p" --dir "$REDIS_CLUSTER_STATE/$p" \
+			--cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 5000 \
+			--appendonly no --save '' --daemonize yes \
+			--pidfile "$REDIS_CLUSTER_STATE/$p/redis.pid" --logfile "$REDIS_CLUSTER_STATE/$p/redis.log" ||
+			fail "redis-cluster: node $p failed to start (log: $REDIS_CLUSTER_STATE/$p/redis.log)"
+		nodes+=("$HOST:$p")
+	done
+	for p in $(redis_cluster_ports); do
+		for ((i = 0; i < REDIS_START_TIMEOUT * 10; i++)); do
+			[[ $(redis-cli -h "$HOST" -p "$p" ping 2>/dev/null) == PONG ]] && break
+			sleep 0.1
+		done
+	done
+	say "redis-cluster: creating a cluster of ${nodes[*]}"
+	if ! redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes \
+		>"$REDIS_CLUSTER_STATE/create.log" 2>&1; then
+		log_tail "$REDIS_CLUSTER_STATE/create.log"
+		fail "redis-cluster: cluster create failed (log: $REDIS_CLUSTER_STATE/create.log)"
+	fi
+	for ((i = 0; i < REDIS_START_TIMEOUT * 10; i++)); do
+		if redis-cluster_ready; then
+			say "redis-cluster: ready on ${nodes[*]} in $((SECONDS - start))s"
+			return 0
+		fi
+		sleep 0.1
+	done
+	fail "redis-cluster: cluster_state not ok after ${REDIS_START_TIMEOUT}s"
+}
+
+redis-cluster_down() {
+	local p stopped=0
+	for p in $(redis_cluster_ports); do
+		stop_pid "redis-cluster $p" "$REDIS_CLUSTER_STATE/$p/redis.pid" redis-server && stopped=1
+	done
+	((stopped)) || say "redis-cluster: not running"
+}
+
+redis-cluster_status() {
+	if redis-cluster_ready; then
+		say "redis-cluster: up on $HOST:$REDIS_CLUSTER_PORT (+2, state ok)"
+		return 0
+	fi
+	say "redis-cluster: down"
+	return 1
+}
+
+REDIS_TLS_STATE="$STACK_DIR/redis-tls"
+REDIS_TLS_PIDFILE="$REDIS_TLS_STATE/redis.pid"
+
+redis-tls_ready() {
+	[[ -s $REDIS_TLS_STATE/client/password ]] || return 1
+	[[ $(REDISCLI_AUTH=$(<"$REDIS_TLS_STATE/client/password") redis-cli --tls --cacert "$REDIS_TLS_STATE/client/ca.crt" \
+		-h "$HOST" -p "$REDIS_TLS_PORT" --user tidemark ping 2>/dev/null) == PONG ]]
+}
+
+redis-tls_up() {
+	local i start pw
+	command -v redis-server >/dev/null || "$SCRIPTS/install-deps.sh" redis-server
+	if redis-tls_ready; then
+		say "redis-tls: already answering on $HOST:$REDIS_TLS_PORT, leaving it"
+		return 0
+	fi
+	stop_pid redis-tls "$REDIS_TLS_PIDFILE" redis-server >/dev/null || true
+	port_open "$REDIS_TLS_PORT" && fail "redis-tls: port $HOST:$REDIS_TLS_PORT is taken (set TIDEMARK_REDIS_TLS_PORT)"
+	start=$SECONDS
+	rm -rf "$REDIS_TLS_STATE"
+	mkdir -p "$REDIS_TLS_STATE/data"
+	make_certs "$REDIS_TLS_STATE/tls"
+	pw=$(random_secret)
+	client_dir "$REDIS_TLS_STATE/client" "$REDIS_TLS_STATE/tls/ca.crt" tidemark "$pw"
+	# The password goes in a config file, not on the command line, where
+	# the process list would show it.
+	cat >"$REDIS_TLS_STATE/redis.conf" <<EOF
+bind $HOST
+port 0
+tls-port $REDIS_TLS_PORT
+tls-cert-file $REDIS_TLS_STATE/tls/server.crt
+tls-key-file $REDIS_TLS_STATE/tls/server.key
+tls-ca-cert-file $REDIS_TLS_STATE/tls/ca.crt
+tls-auth-clients no
+user default off
+user tidemark on >$pw ~* &* +@all
+dir $REDIS_TLS_STATE/data
+appendonly no
+save ""
+daemonize yes
+pidfile $REDIS_TLS_PIDFILE
+logfile $REDIS_TLS_STATE/redis.log
+EOF
+	chmod 600 "$REDIS_TLS_STATE/redis.conf"
+	say "redis-tls: starting on $HOST:$REDIS_TLS_PORT (TLS only, user tidemark)"
+	redis-server "$REDIS_TLS_STATE/redis.conf" || fail "redis-tls: redis-server failed to start (log: $REDIS_TLS_STATE/redis.log)"
+	for ((i = 0; i < REDIS_START_TIMEOUT * 10; i++)); do
+		if redis-tls_ready; then
+			say "redis-tls: ready on $HOST:$REDIS_TLS_PORT in $((SECONDS - start))s"
+			return 0
+		fi
+		sleep 0.1
+	done
+	log_tail "$REDIS_TLS_STATE/redis.log"
+	fail "redis-tls: no PONG after ${REDIS_START_TIMEOUT}s (log: $REDIS_TLS_STATE/redis.log)"
+}
+
+redis-tls_down() { stop_pid redis-tls "$REDIS_TLS_PIDFILE" redis-server || say "redis-tls: not running"; }
+
+redis-tls_status() {
+	if redis-tls_ready; then
+		say "redis-tls: up on $HOST:$REDIS_TLS_PORT (TLS, user tidemark)"
+		return 0
+	fi
+	say "redis-tls: down"
 	return 1
 }
 
@@ -538,6 +803,17 @@ env_lines() {
 			say "export TIDEMARK_OTLP_ENDPOINT=http://$HOST:$OTLP_HTTP_PORT"
 			say "export OTEL_EXPORTER_OTLP_ENDPOINT=http://$HOST:$OTLP_HTTP_PORT"
 			;;
+		kafka-sasl)
+			say "export TIDEMARK_KAFKA_SASL=$HOST:$KAFKA_SASL_PORT"
+			say "export TIDEMARK_KAFKA_SASL_DIR=$KAFKA_SASL_STATE/client"
+			;;
+		redis-cluster)
+			say "export TIDEMARK_REDIS_CLUSTER_NODES=$HOST:$REDIS_CLUSTER_PORT,$HOST:$((REDIS_CLUSTER_PORT + 1)),$HOST:$((REDIS_CLUSTER_PORT + 2))"
+			;;
+		redis-tls)
+			say "export TIDEMARK_REDIS_TLS_ADDR=$HOST:$REDIS_TLS_PORT"
+			say "export TIDEMARK_REDIS_TLS_DIR=$REDIS_TLS_STATE/client"
+			;;
 		esac
 	done
 }
@@ -556,7 +832,8 @@ main() {
 		case $c in
 		default) components+=(kafka redis) ;;
 		all) components+=(kafka redis jaeger) ;;
-		kafka | redis | jaeger) components+=("$c") ;;
+		secure) components+=(kafka-sasl redis-cluster redis-tls) ;;
+		kafka | redis | jaeger | kafka-sasl | redis-cluster | redis-tls) components+=("$c") ;;
 		*) usage ;;
 		esac
 	done

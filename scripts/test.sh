@@ -59,7 +59,10 @@ fail_step() {
 echo "test: checking system packages"
 scripts/install-deps.sh || fail_step "install-deps"
 
-for c in kafka redis jaeger; do
+# The secured and clustered servers (a SASL_SSL Kafka, a Redis Cluster, a
+# TLS Redis with an ACL user) run beside the plain ones, on ports and state
+# of their own; together they add under a minute to the run.
+for c in kafka redis jaeger kafka-sasl redis-cluster redis-tls; do
 	if scripts/stack.sh status "$c" >/dev/null 2>&1; then
 		scripts/stack.sh status "$c"
 	elif scripts/stack.sh up "$c"; then
@@ -70,9 +73,10 @@ for c in kafka redis jaeger; do
 done
 # The tests get the stack's addresses; OTEL_* stays unset, so only the tests
 # that install an exporter themselves send spans to Jaeger.
-eval "$(scripts/stack.sh env kafka redis jaeger | grep -v OTEL_)"
+eval "$(scripts/stack.sh env kafka redis jaeger kafka-sasl redis-cluster redis-tls | grep -v OTEL_)"
 export TIDEMARK_REQUIRE_STACK=1
 echo "test: TIDEMARK_KAFKA=$TIDEMARK_KAFKA TIDEMARK_REDIS=$TIDEMARK_REDIS TIDEMARK_JAEGER_QUERY=$TIDEMARK_JAEGER_QUERY TIDEMARK_OTLP_ENDPOINT=$TIDEMARK_OTLP_ENDPOINT TIDEMARK_REQUIRE_STACK=1"
+echo "test: TIDEMARK_KAFKA_SASL=$TIDEMARK_KAFKA_SASL TIDEMARK_REDIS_CLUSTER_NODES=$TIDEMARK_REDIS_CLUSTER_NODES TIDEMARK_REDIS_TLS_ADDR=$TIDEMARK_REDIS_TLS_ADDR"
 
 mapfile -t mods < <(modules)
 testable=()

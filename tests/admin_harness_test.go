@@ -64,14 +64,14 @@ func (c *cluster) startAdmin(opt adminOptions) *adminAPI {
 		c.t.Fatal(err)
 	}
 	cfg := admin.Config{
-		Addr: "127.0.0.1:0", Node: "admin-0", Kafka: c.brokers, Redis: c.rdb, KeyPrefix: c.prefix, Topics: c.topics,
+		Addr: "127.0.0.1:0", Node: "admin-0", Kafka: c.kafka, Redis: c.rdb, KeyPrefix: c.prefix, Topics: c.topics,
 		TokenFile: tokens, ACLFile: opt.aclFile, ApplyTimeout: opt.applyTimeout,
 		Logger: c.log.With("svc", "admin"), Registry: prometheus.NewRegistry(),
 	}
 	if opt.unreachable {
 		rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1", MaxRetries: -1})
 		c.t.Cleanup(func() { rdb.Close() })
-		cfg.Kafka, cfg.Redis, cfg.AppendTimeout = []string{"127.0.0.1:1"}, rdb, time.Second
+		cfg.Kafka, cfg.Redis, cfg.AppendTimeout = kafkalog.Plain("127.0.0.1:1"), rdb, time.Second
 		cfg.Logger = testLogger().With("svc", "admin-unreachable")
 	}
 	srv, err := admin.New(cfg)
@@ -300,7 +300,7 @@ func (c *cluster) topicEnds(t *testing.T) map[string]int64 {
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
 	for _, tp := range []string{c.topics.Messages, c.topics.Retained, c.topics.Sessions, c.topics.Lifecycle} {
-		b, err := kafkalog.TopicBounds(ctx, c.brokers, tp)
+		b, err := kafkalog.TopicBounds(ctx, c.kafka, tp)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,7 @@ type opWriter struct {
 }
 
 func newOpWriter(t *testing.T, c *cluster) *opWriter {
-	app := kafkalog.NewAppender(c.brokers, kafkalog.AppenderOptions{})
+	app := kafkalog.NewAppender(c.kafka, kafkalog.AppenderOptions{})
 	t.Cleanup(func() { app.Close() })
 	return &opWriter{t: t, c: c, app: app, last: map[int]int64{}}
 }

@@ -19,6 +19,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/services/admin v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 	go.opentelemetry.io/otel v1.47.0
@@ -29,6 +30,12 @@ require (
 require (
 	github.com/bahlo/generic-list-go v0.2.0 // indirect
 	github.com/basgys/goxml2json v1.1.1-0.20231018121955-e66ee54ceaad // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+)
+
+require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/buger/jsonparser v1.6.1 // indirect
 	github.com/cenkalti/backoff/v5 v5.0.3 // indirect
@@ -83,3 +90,5 @@ replace (
 	github.com/tidemarkmq/tidemark/services/frontend => ../services/frontend
 	github.com/tidemarkmq/tidemark/services/sessiond => ../services/sessiond
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../pkg/tlsfiles

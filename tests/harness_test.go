@@ -34,9 +34,12 @@ type options struct {
 	frontends     int
 	defaultExpiry time.Duration
 	maxQueued     int
-	// brokers, when set, is a Kafka of the test's own instead of the
-	// shared test stack's.
-	brokers []string
+	// kafka, when set, is a Kafka of the test's own (or the secured one)
+	// instead of the shared test stack's.
+	kafka kafkalog.Cluster
+	// redis, when set, is the Redis of the session view instead of the
+	// shared test stack's plain one (a cluster, a TLS server).
+	redis redis.UniversalClient
 	// publishRetry bounds how long a frontend holds a PUBLISH while Kafka
 	// is away (frontend default when zero).
 	publishRetry time.Duration
@@ -48,14 +51,14 @@ type options struct {
 // cluster is frontends and one session service on private topics and a
 // private Redis key prefix of the shared test stack.
 type cluster struct {
-	t       *testing.T
-	opt     options
-	brokers []string
-	rdb     *redis.Client
-	prefix  string
-	topics  frontend.Topics
-	group   string
-	log     *slog.Logger
+	t      *testing.T
+	opt    options
+	kafka  kafkalog.Cluster
+	rdb    redis.UniversalClient
+	prefix string
+	topics frontend.Topics
+	group  string
+	log    *slog.Logger
 
 	fes  []*runner[*frontend.Server]
 	sd   *runner[*sessiond.Service]
@@ -89,13 +92,16 @@ func newCluster(t *testing.T, opt options) *cluster {
 	if opt.maxQueued == 0 {
 		opt.maxQueued = 5000
 	}
-	brokers := opt.brokers
-	if brokers == nil {
-		brokers = kafkatest.Brokers(t)
+	kc := opt.kafka
+	if kc.Brokers == nil {
+		kc = kafkatest.Cluster(t)
 	}
-	rdb := redistest.Client(t)
+	rdb := opt.redis
+	if rdb == nil {
+		rdb = redistest.Client(t)
+	}
 	c := &cluster{
-		t: t, opt: opt, brokers: brokers, rdb: rdb, prefix: redistest.Prefix(t, rdb),
+		t: t, opt: opt, kafka: kc, rdb: rdb, prefix: redistest.Prefix(t, rdb),
 		group: kafkatest.UniqueName(t, "sessiond"),
 		log:   testLogger(),
 	}
@@ -105,7 +111,7 @@ func newCluster(t *testing.T, opt options) *cluster {
 		Sessions:  c.newTopic(kafkalog.TopicSpec{Partitions: testPartitions}),
 		Lifecycle: c.newTopic(kafkalog.TopicSpec{Partitions: testPartitions}),
 	}
-	c.life = followLifecycle(t, brokers, c.topics.Lifecycle)
+	c.life = followLifecycle(t, kc, c.topics.Lifecycle)
 	c.startSessiond()
 	for i := 0; i < opt.frontends; i++ {
 		c.fes = append(c.fes, c.startFrontend(i))
@@ -126,7 +132,7 @@ func (c *cluster) newTopic(spec kafkalog.TopicSpec) string {
 	spec.Name = kafkatest.UniqueName(c.t, spec.Name)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := kafkalog.EnsureTopics(ctx, c.brokers, spec); err != nil {
+	if err := kafkalog.EnsureTopics(ctx, c.kafka, spec); err != nil {
 		c.t.Fatalf("create topic %s: %v", spec.Name, err)
 	}
 	return spec.Name
@@ -135,7 +141,7 @@ func (c *cluster) newTopic(spec kafkalog.TopicSpec) string {
 func (c *cluster) startSessiond() {
 	c.t.Helper()
 	svc, err := sessiond.New(sessiond.Config{
-		Node: "sessiond-0", Kafka: c.brokers, RedisClient: c.rdb, KeyPrefix: c.prefix, GroupID: c.group,
+		Node: "sessiond-0", Kafka: c.kafka, RedisClient: c.rdb, KeyPrefix: c.prefix, GroupID: c.group,
 		Topics:    c.topics,
 		MaxQueued: c.opt.maxQueued, QueueQoS0: true, DefaultExpiry: c.opt.defaultExpiry,
 		ExpiryCheck: 100 * time.Millisecond, CommitInterval: 50 * time.Millisecond, SessionTimeout: 6 * time.Second,
@@ -153,7 +159,7 @@ func (c *cluster) startFrontend(i int) *runner[*frontend.Server] {
 	c.t.Helper()
 	node := fmt.Sprintf("fe-%d", i)
 	cfg := frontend.Config{
-		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.brokers, Redis: c.rdb.Options().Addr, KeyPrefix: c.prefix,
+		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.kafka, RedisClient: c.rdb, KeyPrefix: c.prefix,
 		Topics: c.topics, DefaultExpiry: c.opt.defaultExpiry, ProgressInterval: 50 * time.Millisecond,
 		PublishRetry: c.opt.publishRetry,
 		Logger:       c.log.With("svc", node),
@@ -332,7 +338,7 @@ type lifecycle struct {
 	notify chan struct{}
 }
 
-func followLifecycle(t *testing.T, brokers []string, topic string) *lifecycle {
+func followLifecycle(t *testing.T, kc kafkalog.Cluster, topic string) *lifecycle {
 	t.Helper()
 	v, err := events.NewValidator()
 	if err != nil {
@@ -340,7 +346,7 @@ func followLifecycle(t *testing.T, brokers []string, topic string) *lifecycle {
 	}
 	l := &lifecycle{t: t, valid: v, byCID: map[string][]events.Envelope{}, ids: map[string]int{}, notify: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, l.add)
+	f := kafkalog.NewFollower(kc, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, l.add)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })

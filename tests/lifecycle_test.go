@@ -18,13 +18,13 @@ var (
 	resumed             = step{Type: events.SessionResumed}
 	connectedFresh      = step{events.ClientConnected, "present=false"}
 	connectedPresent    = step{events.ClientConnected, "present=true"}
-	disconnectedNormal  = step{events.ClientDisconnected, "normal"}
-	disconnectedDiscard = step{events.ClientDisconnected, "discarded"}
-	disconnectedTaken   = step{events.ClientDisconnected, "takenover"}
-	terminatedNormal    = step{events.SessionTerminated, "normal"}
-	terminatedConflict  = step{events.SessionTerminated, "conflict"}
-	terminatedExpired   = step{events.SessionTerminated, "expired"}
-	terminatedDiscarded = step{events.SessionTerminated, "discarded"}
+	disconnectedNormal  = step{events.ClientDisconnected, string(events.DisconnectNormal)}
+	disconnectedDiscard = step{events.ClientDisconnected, string(events.DisconnectDiscarded)}
+	disconnectedTaken   = step{events.ClientDisconnected, string(events.DisconnectTakenOver)}
+	terminatedNormal    = step{events.SessionTerminated, string(events.TerminateNormal)}
+	terminatedConflict  = step{events.SessionTerminated, string(events.TerminateConflict)}
+	terminatedExpired   = step{events.SessionTerminated, string(events.TerminateExpired)}
+	terminatedDiscarded = step{events.SessionTerminated, string(events.TerminateDiscarded)}
 )
 
 // TestCleanSessionConnectDisconnect covers the CleanSession = 1 rows
@@ -205,7 +205,7 @@ func TestRefusedConnectCreatesNoSession(t *testing.T) {
 		want = append(want, step{events.ClientConnectRejected, fmt.Sprintf("connack=%d", tc.code)})
 		c.life.waitSteps("", want...)
 	}
-	if n, err := c.rdb.Exists(t.Context(), session.Keys{Prefix: c.prefix}.Session("refused-1")).Result(); err != nil || n != 0 {
+	if n, err := c.rdb.Exists(t.Context(), session.Keys{Prefix: c.prefix}.Session(session.Partition("refused-1", testPartitions), "refused-1")).Result(); err != nil || n != 0 {
 		t.Errorf("a refused CONNECT left session state (exists=%d, err=%v)", n, err)
 	}
 }

@@ -26,7 +26,7 @@ func (c *cluster) startMeteredFrontend(node string) string {
 	c.t.Helper()
 	reg := telemetry.NewRegistry()
 	srv, err := frontend.New(frontend.Config{
-		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.brokers, Redis: c.rdb.Options().Addr, KeyPrefix: c.prefix,
+		Node: node, MQTTAddr: "127.0.0.1:0", Kafka: c.kafka, RedisClient: c.rdb, KeyPrefix: c.prefix,
 		Topics: c.topics, DefaultExpiry: c.opt.defaultExpiry, ProgressInterval: 50 * time.Millisecond,
 		Logger: c.log.With("svc", node), Registry: reg,
 	})

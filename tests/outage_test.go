@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog/kafkatest"
 )
 
@@ -64,7 +65,7 @@ func freePort(t *testing.T) int {
 // restarting anything, and the subscriber misses nothing.
 func TestRealKafkaOutageNoFalseAck(t *testing.T) {
 	broker, stopKafka, startKafka := privateKafka(t)
-	c := newCluster(t, options{frontends: 1, brokers: []string{broker}, publishRetry: 3 * time.Minute})
+	c := newCluster(t, options{frontends: 1, kafka: kafkalog.Plain(broker), publishRetry: 3 * time.Minute})
 
 	sub, _ := c.dial(0, "outage-sub", false)
 	sub.subscribe("outage/#", 1)

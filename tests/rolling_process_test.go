@@ -39,20 +39,7 @@ type process struct {
 // startProcess runs bin with args and waits until its /readyz answers 200.
 func startProcess(t *testing.T, bin, logPath, httpAddr string, args ...string) *process {
 	t.Helper()
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	// The binaries read TIDEMARK_* as flags: keep only what the args say.
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	p := &process{cmd: cmd, done: make(chan error, 1), http: httpAddr}
-	go func() { p.done <- cmd.Wait(); logf.Close() }()
-	t.Cleanup(func() { p.terminate(t) })
+	p := launchProcess(t, bin, logPath, httpAddr, args...)
 	deadline := time.Now().Add(waitFor)
 	for {
 		if r, err := http.Get("http://" + httpAddr + "/readyz"); err == nil {
@@ -72,6 +59,27 @@ func startProcess(t *testing.T, bin, logPath, httpAddr string, args ...string) *
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// launchProcess runs bin with args, its output in logPath, and stops it
+// (SIGTERM) when the test ends.
+func launchProcess(t *testing.T, bin, logPath, httpAddr string, args ...string) *process {
+	t.Helper()
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	// The binaries read TIDEMARK_* as flags: keep only what the args say.
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p := &process{cmd: cmd, done: make(chan error, 1), http: httpAddr}
+	go func() { p.done <- cmd.Wait(); logf.Close() }()
+	t.Cleanup(func() { p.terminate(t) })
+	return p
 }
 
 // terminate sends SIGTERM, as Kubernetes does, and waits for the exit.

@@ -70,7 +70,7 @@ func TestSecretsStayOut(t *testing.T) {
 	var evMu sync.Mutex
 	var raw [][]byte
 	ctx, cancel := context.WithCancel(context.Background())
-	f := kafkalog.NewFollower(a.c.brokers, kafkalog.FollowerOptions{Topic: a.c.topics.Lifecycle, Default: kafkalog.Earliest},
+	f := kafkalog.NewFollower(a.c.kafka, kafkalog.FollowerOptions{Topic: a.c.topics.Lifecycle, Default: kafkalog.Earliest},
 		func(r *kafkalog.Record) {
 			evMu.Lock()
 			raw = append(raw, append([]byte(nil), r.Value...))

@@ -30,7 +30,7 @@ func TestRedisIsAView(t *testing.T) {
 	if err := redistest.Flush(t.Context(), c.rdb, c.prefix); err != nil {
 		t.Fatalf("wipe redis: %v", err)
 	}
-	if n, _ := c.rdb.Keys(t.Context(), c.prefix+"*").Result(); len(n) != 0 {
+	if n, _ := redistest.Keys(t.Context(), c.rdb, c.prefix); len(n) != 0 {
 		t.Fatalf("wipe left %d keys", len(n))
 	}
 	pub.publishAll(want[25:]) // published while the view is empty and its writer down

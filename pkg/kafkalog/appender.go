@@ -60,9 +60,9 @@ type slot struct {
 	done      bool
 }
 
-// NewAppender returns an Appender for the cluster at brokers. It connects
+// NewAppender returns an Appender for the cluster c. It connects
 // lazily, so it can be created while the cluster is down.
-func NewAppender(brokers []string, opt AppenderOptions) *Appender {
+func NewAppender(c Cluster, opt AppenderOptions) *Appender {
 	if opt.BatchTimeout <= 0 {
 		opt.BatchTimeout = 2 * time.Millisecond
 	}
@@ -73,9 +73,9 @@ func NewAppender(brokers []string, opt AppenderOptions) *Appender {
 		opt.BatchSize = 256
 	}
 	log := loggerOr(opt.Logger)
-	t := newTransport()
+	t := newTransport(c)
 	w := &kafka.Writer{
-		Addr:         kafka.TCP(brokers...),
+		Addr:         kafka.TCP(c.Brokers...),
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: opt.BatchTimeout,
@@ -174,11 +174,11 @@ func wrapWriteErrors(err error) error {
 	if errors.As(err, &werrs) {
 		for _, e := range werrs {
 			if e != nil {
-				return wrapUnavailable(e)
+				return classify(e)
 			}
 		}
 	}
-	return wrapUnavailable(err)
+	return classify(err)
 }
 
 // Close waits for running Appends, flushes, and releases connections.

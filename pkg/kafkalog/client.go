@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net"
-	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -24,30 +23,43 @@ const requestTimeout = 10 * time.Second
 
 // newTransport returns a transport private to one component, so closing the
 // component closes its connections and nothing is shared by accident.
-func newTransport() *kafka.Transport {
+func newTransport(c Cluster) *kafka.Transport {
 	return &kafka.Transport{
 		DialTimeout: 5 * time.Second,
 		IdleTimeout: 30 * time.Second,
 		// Short so leadership changes and restarts are noticed quickly.
 		MetadataTTL: 2 * time.Second,
 		ClientID:    "tidemark",
+		TLS:         c.TLS,
+		SASL:        c.SASL,
 	}
 }
 
-// shared holds one transport per broker list for the package functions
+// shared holds one transport per cluster (brokers and security) for the package functions
 // (ReadRange, TopicBounds, Partitions), so a burst of calls, such as the
 // replays of many reconnecting clients, reuses connections and cached
 // metadata instead of dialling per call. Idle connections close after the
 // transport's IdleTimeout.
-var shared sync.Map // comma-joined brokers -> *kafka.Transport
+var shared sync.Map // clusterKey -> *kafka.Transport
 
-func sharedTransport(brokers []string) *kafka.Transport {
-	key := strings.Join(brokers, ",")
+func sharedTransport(c Cluster) *kafka.Transport {
+	key := c.key()
 	if t, ok := shared.Load(key); ok {
 		return t.(*kafka.Transport)
 	}
-	t, _ := shared.LoadOrStore(key, newTransport())
+	t, _ := shared.LoadOrStore(key, newTransport(c))
 	return t.(*kafka.Transport)
+}
+
+// CloseIdleConnections drops the idle connections of the shared transports
+// of the package functions. Nothing needs it for correctness (idle
+// connections close after the transport's IdleTimeout); it lets a process
+// or a test that is done with Kafka see no connection of it left.
+func CloseIdleConnections() {
+	shared.Range(func(_, t any) bool {
+		closeTransport(t.(*kafka.Transport))
+		return true
+	})
 }
 
 // staleTopic reports whether err may only mean that a transport's cached
@@ -58,24 +70,24 @@ func staleTopic(err error) bool {
 		errors.Is(err, kafka.UnknownTopicOrPartition) || errors.Is(err, ErrNoTopic)
 }
 
-// withFreshFallback runs fn on the shared transport for brokers and, when
+// withFreshFallback runs fn on the shared transport for c and, when
 // that fails as if the topic did not exist, once more on a fresh transport
 // whose metadata cannot be stale.
-func withFreshFallback[T any](brokers []string, fn func(t *kafka.Transport) (T, error)) (T, error) {
-	v, err := fn(sharedTransport(brokers))
+func withFreshFallback[T any](c Cluster, fn func(t *kafka.Transport) (T, error)) (T, error) {
+	v, err := fn(sharedTransport(c))
 	if err == nil || !staleTopic(err) {
 		return v, err
 	}
-	t := newTransport()
+	t := newTransport(c)
 	defer closeTransport(t)
 	return fn(t)
 }
 
-func newClient(brokers []string, t *kafka.Transport) *kafka.Client {
+func newClient(c Cluster, t *kafka.Transport) *kafka.Client {
 	if t == nil {
-		t = newTransport()
+		t = newTransport(c)
 	}
-	return &kafka.Client{Addr: kafka.TCP(brokers...), Transport: t}
+	return &kafka.Client{Addr: kafka.TCP(c.Brokers...), Transport: t}
 }
 
 // closeTransport drops the idle connections of t; kafka.Transport has no
@@ -108,10 +120,16 @@ func unavailable(err error) bool {
 	return false
 }
 
-// wrapUnavailable adds ErrUnavailable to err when it means the cluster is
-// unreachable, so callers can test with errors.Is.
-func wrapUnavailable(err error) error {
-	if unavailable(err) && !errors.Is(err, ErrUnavailable) {
+// classify adds ErrAuth to err when the cluster refused the client, or
+// ErrUnavailable when it is unreachable, so callers can test with
+// errors.Is.
+func classify(err error) error {
+	switch {
+	case err == nil || errors.Is(err, ErrAuth) || errors.Is(err, ErrUnavailable):
+		return err
+	case refused(err):
+		return fmt.Errorf("%w: %w", ErrAuth, err)
+	case unavailable(err):
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

@@ -34,10 +34,10 @@ func fetchOnce(ctx context.Context, c *kafka.Client, topic string, partition int
 		MinBytes: 1, MaxBytes: fetchMaxBytes, MaxWait: maxWait,
 	})
 	if err != nil {
-		return fetchResult{}, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, wrapUnavailable(err))
+		return fetchResult{}, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, classify(err))
 	}
 	if res.Error != nil {
-		return fetchResult{}, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, wrapUnavailable(res.Error))
+		return fetchResult{}, fmt.Errorf("fetch %s/%d@%d: %w", topic, partition, offset, classify(res.Error))
 	}
 	out := fetchResult{next: offset, highWatermark: res.HighWatermark}
 	for {

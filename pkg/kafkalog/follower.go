@@ -49,7 +49,7 @@ type FollowerOptions struct {
 // record's slices for later mutation by others. Partitions added to the
 // topic after Run started are not followed.
 type Follower struct {
-	brokers []string
+	cluster Cluster
 	c       *kafka.Client
 	t       *kafka.Transport
 	opt     FollowerOptions
@@ -67,13 +67,13 @@ type Follower struct {
 }
 
 // NewFollower returns a Follower; it does nothing until Run.
-func NewFollower(brokers []string, opt FollowerOptions, handle func(*Record)) *Follower {
+func NewFollower(c Cluster, opt FollowerOptions, handle func(*Record)) *Follower {
 	if opt.MaxWait <= 0 {
 		opt.MaxWait = 50 * time.Millisecond
 	}
-	t := newTransport()
+	t := newTransport(c)
 	return &Follower{
-		brokers: brokers, c: newClient(brokers, t), t: t, opt: opt, handle: handle,
+		cluster: c, c: newClient(c, t), t: t, opt: opt, handle: handle,
 		log:   loggerOr(opt.Logger).With("topic", opt.Topic),
 		ready: make(chan struct{}),
 		pos:   map[int]int64{},
@@ -126,11 +126,11 @@ func (f *Follower) resolve(ctx context.Context) (map[int]int64, error) {
 }
 
 func (f *Follower) resolveOnce(ctx context.Context) (map[int]int64, error) {
-	ids, err := partitions(ctx, f.brokers, f.t, f.opt.Topic)
+	ids, err := partitions(ctx, f.cluster, f.t, f.opt.Topic)
 	if err != nil {
 		return nil, err
 	}
-	bs, err := bounds(ctx, f.brokers, f.t, f.opt.Topic, ids)
+	bs, err := bounds(ctx, f.cluster, f.t, f.opt.Topic, ids)
 	if err != nil {
 		return nil, err
 	}
@@ -222,7 +222,7 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 // retention overtook us (a gap); beyond the end means the log was
 // truncated, and we continue at its end.
 func (f *Follower) reposition(ctx context.Context, p int, pos int64) (int64, bool) {
-	bs, err := bounds(ctx, f.brokers, f.t, f.opt.Topic, []int{p})
+	bs, err := bounds(ctx, f.cluster, f.t, f.opt.Topic, []int{p})
 	if err != nil {
 		return pos, false
 	}

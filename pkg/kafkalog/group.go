@@ -35,7 +35,7 @@ type GroupHandler interface {
 
 // GroupOptions configure a Group.
 type GroupOptions struct {
-	Brokers []string
+	Cluster Cluster
 	GroupID string
 	Topic   string
 	// SessionTimeout is how long the coordinator waits for a silent member
@@ -74,9 +74,9 @@ func NewGroup(opt GroupOptions, h GroupHandler) *Group {
 	if opt.SessionTimeout <= 0 {
 		opt.SessionTimeout = 10 * time.Second
 	}
-	t := newTransport()
+	t := newTransport(opt.Cluster)
 	return &Group{
-		opt: opt, h: h, t: t, c: newClient(opt.Brokers, t),
+		opt: opt, h: h, t: t, c: newClient(opt.Cluster, t),
 		log: loggerOr(opt.Logger).With("group", opt.GroupID, "topic", opt.Topic),
 	}
 }
@@ -88,7 +88,8 @@ func (g *Group) Run(ctx context.Context) error {
 	defer closeTransport(g.t)
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                g.opt.GroupID,
-		Brokers:           g.opt.Brokers,
+		Brokers:           g.opt.Cluster.Brokers,
+		Dialer:            g.opt.Cluster.dialer(),
 		Topics:            []string{g.opt.Topic},
 		HeartbeatInterval: g.opt.SessionTimeout / 10,
 		SessionTimeout:    g.opt.SessionTimeout,
@@ -216,7 +217,7 @@ func (g *Group) consume(ctx context.Context, p int, pos int64) {
 			return
 		}
 		if errors.Is(err, kafka.OffsetOutOfRange) {
-			if bs, berr := bounds(ctx, g.opt.Brokers, g.t, g.opt.Topic, []int{p}); berr == nil && pos < bs[p].First {
+			if bs, berr := bounds(ctx, g.opt.Cluster, g.t, g.opt.Topic, []int{p}); berr == nil && pos < bs[p].First {
 				g.log.Warn("committed offset deleted by retention; skipping", "partition", p, "from", pos, "to", bs[p].First)
 				pos = bs[p].First
 				continue
@@ -256,6 +257,6 @@ func (g *Group) Commit(ctx context.Context, partition int, next int64) error {
 		if errors.Is(err, kafka.IllegalGeneration) || errors.Is(err, kafka.RebalanceInProgress) || errors.Is(err, kafka.UnknownMemberId) {
 			return fmt.Errorf("commit %s/%d: %w: %w", g.opt.Topic, partition, ErrNotAssigned, err)
 		}
-		return fmt.Errorf("commit %s/%d: %w", g.opt.Topic, partition, wrapUnavailable(err))
+		return fmt.Errorf("commit %s/%d: %w", g.opt.Topic, partition, classify(err))
 	}
 }

@@ -33,10 +33,10 @@ func keyFor(p, n int, salt string) []byte {
 }
 
 func TestAppendThenReadRange(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 4)
 	ctx := testCtx(t)
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 	defer a.Close()
 
 	// Concurrent callers, each appending a sequence for its own key: per
@@ -55,7 +55,7 @@ func TestAppendThenReadRange(t *testing.T) {
 			for i := range perKey {
 				rec := &kafkalog.Record{
 					Topic: topic, Key: key, Value: fmt.Appendf(nil, "%d/%d", k, i),
-					Headers: []kafkalog.Header{{Key: "mqtt-qos", Value: []byte("1")}},
+					Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("1")}},
 				}
 				if err := a.Append(ctx, rec); err != nil {
 					errs <- err
@@ -89,7 +89,7 @@ func TestAppendThenReadRange(t *testing.T) {
 	}
 	all = append(all, batch...)
 
-	bounds, err := kafkalog.TopicBounds(ctx, brokers, topic)
+	bounds, err := kafkalog.TopicBounds(ctx, kc, topic)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,7 +108,7 @@ func TestAppendThenReadRange(t *testing.T) {
 			t.Errorf("partition %d bounds %+v, want {0 %d}", p, got, len(want))
 		}
 		var read []*kafkalog.Record
-		err := kafkalog.ReadRange(ctx, brokers, topic, p, 0, bounds[p].Next, func(r *kafkalog.Record) error {
+		err := kafkalog.ReadRange(ctx, kc, topic, p, 0, bounds[p].Next, func(r *kafkalog.Record) error {
 			read = append(read, r)
 			return nil
 		})
@@ -123,7 +123,7 @@ func TestAppendThenReadRange(t *testing.T) {
 			if w == nil || !bytes.Equal(r.Key, w.Key) || !bytes.Equal(r.Value, w.Value) {
 				t.Fatalf("partition %d offset %d: read %q=%q, appended %+v", p, r.Offset, r.Key, r.Value, w)
 			}
-			if v, _ := r.Header("mqtt-qos"); !bytes.Equal(v, firstHeader(w)) {
+			if v, _ := r.Header(kafkalog.HeaderQoS); !bytes.Equal(v, firstHeader(w)) {
 				t.Fatalf("header mqtt-qos %q, want %q", v, firstHeader(w))
 			}
 		}
@@ -138,10 +138,10 @@ func firstHeader(r *kafkalog.Record) []byte {
 }
 
 func TestReadRangeBounds(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 1)
 	ctx := testCtx(t)
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 	defer a.Close()
 	for i := range 10 {
 		if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: []byte("k"), Value: fmt.Append(nil, i)}); err != nil {
@@ -165,7 +165,7 @@ func TestReadRangeBounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var got []int64
-			err := kafkalog.ReadRange(ctx, brokers, topic, 0, tt.from, tt.to, func(r *kafkalog.Record) error {
+			err := kafkalog.ReadRange(ctx, kc, topic, 0, tt.from, tt.to, func(r *kafkalog.Record) error {
 				got = append(got, r.Offset)
 				if r.Offset == tt.stopAt {
 					return stop
@@ -183,7 +183,7 @@ func TestReadRangeBounds(t *testing.T) {
 }
 
 func TestEnsureTopicsIdempotent(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	ctx := testCtx(t)
 	name := kafkatest.UniqueName(t, "ensure")
 	specs := []kafkalog.TopicSpec{
@@ -191,12 +191,12 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 		{Name: name + ".c", Partitions: 1, Compact: true, Retention: time.Hour},
 	}
 	for i := range 2 {
-		if err := kafkalog.EnsureTopics(ctx, brokers, specs...); err != nil {
+		if err := kafkalog.EnsureTopics(ctx, kc, specs...); err != nil {
 			t.Fatalf("round %d: %v", i, err)
 		}
 	}
 	for _, s := range specs {
-		ps, err := kafkalog.Partitions(ctx, brokers, s.Name)
+		ps, err := kafkalog.Partitions(ctx, kc, s.Name)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -204,7 +204,7 @@ func TestEnsureTopicsIdempotent(t *testing.T) {
 			t.Fatalf("%s: partitions %v, want %d", s.Name, ps, s.Partitions)
 		}
 	}
-	if _, err := kafkalog.Partitions(ctx, brokers, name+".missing"); !errors.Is(err, kafkalog.ErrNoTopic) {
+	if _, err := kafkalog.Partitions(ctx, kc, name+".missing"); !errors.Is(err, kafkalog.ErrNoTopic) {
 		t.Fatalf("missing topic: %v, want ErrNoTopic", err)
 	}
 }
@@ -260,7 +260,7 @@ func offsetsOf(recs []*kafkalog.Record) map[int][]int64 {
 }
 
 func TestFollowerStart(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	tests := []struct {
 		name    string
 		start   map[int]int64
@@ -276,7 +276,7 @@ func TestFollowerStart(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			topic := kafkatest.NewTopic(t, 2)
 			ctx := testCtx(t)
-			a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+			a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 			defer a.Close()
 			appendEach := func(n int) {
 				for p := range 2 {
@@ -290,7 +290,7 @@ func TestFollowerStart(t *testing.T) {
 			appendEach(3)
 
 			col := newCollector()
-			f := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: topic, Start: tt.start, Default: tt.def}, col.add)
+			f := kafkalog.NewFollower(kc, kafkalog.FollowerOptions{Topic: topic, Start: tt.start, Default: tt.def}, col.add)
 			fctx, stop := context.WithCancel(ctx)
 			done := make(chan error, 1)
 			go func() { done <- f.Run(fctx) }()
@@ -359,11 +359,11 @@ func (h *groupRecorder) Handle(ctx context.Context, rec *kafkalog.Record) error 
 func (h *groupRecorder) Revoked(parts []int) { h.revoked <- parts }
 
 func TestGroupCommitAndResume(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 2)
 	groupID := kafkatest.UniqueName(t, "group")
 	ctx := testCtx(t)
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 	defer a.Close()
 	appendEach := func(n int) {
 		for p := range 2 {
@@ -378,7 +378,7 @@ func TestGroupCommitAndResume(t *testing.T) {
 	// the assignment it saw and the records.
 	run := func(want int) (map[int]int64, map[int][]int64) {
 		h := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 4), revoked: make(chan []int, 4)}
-		h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: groupID, Topic: topic}, h)
+		h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: kc, GroupID: groupID, Topic: topic}, h)
 		gctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- h.g.Run(gctx) }()
@@ -429,7 +429,7 @@ func TestGroupCommitAndResume(t *testing.T) {
 
 func TestAppendUnreachable(t *testing.T) {
 	// Port 1 on loopback refuses connections: nothing listens there.
-	a := kafkalog.NewAppender([]string{"127.0.0.1:1"}, kafkalog.AppenderOptions{Timeout: time.Second})
+	a := kafkalog.NewAppender(kafkalog.Plain("127.0.0.1:1"), kafkalog.AppenderOptions{Timeout: time.Second})
 	defer a.Close()
 	start := time.Now()
 	err := a.Append(context.Background(), &kafkalog.Record{Topic: "t", Key: []byte("k"), Value: []byte("v")})
@@ -442,7 +442,7 @@ func TestAppendUnreachable(t *testing.T) {
 }
 
 func TestAppendAfterClose(t *testing.T) {
-	a := kafkalog.NewAppender([]string{"127.0.0.1:1"}, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kafkalog.Plain("127.0.0.1:1"), kafkalog.AppenderOptions{})
 	if err := a.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -453,9 +453,9 @@ func TestAppendAfterClose(t *testing.T) {
 }
 
 func BenchmarkAppend100B(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
+	kc := kafkatest.Cluster(b)
 	topic := kafkatest.NewTopic(b, 4)
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 	defer a.Close()
 	val := bytes.Repeat([]byte("x"), 100)
 	b.SetBytes(100)
@@ -511,11 +511,11 @@ func (h *lateCommitter) Revoked(parts []int) {
 }
 
 func TestGroupCommitInRevoked(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 1)
 	groupID := kafkatest.UniqueName(t, "group")
 	ctx := testCtx(t)
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 	defer a.Close()
 	for range 3 {
 		if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: []byte("k"), Value: []byte("v")}); err != nil {
@@ -524,7 +524,7 @@ func TestGroupCommitInRevoked(t *testing.T) {
 	}
 	run := func(want int) map[int]int64 {
 		h := &lateCommitter{col: newCollector(), next: map[int]int64{}, assigned: make(chan map[int]int64, 2), errs: make(chan error, 2)}
-		h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: groupID, Topic: topic}, h)
+		h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: kc, GroupID: groupID, Topic: topic}, h)
 		gctx, stop := context.WithCancel(ctx)
 		done := make(chan error, 1)
 		go func() { done <- h.g.Run(gctx) }()
@@ -557,12 +557,12 @@ func TestGroupCommitInRevoked(t *testing.T) {
 //
 //	go test -run '^$' -bench AppendFanIn -benchmem ./pkg/kafkalog
 func BenchmarkAppendFanIn(b *testing.B) {
-	brokers := kafkatest.Brokers(b)
+	kc := kafkatest.Cluster(b)
 	for _, batch := range []int{64, 256} {
 		for _, size := range []int{64, 256, 1024} {
 			b.Run(fmt.Sprintf("call=%d/batchsize=%d", batch, size), func(b *testing.B) {
 				topic := kafkatest.NewTopic(b, 8)
-				a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{BatchSize: size})
+				a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{BatchSize: size})
 				defer a.Close()
 				val := bytes.Repeat([]byte("x"), 64)
 				const callers = 20

@@ -13,10 +13,10 @@ import (
 // TestFollowerLag: while the handler is stuck on the first of 10 records
 // the Follower reports them all as lag; once it gets through, none.
 func TestFollowerLag(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 1)
 	ctx := testCtx(t)
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{})
 	defer a.Close()
 	for range 10 {
 		if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: []byte("k"), Value: []byte("v")}); err != nil {
@@ -24,7 +24,7 @@ func TestFollowerLag(t *testing.T) {
 		}
 	}
 	release := make(chan struct{})
-	f := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, func(*kafkalog.Record) { <-release })
+	f := kafkalog.NewFollower(kc, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, func(*kafkalog.Record) { <-release })
 	fctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- f.Run(fctx) }()

@@ -28,25 +28,25 @@ func TestOutageAndReturn(t *testing.T) {
 	}
 	c := start()
 	defer func() { c.Close() }()
-	brokers := c.ListenAddrs()
+	kc := kafkalog.Plain(c.ListenAddrs()...)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	const topic = "outage"
-	if err := kafkalog.EnsureTopics(ctx, brokers, kafkalog.TopicSpec{Name: topic, Partitions: 1}); err != nil {
+	if err := kafkalog.EnsureTopics(ctx, kc, kafkalog.TopicSpec{Name: topic, Partitions: 1}); err != nil {
 		t.Fatal(err)
 	}
 
-	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{Timeout: 2 * time.Second})
+	a := kafkalog.NewAppender(kc, kafkalog.AppenderOptions{Timeout: 2 * time.Second})
 	defer a.Close()
 	col := newCollector()
-	f := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, col.add)
+	f := kafkalog.NewFollower(kc, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, col.add)
 	fctx, stopF := context.WithCancel(ctx)
 	fdone := make(chan error, 1)
 	go func() { fdone <- f.Run(fctx) }()
 	defer func() { stopF(); <-fdone }()
 
 	gh := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 16), revoked: make(chan []int, 16)}
-	gh.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: "outage-group", Topic: topic}, gh)
+	gh.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: kc, GroupID: "outage-group", Topic: topic}, gh)
 	gctx, stopG := context.WithCancel(ctx)
 	gdone := make(chan error, 1)
 	go func() { gdone <- gh.g.Run(gctx) }()

@@ -16,12 +16,12 @@ import (
 // at the partition's high watermark, so a to beyond the end does not wait
 // for records that may never come. Broker errors are retried until ctx
 // ends; the error then wraps ErrUnavailable.
-func ReadRange(ctx context.Context, brokers []string, topic string, partition int, from, to int64, fn func(*Record) error) error {
+func ReadRange(ctx context.Context, c Cluster, topic string, partition int, from, to int64, fn func(*Record) error) error {
 	if from >= to {
 		return nil
 	}
-	t := sharedTransport(brokers)
-	c := newClient(brokers, t)
+	t := sharedTransport(c)
+	kc := newClient(c, t)
 	fresh := false
 	defer func() {
 		if fresh {
@@ -32,16 +32,16 @@ func ReadRange(ctx context.Context, brokers []string, topic string, partition in
 	var b backoff
 	var lastErr error
 	for pos < to {
-		res, err := fetchOnce(ctx, c, topic, partition, pos, 100*time.Millisecond)
+		res, err := fetchOnce(ctx, kc, topic, partition, pos, 100*time.Millisecond)
 		if err != nil && !fresh && staleTopic(err) {
 			// The shared transport's metadata may predate the topic.
-			t, fresh = newTransport(), true
-			c = newClient(brokers, t)
+			t, fresh = newTransport(c), true
+			kc = newClient(c, t)
 			continue
 		}
 		switch {
 		case errors.Is(err, kafka.OffsetOutOfRange):
-			bs, berr := bounds(ctx, brokers, t, topic, []int{partition})
+			bs, berr := bounds(ctx, c, t, topic, []int{partition})
 			if berr != nil {
 				err = berr
 				break

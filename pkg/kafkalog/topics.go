@@ -38,7 +38,7 @@ var ErrNoTopic = errors.New("topic does not exist")
 // an existing topic is left as it is, even if its spec differs, because
 // changing partition counts would move keys between partitions. The
 // replication factor is the broker's default.
-func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) error {
+func EnsureTopics(ctx context.Context, c Cluster, specs ...TopicSpec) error {
 	if len(specs) == 0 {
 		return nil
 	}
@@ -62,33 +62,33 @@ func EnsureTopics(ctx context.Context, brokers []string, specs ...TopicSpec) err
 		}
 		req.Topics = append(req.Topics, tc)
 	}
-	t := newTransport()
+	t := newTransport(c)
 	defer closeTransport(t)
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	res, err := newClient(brokers, t).CreateTopics(ctx, req)
+	res, err := newClient(c, t).CreateTopics(ctx, req)
 	if err != nil {
-		return fmt.Errorf("create topics: %w", wrapUnavailable(err))
+		return fmt.Errorf("create topics: %w", classify(err))
 	}
 	for name, err := range res.Errors {
 		if err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-			return fmt.Errorf("create topic %s: %w", name, wrapUnavailable(err))
+			return fmt.Errorf("create topic %s: %w", name, classify(err))
 		}
 	}
 	// A new topic's partitions get leaders shortly after creation; wait so
 	// the first Append or Follower does not race the controller.
 	for _, s := range specs {
-		if err := waitLeaders(ctx, brokers, t, s.Name); err != nil {
+		if err := waitLeaders(ctx, c, t, s.Name); err != nil {
 			return fmt.Errorf("wait for topic %s: %w", s.Name, err)
 		}
 	}
 	return nil
 }
 
-func waitLeaders(ctx context.Context, brokers []string, t *kafka.Transport, topic string) error {
+func waitLeaders(ctx context.Context, c Cluster, t *kafka.Transport, topic string) error {
 	var b backoff
 	for {
-		meta, err := metadata(ctx, brokers, t, topic)
+		meta, err := metadata(ctx, c, t, topic)
 		if err == nil {
 			ok := len(meta.Partitions) > 0
 			for _, p := range meta.Partitions {
@@ -104,17 +104,17 @@ func waitLeaders(ctx context.Context, brokers []string, t *kafka.Transport, topi
 			if err == nil {
 				err = ctx.Err()
 			}
-			return wrapUnavailable(err)
+			return classify(err)
 		}
 	}
 }
 
-func metadata(ctx context.Context, brokers []string, t *kafka.Transport, topic string) (kafka.Topic, error) {
+func metadata(ctx context.Context, c Cluster, t *kafka.Transport, topic string) (kafka.Topic, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	res, err := newClient(brokers, t).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
+	res, err := newClient(c, t).Metadata(ctx, &kafka.MetadataRequest{Topics: []string{topic}})
 	if err != nil {
-		return kafka.Topic{}, wrapUnavailable(err)
+		return kafka.Topic{}, classify(err)
 	}
 	for _, tm := range res.Topics {
 		if tm.Name != topic {
@@ -124,7 +124,7 @@ func metadata(ctx context.Context, brokers []string, t *kafka.Transport, topic s
 			if errors.Is(tm.Error, kafka.UnknownTopicOrPartition) {
 				return tm, fmt.Errorf("%s: %w", topic, ErrNoTopic)
 			}
-			return tm, wrapUnavailable(tm.Error)
+			return tm, classify(tm.Error)
 		}
 		return tm, nil
 	}
@@ -132,14 +132,14 @@ func metadata(ctx context.Context, brokers []string, t *kafka.Transport, topic s
 }
 
 // Partitions returns the partition ids of topic, sorted.
-func Partitions(ctx context.Context, brokers []string, topic string) ([]int, error) {
-	return withFreshFallback(brokers, func(t *kafka.Transport) ([]int, error) {
-		return partitions(ctx, brokers, t, topic)
+func Partitions(ctx context.Context, c Cluster, topic string) ([]int, error) {
+	return withFreshFallback(c, func(t *kafka.Transport) ([]int, error) {
+		return partitions(ctx, c, t, topic)
 	})
 }
 
-func partitions(ctx context.Context, brokers []string, t *kafka.Transport, topic string) ([]int, error) {
-	tm, err := metadata(ctx, brokers, t, topic)
+func partitions(ctx context.Context, c Cluster, t *kafka.Transport, topic string) ([]int, error) {
+	tm, err := metadata(ctx, c, t, topic)
 	if err != nil {
 		return nil, fmt.Errorf("partitions: %w", err)
 	}
@@ -154,10 +154,10 @@ func partitions(ctx context.Context, brokers []string, t *kafka.Transport, topic
 // Ping reports whether the cluster answers a metadata request for topic
 // within the request timeout: the readiness check of a process that
 // depends on Kafka.
-func Ping(ctx context.Context, brokers []string, topic string) error {
+func Ping(ctx context.Context, c Cluster, topic string) error {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
-	if _, err := Partitions(ctx, brokers, topic); err != nil {
+	if _, err := Partitions(ctx, c, topic); err != nil {
 		return fmt.Errorf("kafka: %w", err)
 	}
 	return nil
@@ -165,13 +165,13 @@ func Ping(ctx context.Context, brokers []string, topic string) error {
 
 // TopicBounds returns the first retained and the next offset of every
 // partition of topic.
-func TopicBounds(ctx context.Context, brokers []string, topic string) (map[int]Bounds, error) {
-	return withFreshFallback(brokers, func(t *kafka.Transport) (map[int]Bounds, error) {
-		ids, err := partitions(ctx, brokers, t, topic)
+func TopicBounds(ctx context.Context, c Cluster, topic string) (map[int]Bounds, error) {
+	return withFreshFallback(c, func(t *kafka.Transport) (map[int]Bounds, error) {
+		ids, err := partitions(ctx, c, t, topic)
 		if err != nil {
 			return nil, fmt.Errorf("topic bounds: %w", err)
 		}
-		b, err := bounds(ctx, brokers, t, topic, ids)
+		b, err := bounds(ctx, c, t, topic, ids)
 		if err != nil {
 			return nil, fmt.Errorf("topic bounds: %w", err)
 		}
@@ -181,21 +181,21 @@ func TopicBounds(ctx context.Context, brokers []string, topic string) (map[int]B
 
 // bounds lists the first and next offsets of the given partitions in one
 // request per leader.
-func bounds(ctx context.Context, brokers []string, t *kafka.Transport, topic string, ids []int) (map[int]Bounds, error) {
+func bounds(ctx context.Context, c Cluster, t *kafka.Transport, topic string, ids []int) (map[int]Bounds, error) {
 	ctx, cancel := withTimeout(ctx)
 	defer cancel()
 	reqs := make([]kafka.OffsetRequest, 0, 2*len(ids))
 	for _, p := range ids {
 		reqs = append(reqs, kafka.FirstOffsetOf(p), kafka.LastOffsetOf(p))
 	}
-	res, err := newClient(brokers, t).ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
+	res, err := newClient(c, t).ListOffsets(ctx, &kafka.ListOffsetsRequest{Topics: map[string][]kafka.OffsetRequest{topic: reqs}})
 	if err != nil {
-		return nil, fmt.Errorf("list offsets: %w", wrapUnavailable(err))
+		return nil, fmt.Errorf("list offsets: %w", classify(err))
 	}
 	out := make(map[int]Bounds, len(ids))
 	for _, po := range res.Topics[topic] {
 		if po.Error != nil {
-			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, wrapUnavailable(po.Error))
+			return nil, fmt.Errorf("list offsets %s/%d: %w", topic, po.Partition, classify(po.Error))
 		}
 		out[po.Partition] = Bounds{First: po.FirstOffset, Next: po.LastOffset}
 	}

@@ -13,10 +13,10 @@ import (
 // DependencyChecks are the readiness checks every process that keeps
 // sessions shares: Kafka answers a metadata request for the sessions topic,
 // and Redis answers PING.
-func DependencyChecks(brokers []string, t Topics, rdb redis.UniversalClient) []telemetry.Check {
+func DependencyChecks(kafka kafkalog.Cluster, t Topics, rdb redis.UniversalClient) []telemetry.Check {
 	return []telemetry.Check{
 		{Name: "kafka", Fn: func(ctx context.Context) error {
-			return kafkalog.Ping(ctx, brokers, t.Sessions)
+			return kafkalog.Ping(ctx, kafka, t.Sessions)
 		}},
 		{Name: "redis", Fn: func(ctx context.Context) error {
 			if err := rdb.Ping(ctx).Err(); err != nil {

@@ -1,67 +1,92 @@
 package session
 
-import "strconv"
+import (
+	"strconv"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+)
 
 // Options configure Readers and Writers.
 type Options struct {
 	// Prefix is prepended to every key, so several deployments (or tests)
-	// can share one Redis. Default empty.
+	// can share one Redis. Default empty. It must not contain '{' or '}',
+	// which would change the keys' hash tag.
 	Prefix string
 }
 
-// Keys names the Redis keys of the layout in docs/design.md. All keys of
-// one client share the hash tag {cid}, so they live in one Redis Cluster
-// slot.
+// Keys names the Redis keys of the layout in docs/design.md.
+//
+// Every key carries the hash tag of its sessions partition, "{n}": the
+// session service applies a run of ops of one partition in one MULTI/EXEC
+// that WATCHes owner:{n} and writes applied:{n}, part:{n}, expiry:{n} and
+// the keys of every client in the run, and Redis Cluster runs a
+// transaction only when all its keys live in one slot. So the keys of a
+// client are found by its sessions partition (Partition) and its ClientID,
+// which comes last, after a fixed kind, so no two clients' keys collide.
 type Keys struct{ Prefix string }
 
+// tag is the hash tag of sessions partition n.
+func tag(n int) string { return "{" + strconv.Itoa(n) + "}" }
+
+func (k Keys) client(kind string, n int, cid string) string {
+	return k.Prefix + kind + ":" + tag(n) + ":" + cid
+}
+
 // Session is the session hash.
-func (k Keys) Session(cid string) string { return k.Prefix + "sess:{" + cid + "}" }
+func (k Keys) Session(n int, cid string) string { return k.client("sess", n, cid) }
 
 // Subs is the subscriptions hash: filter -> JSON options.
-func (k Keys) Subs(cid string) string { return k.Session(cid) + ":subs" }
+func (k Keys) Subs(n int, cid string) string { return k.client("subs", n, cid) }
 
 // Cursor is the cursor hash: partition -> first incomplete offset.
-func (k Keys) Cursor(cid string) string { return k.Session(cid) + ":cursor" }
+func (k Keys) Cursor(n int, cid string) string { return k.client("cursor", n, cid) }
 
 // Inflight is the inflight hash: packet id -> JSON Inflight.
-func (k Keys) Inflight(cid string) string { return k.Session(cid) + ":inflight" }
+func (k Keys) Inflight(n int, cid string) string { return k.client("inflight", n, cid) }
 
 // QoS2In is the set of inbound QoS 2 packet ids awaiting PUBREL.
-func (k Keys) QoS2In(cid string) string { return k.Session(cid) + ":q2in" }
+func (k Keys) QoS2In(n int, cid string) string { return k.client("q2in", n, cid) }
 
 // Queue is the offline queue list of "p:o:qos" refs.
-func (k Keys) Queue(cid string) string { return k.Session(cid) + ":queue" }
+func (k Keys) Queue(n int, cid string) string { return k.client("queue", n, cid) }
 
 // QueueFrom is the hash partition -> next offset the session service will
 // evaluate for the offline queue.
-func (k Keys) QueueFrom(cid string) string { return k.Session(cid) + ":qfrom" }
+func (k Keys) QueueFrom(n int, cid string) string { return k.client("qfrom", n, cid) }
 
 // Part is the set of ClientIDs whose ops live in sessions partition n.
-func (k Keys) Part(n int) string { return k.Prefix + "part:" + strconv.Itoa(n) }
+func (k Keys) Part(n int) string { return k.Prefix + "part:" + tag(n) }
 
 // Index is the sorted set (all scores 0, so ordered by ClientID) of the
 // ClientIDs of sessions partition n: the same members as Part, in an order
 // that pages stably while sessions come and go (see Reader.Page).
-func (k Keys) Index(n int) string { return k.Prefix + "index:" + strconv.Itoa(n) }
+func (k Keys) Index(n int) string { return k.Prefix + "index:" + tag(n) }
 
 // Applied holds the offset of the last op applied from sessions partition n.
-func (k Keys) Applied(n int) string { return k.Prefix + "applied:" + strconv.Itoa(n) }
+func (k Keys) Applied(n int) string { return k.Prefix + "applied:" + tag(n) }
 
 // Owner holds the token of the session-service instance that owns sessions
 // partition n (see Writer.Claim).
-func (k Keys) Owner(n int) string { return k.Prefix + "owner:" + strconv.Itoa(n) }
+func (k Keys) Owner(n int) string { return k.Prefix + "owner:" + tag(n) }
 
 // Expiry is the sorted set (score = expires_at, unix ms) of the offline
 // sessions of sessions partition n that will expire.
-func (k Keys) Expiry(n int) string { return k.Prefix + "expiry:" + strconv.Itoa(n) }
+func (k Keys) Expiry(n int) string { return k.Prefix + "expiry:" + tag(n) }
 
 // all returns every per-client key, for deletion.
-func (k Keys) all(cid string) []string {
-	return []string{k.Session(cid), k.Subs(cid), k.Cursor(cid), k.Inflight(cid), k.QoS2In(cid), k.Queue(cid), k.QueueFrom(cid)}
+func (k Keys) all(n int, cid string) []string {
+	return append(k.state(n, cid), k.Session(n, cid))
 }
 
 // state returns the per-client keys other than the session hash: what a
 // discarded session loses.
-func (k Keys) state(cid string) []string {
-	return []string{k.Subs(cid), k.Cursor(cid), k.Inflight(cid), k.QoS2In(cid), k.Queue(cid), k.QueueFrom(cid)}
+func (k Keys) state(n int, cid string) []string {
+	return []string{k.Subs(n, cid), k.Cursor(n, cid), k.Inflight(n, cid), k.QoS2In(n, cid), k.Queue(n, cid), k.QueueFrom(n, cid)}
+}
+
+// Partition returns the sessions partition of clientID's ops when the
+// sessions topic has the given number of partitions: the partition the
+// murmur2 partitioner of every producer sends the ClientID key to.
+func Partition(clientID string, partitions int) int {
+	return kafkalog.PartitionFor([]byte(clientID), partitions)
 }

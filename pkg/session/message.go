@@ -8,25 +8,6 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
 
-// Record headers on the messages and retained topics (docs/design.md):
-// every process that writes or reads application messages uses these.
-const (
-	// HeaderQoS is the publish QoS, "0", "1" or "2".
-	HeaderQoS = "mqtt-qos"
-	// HeaderRetain is "1" when the PUBLISH had RETAIN set.
-	HeaderRetain = "mqtt-retain"
-	// HeaderClient is the publisher's ClientID (for No Local).
-	HeaderClient = "mqtt-client"
-	// HeaderProps holds the MQTT 5 properties as the codec encodes a
-	// property block, without Topic Alias and Subscription Identifier.
-	HeaderProps = "mqtt-props"
-	// HeaderExpires is the unix ms when the message expires.
-	HeaderExpires = "mqtt-expires"
-	// HeaderTraceparent and HeaderTracestate carry the W3C trace context.
-	HeaderTraceparent = "traceparent"
-	HeaderTracestate  = "tracestate"
-)
-
 // Header values that never change, shared by every record: the Appender
 // and kafka-go only read them.
 var (
@@ -47,25 +28,25 @@ func PublishRecord(t, client string, p *mqtt.Publish, now time.Time) *kafkalog.R
 	rec := &kafkalog.Record{Topic: t, Key: kb[:len(p.Topic):len(p.Topic)], Value: p.Payload, Time: now,
 		Headers: make([]kafkalog.Header, 0, 4)}
 	rec.Headers = append(rec.Headers,
-		kafkalog.Header{Key: HeaderQoS, Value: qosValue[p.QoS&3]},
-		kafkalog.Header{Key: HeaderClient, Value: kb[len(p.Topic):]})
+		kafkalog.Header{Key: kafkalog.HeaderQoS, Value: qosValue[p.QoS&3]},
+		kafkalog.Header{Key: kafkalog.HeaderClient, Value: kb[len(p.Topic):]})
 	if p.Retain {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: HeaderRetain, Value: retainValue})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: kafkalog.HeaderRetain, Value: retainValue})
 	}
 	props := p.Properties
 	props.TopicAlias = nil
 	props.SubscriptionIDs = nil
 	if props.MessageExpiry != nil {
 		exp := now.Add(time.Duration(*props.MessageExpiry) * time.Second).UnixMilli()
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: HeaderExpires, Value: strconv.AppendInt(nil, exp, 10)})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: kafkalog.HeaderExpires, Value: strconv.AppendInt(nil, exp, 10)})
 	}
 	if b := mqtt.AppendProperties(nil, &props); len(b) > 0 {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: HeaderProps, Value: b})
+		rec.Headers = append(rec.Headers, kafkalog.Header{Key: kafkalog.HeaderProps, Value: b})
 	}
 	for _, up := range p.Properties.UserProperties {
 		// W3C trace context travels in user properties of MQTT 5 clients.
 		switch up.Key {
-		case HeaderTraceparent, HeaderTracestate:
+		case kafkalog.HeaderTraceparent, kafkalog.HeaderTracestate:
 			rec.Headers = append(rec.Headers, kafkalog.Header{Key: up.Key, Value: []byte(up.Value)})
 		}
 	}

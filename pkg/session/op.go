@@ -66,36 +66,6 @@ func IsAdmin(kind string) bool {
 	return false
 }
 
-// Disconnect reasons carried by disconnect ops and client.disconnected
-// events.
-const (
-	ReasonNormal         = "normal"
-	ReasonTakenOver      = "takenover"
-	ReasonDiscarded      = "discarded"
-	ReasonKeepalive      = "keepalive_timeout"
-	ReasonClosed         = "closed"
-	ReasonProtocolError  = "protocol_error"
-	ReasonServerShutdown = "server_shutdown"
-	ReasonSlowConsumer   = "slow_consumer"
-	// ReasonAdministrative: an operator acted through the admin API.
-	ReasonAdministrative = "administrative"
-)
-
-// Session termination reasons (session.terminated events).
-const (
-	TerminatedNormal    = "normal"
-	TerminatedConflict  = "conflict"
-	TerminatedDiscarded = "discarded"
-	TerminatedExpired   = "expired"
-)
-
-// Drop reasons (session.message_dropped events).
-const (
-	DropQueueFull    = "queue_full"
-	DropExpired      = "expired"
-	DropRetentionGap = "retention_gap"
-)
-
 // Inflight states.
 const (
 	InflightSent   = "sent"
@@ -162,7 +132,9 @@ type Op struct {
 	// disconnect); 0 ends the session with the connection.
 	Expiry uint32 `json:"expiry,omitempty"`
 
-	// rejected, disconnect, drop: a reason word (or text for rejected).
+	// rejected, disconnect, drop: why. A disconnect op carries an
+	// events.DisconnectReason, a drop op an events.DropReason (the words of
+	// the lifecycle events, defined there only); a rejected op free text.
 	Reason string `json:"reason,omitempty"`
 	// disconnect: the MQTT reason code.
 	Code byte `json:"code,omitempty"`

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
@@ -17,7 +18,7 @@ func TestOpRoundTrip(t *testing.T) {
 		{"subscribe", Op{Kind: OpSubscribe, ClientID: "c1", Epoch: 7, Subs: []Subscription{{Filter: "a/+", QoS: 2, NoLocal: true, SubID: 3}}}},
 		{"progress at zero", Op{Kind: OpProgress, ClientID: "c1", Epoch: 7, Cursor: map[int]int64{0: 0, 3: 12},
 			Inflight: []Inflight{{PacketID: 1, Partition: 0, Offset: 0, QoS: 1, State: InflightSent}}}},
-		{"disconnect", Op{Kind: OpDisconnect, ClientID: "c1", Epoch: 7, Reason: ReasonKeepalive, Code: 0x8D}},
+		{"disconnect", Op{Kind: OpDisconnect, ClientID: "c1", Epoch: 7, Reason: string(events.DisconnectKeepAliveTimeout), Code: 0x8D}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -22,9 +22,6 @@ type Reader struct {
 	keys Keys
 }
 
-// NewReader returns a Reader over rdb with default options.
-func NewReader(rdb redis.UniversalClient) *Reader { return NewReaderOptions(rdb, Options{}) }
-
 // NewReaderOptions returns a Reader with options (a key prefix).
 func NewReaderOptions(rdb redis.UniversalClient, opt Options) *Reader {
 	return &Reader{rdb: rdb, keys: Keys(opt)}
@@ -38,11 +35,11 @@ const (
 )
 
 // WaitApplied waits until the session service has applied the connect at
-// epoch (the connect op's offset) for clientID, then loads the session in
-// one transaction. It returns ErrSuperseded when a newer epoch owns the
+// epoch (the connect op's offset) for clientID, whose ops are in sessions
+// partition n, then loads the session in one transaction. It returns ErrSuperseded when a newer epoch owns the
 // session, and ctx's error when ctx ends first (callers bound it).
-func (r *Reader) WaitApplied(ctx context.Context, clientID string, epoch int64) (State, error) {
-	key := r.keys.Session(clientID)
+func (r *Reader) WaitApplied(ctx context.Context, n int, clientID string, epoch int64) (State, error) {
+	key := r.keys.Session(n, clientID)
 	wait := pollMin
 	for {
 		vals, err := r.rdb.HMGet(ctx, key, "epoch", "applied").Result()
@@ -55,7 +52,7 @@ func (r *Reader) WaitApplied(ctx context.Context, clientID string, epoch int64) 
 			return State{}, ErrSuperseded
 		}
 		if okE && okA && e == epoch && a >= epoch {
-			st, err := r.Load(ctx, clientID)
+			st, err := r.Load(ctx, n, clientID)
 			if err != nil {
 				return State{}, err
 			}
@@ -88,9 +85,10 @@ func asInt(v any) (int64, bool) {
 	return n, err == nil
 }
 
-// Load reads the whole session of clientID in one MULTI/EXEC, so the parts
-// are consistent with each other. A missing session gives a zero State.
-func (r *Reader) Load(ctx context.Context, clientID string) (State, error) {
+// Load reads the whole session of clientID (sessions partition n) in one
+// MULTI/EXEC, so the parts are consistent with each other. A missing
+// session gives a zero State.
+func (r *Reader) Load(ctx context.Context, n int, clientID string) (State, error) {
 	k := r.keys
 	var (
 		sess, subs, cur, infl, qfrom *redis.MapStringStringCmd
@@ -98,13 +96,13 @@ func (r *Reader) Load(ctx context.Context, clientID string) (State, error) {
 		queue                        *redis.StringSliceCmd
 	)
 	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
-		sess = p.HGetAll(ctx, k.Session(clientID))
-		subs = p.HGetAll(ctx, k.Subs(clientID))
-		cur = p.HGetAll(ctx, k.Cursor(clientID))
-		infl = p.HGetAll(ctx, k.Inflight(clientID))
-		q2in = p.SMembers(ctx, k.QoS2In(clientID))
-		queue = p.LRange(ctx, k.Queue(clientID), 0, -1)
-		qfrom = p.HGetAll(ctx, k.QueueFrom(clientID))
+		sess = p.HGetAll(ctx, k.Session(n, clientID))
+		subs = p.HGetAll(ctx, k.Subs(n, clientID))
+		cur = p.HGetAll(ctx, k.Cursor(n, clientID))
+		infl = p.HGetAll(ctx, k.Inflight(n, clientID))
+		q2in = p.SMembers(ctx, k.QoS2In(n, clientID))
+		queue = p.LRange(ctx, k.Queue(n, clientID), 0, -1)
+		qfrom = p.HGetAll(ctx, k.QueueFrom(n, clientID))
 		return nil
 	})
 	if err != nil {
@@ -145,22 +143,23 @@ func (r *Reader) Load(ctx context.Context, clientID string) (State, error) {
 	return st, nil
 }
 
-// Meta reads a session hash; nil when the session does not exist.
-func (r *Reader) Meta(ctx context.Context, cid string) (*Meta, error) {
-	h, err := r.rdb.HGetAll(ctx, r.keys.Session(cid)).Result()
+// Meta reads the session hash of cid (sessions partition n); nil when the
+// session does not exist.
+func (r *Reader) Meta(ctx context.Context, n int, cid string) (*Meta, error) {
+	h, err := r.rdb.HGetAll(ctx, r.keys.Session(n, cid)).Result()
 	if err != nil {
 		return nil, fmt.Errorf("read session %q: %w", cid, err)
 	}
 	return parseMeta(h)
 }
 
-// Metas reads the session hashes of cids in one round trip; a ClientID
-// without a session maps to nil.
-func (r *Reader) Metas(ctx context.Context, cids []string) (map[string]*Meta, error) {
+// Metas reads the session hashes of cids, all of sessions partition n, in
+// one round trip; a ClientID without a session maps to nil.
+func (r *Reader) Metas(ctx context.Context, n int, cids []string) (map[string]*Meta, error) {
 	cmds := make([]*redis.MapStringStringCmd, len(cids))
 	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i, cid := range cids {
-			cmds[i] = p.HGetAll(ctx, r.keys.Session(cid))
+			cmds[i] = p.HGetAll(ctx, r.keys.Session(n, cid))
 		}
 		return nil
 	})

@@ -22,7 +22,7 @@ import (
 func TestReaderWriter(t *testing.T) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, *redis.Client)
+		fn   func(*testing.T, redis.UniversalClient)
 	}{
 		{"WaitApplied", testWaitApplied},
 		{"EnqueueDropsOldest", testEnqueueDropsOldest},
@@ -33,28 +33,22 @@ func TestReaderWriter(t *testing.T) {
 		{"MetaKeepsConnectDetails", testMetaKeepsConnectDetails},
 		{"IndexPartitionBackfills", testIndexPartitionBackfills},
 	}
-	backends := []struct {
-		name   string
-		client func(*testing.T) *redis.Client
-	}{
-		{"miniredis", func(t *testing.T) *redis.Client {
-			mr := miniredis.RunT(t)
-			rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
-			t.Cleanup(func() { rdb.Close() })
-			return rdb
-		}},
-		{"redis", func(t *testing.T) *redis.Client { return redistest.Client(t) }},
-	}
+	backends := append([]redistest.Backend{{Name: "miniredis", Client: func(t testing.TB) redis.UniversalClient {
+		mr := miniredis.RunT(t)
+		rdb := redis.NewClient(&redis.Options{Addr: mr.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		return rdb
+	}}}, redistest.Backends()...)
 	for _, b := range backends {
-		t.Run(b.name, func(t *testing.T) {
+		t.Run(b.Name, func(t *testing.T) {
 			for _, tc := range tests {
-				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.client(t)) })
+				t.Run(tc.name, func(t *testing.T) { tc.fn(t, b.Client(t)) })
 			}
 		})
 	}
 }
 
-func testWaitApplied(t *testing.T, rdb *redis.Client) {
+func testWaitApplied(t *testing.T, rdb redis.UniversalClient) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	r := session.NewReaderOptions(rdb, opt)
@@ -67,10 +61,10 @@ func testWaitApplied(t *testing.T, rdb *redis.Client) {
 		var err error
 		wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		defer cancel()
-		st, err = r.WaitApplied(wctx, "c1", 10)
+		st, err = r.WaitApplied(wctx, 2, "c1", 10)
 		done <- err
 	}()
-	err := w.Apply(ctx, 2, 10, func(tx *session.Tx) {
+	err := applyOne(ctx, w, 2, 10, func(tx *session.Tx) {
 		tx.PutSession("c1", &session.Meta{Epoch: 10, Conn: "u", Online: true, Present: true, Expiry: 60})
 		tx.PutSubs("c1", session.Subscription{Filter: "a/#", QoS: 1})
 		tx.MergeCursor("c1", map[int]int64{0: 4})
@@ -106,7 +100,7 @@ func testWaitApplied(t *testing.T, rdb *redis.Client) {
 		t.Run(tc.name, func(t *testing.T) {
 			wctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
 			defer cancel()
-			_, err := r.WaitApplied(wctx, "c1", tc.epoch)
+			_, err := r.WaitApplied(wctx, 2, "c1", tc.epoch)
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v want %v", err, tc.want)
 			}
@@ -114,7 +108,13 @@ func testWaitApplied(t *testing.T, rdb *redis.Client) {
 	}
 }
 
-func testEnqueueDropsOldest(t *testing.T, rdb *redis.Client) {
+// applyOne applies one op's changes at offset, as a run of one op with no
+// owner check.
+func applyOne(ctx context.Context, w *session.Writer, partition int, offset int64, fn func(*session.Tx)) error {
+	return w.ApplyBatch(ctx, partition, "", []session.Step{{Offset: offset, Fn: fn}})
+}
+
+func testEnqueueDropsOldest(t *testing.T, rdb redis.UniversalClient) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	ctx := context.Background()
@@ -122,18 +122,18 @@ func testEnqueueDropsOldest(t *testing.T, rdb *redis.Client) {
 	for i := range 5 {
 		refs = append(refs, session.QueueRef{Partition: 1, Offset: int64(i), QoS: 1})
 	}
-	dropped, n, err := w.Enqueue(ctx, "c", refs[:3], map[int]int64{1: 3}, 4)
+	dropped, n, err := w.Enqueue(ctx, 1, "c", refs[:3], map[int]int64{1: 3}, 4)
 	if err != nil || len(dropped) != 0 || n != 3 {
 		t.Fatalf("dropped %v err %v", dropped, err)
 	}
-	dropped, n, err = w.Enqueue(ctx, "c", refs[3:], map[int]int64{1: 5}, 4)
+	dropped, n, err = w.Enqueue(ctx, 1, "c", refs[3:], map[int]int64{1: 5}, 4)
 	if err != nil || n != 4 {
 		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(dropped, refs[:1]) {
 		t.Fatalf("dropped %v", dropped)
 	}
-	st, err := w.Load(ctx, "c")
+	st, err := w.Load(ctx, 1, "c")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,16 +141,16 @@ func testEnqueueDropsOldest(t *testing.T, rdb *redis.Client) {
 	if st.Epoch != 0 {
 		t.Fatalf("state %+v", st)
 	}
-	if n, _ := w.QueueLen(ctx, "c"); n != 4 {
+	if n, _ := rdb.LLen(ctx, w.Keys().Queue(1, "c")).Result(); n != 4 {
 		t.Fatalf("queue length %d", n)
 	}
 }
 
-func testDeleteRemovesEverything(t *testing.T, rdb *redis.Client) {
+func testDeleteRemovesEverything(t *testing.T, rdb redis.UniversalClient) {
 	prefix := redistest.Prefix(t, rdb)
 	w := session.NewWriter(rdb, session.Options{Prefix: prefix})
 	ctx := context.Background()
-	if err := w.Apply(ctx, 0, 1, func(tx *session.Tx) {
+	if err := applyOne(ctx, w, 0, 1, func(tx *session.Tx) {
 		tx.PutSession("c", &session.Meta{Epoch: 1, Online: false, ExpiresAt: 1000})
 		tx.PutSubs("c", session.Subscription{Filter: "x"})
 		tx.ResetQueue("c", map[int]int64{0: 1})
@@ -160,19 +160,19 @@ func testDeleteRemovesEverything(t *testing.T, rdb *redis.Client) {
 	if due, _ := w.Due(ctx, 0, 1000); len(due) != 1 {
 		t.Fatalf("due %v", due)
 	}
-	if err := w.Apply(ctx, 0, 2, func(tx *session.Tx) { tx.Delete("c") }); err != nil {
+	if err := applyOne(ctx, w, 0, 2, func(tx *session.Tx) { tx.Delete("c") }); err != nil {
 		t.Fatal(err)
 	}
-	keys, err := rdb.Keys(ctx, prefix+"*").Result()
+	keys, err := redistest.Keys(ctx, rdb, prefix)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !reflect.DeepEqual(keys, []string{prefix + "applied:0"}) {
+	if !reflect.DeepEqual(keys, []string{prefix + "applied:{0}"}) {
 		t.Fatalf("keys left %v", keys)
 	}
 }
 
-func testApplyBatchRecordsEachOffset(t *testing.T, rdb *redis.Client) {
+func testApplyBatchRecordsEachOffset(t *testing.T, rdb redis.UniversalClient) {
 	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
 	ctx := context.Background()
 	err := w.ApplyBatch(ctx, 1, "", []session.Step{
@@ -189,7 +189,7 @@ func testApplyBatchRecordsEachOffset(t *testing.T, rdb *redis.Client) {
 		applied int64
 	}{{"a", 7}, {"b", 5}}
 	for _, c := range cases {
-		m, err := w.Meta(ctx, c.cid)
+		m, err := w.Meta(ctx, 1, c.cid)
 		if err != nil || m == nil || m.Applied != c.applied || m.Partition != 1 {
 			t.Fatalf("%s: %+v %v", c.cid, m, err)
 		}
@@ -198,12 +198,12 @@ func testApplyBatchRecordsEachOffset(t *testing.T, rdb *redis.Client) {
 		t.Fatalf("applied %d", off)
 	}
 	// Metas reads the same hashes in one round trip; no session is nil.
-	metas, err := w.Metas(ctx, []string{"a", "b", "none"})
+	metas, err := w.Metas(ctx, 1, []string{"a", "b", "none"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, c := range cases {
-		one, _ := w.Meta(ctx, c.cid)
+		one, _ := w.Meta(ctx, 1, c.cid)
 		if m := metas[c.cid]; m == nil || *m != *one {
 			t.Fatalf("Metas[%s] = %+v, Meta = %+v", c.cid, m, one)
 		}
@@ -213,7 +213,7 @@ func testApplyBatchRecordsEachOffset(t *testing.T, rdb *redis.Client) {
 	}
 }
 
-func testApplyBatchFencing(t *testing.T, rdb *redis.Client) {
+func testApplyBatchFencing(t *testing.T, rdb redis.UniversalClient) {
 	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
 	ctx := context.Background()
 	put := func(off int64) []session.Step {
@@ -237,12 +237,12 @@ func testApplyBatchFencing(t *testing.T, rdb *redis.Client) {
 					t.Fatal(err)
 				}
 			}
-			before, _ := w.Meta(ctx, "c")
+			before, _ := w.Meta(ctx, 0, "c")
 			err := w.ApplyBatch(ctx, 0, tc.owner, put(int64(10+i)))
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("got %v want %v", err, tc.want)
 			}
-			after, _ := w.Meta(ctx, "c")
+			after, _ := w.Meta(ctx, 0, "c")
 			if changed := !reflect.DeepEqual(before, after); changed != (tc.want == nil) {
 				t.Fatalf("changed=%v with error %v", changed, err)
 			}
@@ -253,7 +253,7 @@ func testApplyBatchFencing(t *testing.T, rdb *redis.Client) {
 // testPageWhileSessionsComeAndGo pages through a partition while sessions
 // are created and deleted between pages: every session that exists
 // throughout is listed exactly once, and the prefix filter holds.
-func testPageWhileSessionsComeAndGo(t *testing.T, rdb *redis.Client) {
+func testPageWhileSessionsComeAndGo(t *testing.T, rdb redis.UniversalClient) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	r := session.NewReaderOptions(rdb, opt)
@@ -262,7 +262,7 @@ func testPageWhileSessionsComeAndGo(t *testing.T, rdb *redis.Client) {
 	put := func(cids ...string) {
 		t.Helper()
 		off++
-		if err := w.Apply(ctx, 2, off, func(tx *session.Tx) {
+		if err := applyOne(ctx, w, 2, off, func(tx *session.Tx) {
 			for _, cid := range cids {
 				tx.PutSession(cid, &session.Meta{Epoch: off, Online: true})
 			}
@@ -273,7 +273,7 @@ func testPageWhileSessionsComeAndGo(t *testing.T, rdb *redis.Client) {
 	del := func(cids ...string) {
 		t.Helper()
 		off++
-		if err := w.Apply(ctx, 2, off, func(tx *session.Tx) {
+		if err := applyOne(ctx, w, 2, off, func(tx *session.Tx) {
 			for _, cid := range cids {
 				tx.Delete(cid)
 			}
@@ -320,25 +320,25 @@ func testPageWhileSessionsComeAndGo(t *testing.T, rdb *redis.Client) {
 	}
 }
 
-func testMetaKeepsConnectDetails(t *testing.T, rdb *redis.Client) {
+func testMetaKeepsConnectDetails(t *testing.T, rdb redis.UniversalClient) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	ctx := context.Background()
 	want := session.Meta{Epoch: 9, Conn: "c1", Node: "fe-1", Online: true, Proto: 5, Expiry: 60,
 		Created: 100, Since: 200, Username: "alice", Peer: "127.0.0.1:5000", Keepalive: 30}
 	m := want
-	if err := w.Apply(ctx, 1, 9, func(tx *session.Tx) { tx.PutSession("c", &m) }); err != nil {
+	if err := applyOne(ctx, w, 1, 9, func(tx *session.Tx) { tx.PutSession("c", &m) }); err != nil {
 		t.Fatal(err)
 	}
 	want.Applied, want.Partition = 9, 1
-	got, err := session.NewReaderOptions(rdb, opt).Meta(ctx, "c")
+	got, err := session.NewReaderOptions(rdb, opt).Meta(ctx, 1, "c")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got == nil || *got != want {
 		t.Fatalf("meta %+v, want %+v", got, want)
 	}
-	metas, err := session.NewReaderOptions(rdb, opt).Metas(ctx, []string{"c", "none"})
+	metas, err := session.NewReaderOptions(rdb, opt).Metas(ctx, 1, []string{"c", "none"})
 	if err != nil || metas["none"] != nil || metas["c"] == nil || *metas["c"] != want {
 		t.Fatalf("metas %v %v", metas, err)
 	}
@@ -346,11 +346,11 @@ func testMetaKeepsConnectDetails(t *testing.T, rdb *redis.Client) {
 
 // testIndexPartitionBackfills indexes the partition set of a view written
 // before the index existed.
-func testIndexPartitionBackfills(t *testing.T, rdb *redis.Client) {
+func testIndexPartitionBackfills(t *testing.T, rdb redis.UniversalClient) {
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	ctx := context.Background()
-	if err := w.Apply(ctx, 3, 1, func(tx *session.Tx) { tx.PutSession("b", &session.Meta{Epoch: 1}) }); err != nil {
+	if err := applyOne(ctx, w, 3, 1, func(tx *session.Tx) { tx.PutSession("b", &session.Meta{Epoch: 1}) }); err != nil {
 		t.Fatal(err)
 	}
 	// An older writer registered "a" in the set only.
@@ -363,5 +363,36 @@ func testIndexPartitionBackfills(t *testing.T, rdb *redis.Client) {
 	got, err := session.NewReaderOptions(rdb, opt).Page(ctx, 3, "", "", 10)
 	if err != nil || !reflect.DeepEqual(got, []string{"a", "b"}) {
 		t.Fatalf("page %v %v", got, err)
+	}
+}
+
+// TestKeysShareSlotPerPartition asks the Redis Cluster of the test stack
+// for the slot of every key a transaction of one sessions partition
+// touches: they must all be one slot, or the cluster refuses the
+// transaction (CROSSSLOT), and different partitions spread over slots.
+func TestKeysShareSlotPerPartition(t *testing.T) {
+	rdb := redistest.Connect(t, redistest.ClusterOptions(t))
+	ctx := context.Background()
+	k := session.Keys{Prefix: "deploy."}
+	slots := map[int64]bool{}
+	for n := range 8 {
+		keys := []string{k.Owner(n), k.Applied(n), k.Part(n), k.Index(n), k.Expiry(n)}
+		for _, cid := range []string{"c", "dev/1", "{x}", "a:b:c", ""} {
+			keys = append(keys, k.Session(n, cid), k.Subs(n, cid), k.Cursor(n, cid), k.Inflight(n, cid),
+				k.QoS2In(n, cid), k.Queue(n, cid), k.QueueFrom(n, cid))
+		}
+		want, err := rdb.ClusterKeySlot(ctx, k.Owner(n)).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		slots[want] = true
+		for _, key := range keys {
+			if got, err := rdb.ClusterKeySlot(ctx, key).Result(); err != nil || got != want {
+				t.Errorf("partition %d: %s is in slot %d (%v), owner:{%d} in %d", n, key, got, err, n, want)
+			}
+		}
+	}
+	if len(slots) < 2 {
+		t.Errorf("8 partitions share %d slot(s)", len(slots))
 	}
 }

@@ -43,9 +43,9 @@ func (t Topics) WithDefaults() Topics {
 // compacted, the others with the given partitions. retention applies to the
 // messages and sessions topics, which must outlive the longest session
 // expiry; 0 keeps the cluster default.
-func EnsureTopics(ctx context.Context, brokers []string, t Topics, partitions int, retention time.Duration) error {
+func EnsureTopics(ctx context.Context, kafka kafkalog.Cluster, t Topics, partitions int, retention time.Duration) error {
 	t = t.WithDefaults()
-	err := kafkalog.EnsureTopics(ctx, brokers,
+	err := kafkalog.EnsureTopics(ctx, kafka,
 		kafkalog.TopicSpec{Name: t.Messages, Partitions: partitions, Retention: retention},
 		kafkalog.TopicSpec{Name: t.Retained, Partitions: 1, Compact: true},
 		kafkalog.TopicSpec{Name: t.Sessions, Partitions: partitions, Retention: retention},

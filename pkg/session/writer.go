@@ -31,20 +31,21 @@ func (w *Writer) Keys() Keys { return w.keys }
 // reader reads the view the Writer writes.
 func (w *Writer) reader() *Reader { return &Reader{rdb: w.rdb, keys: w.keys} }
 
-// Meta reads a session hash (see Reader.Meta).
-func (w *Writer) Meta(ctx context.Context, cid string) (*Meta, error) {
-	return w.reader().Meta(ctx, cid)
+// Meta reads the session hash of cid (sessions partition n); see
+// Reader.Meta.
+func (w *Writer) Meta(ctx context.Context, n int, cid string) (*Meta, error) {
+	return w.reader().Meta(ctx, n, cid)
 }
 
-// Metas reads the session hashes of cids in one round trip (see
-// Reader.Metas).
-func (w *Writer) Metas(ctx context.Context, cids []string) (map[string]*Meta, error) {
-	return w.reader().Metas(ctx, cids)
+// Metas reads the session hashes of cids, all of sessions partition n, in
+// one round trip; see Reader.Metas.
+func (w *Writer) Metas(ctx context.Context, n int, cids []string) (map[string]*Meta, error) {
+	return w.reader().Metas(ctx, n, cids)
 }
 
 // Load reads a whole session consistently (see Reader.Load).
-func (w *Writer) Load(ctx context.Context, cid string) (State, error) {
-	return w.reader().Load(ctx, cid)
+func (w *Writer) Load(ctx context.Context, n int, cid string) (State, error) {
+	return w.reader().Load(ctx, n, cid)
 }
 
 // Applied returns the offset of the last op applied from sessions
@@ -88,12 +89,6 @@ func (w *Writer) Due(ctx context.Context, n int, nowMs int64) ([]string, error) 
 		return nil, fmt.Errorf("list due sessions %d: %w", n, err)
 	}
 	return v, nil
-}
-
-// Apply runs fn's changes and the `applied:<n>` = offset mark in one
-// MULTI/EXEC: ApplyBatch of one step, without an owner check.
-func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func(*Tx)) error {
-	return w.ApplyBatch(ctx, partition, "", []Step{{Offset: offset, Fn: fn}})
 }
 
 // ErrNotOwner is returned by ApplyBatch when another instance has claimed
@@ -162,7 +157,7 @@ func (w *Writer) ApplyBatch(ctx context.Context, partition int, owner string, st
 	return nil
 }
 
-// Tx queues the changes of one op; see Writer.Apply.
+// Tx queues the changes of one op; see Writer.ApplyBatch.
 type Tx struct {
 	ctx       context.Context
 	p         redis.Pipeliner
@@ -178,7 +173,7 @@ type Tx struct {
 func (t *Tx) PutSession(cid string, m *Meta) {
 	m.Applied = t.offset
 	m.Partition = t.partition
-	key := t.k.Session(cid)
+	key := t.k.Session(t.partition, cid)
 	t.p.Del(t.ctx, key)
 	t.p.HSet(t.ctx, key, m.fields())
 	t.p.SAdd(t.ctx, t.k.Part(t.partition), cid)
@@ -193,12 +188,12 @@ func (t *Tx) PutSession(cid string, m *Meta) {
 // Touch records that the op was applied to an existing session without
 // changing its hash otherwise.
 func (t *Tx) Touch(cid string) {
-	t.p.HSet(t.ctx, t.k.Session(cid), "applied", t.offset)
+	t.p.HSet(t.ctx, t.k.Session(t.partition, cid), "applied", t.offset)
 }
 
 // Delete removes every key of the session and its registrations.
 func (t *Tx) Delete(cid string) {
-	t.p.Del(t.ctx, t.k.all(cid)...)
+	t.p.Del(t.ctx, t.k.all(t.partition, cid)...)
 	t.p.SRem(t.ctx, t.k.Part(t.partition), cid)
 	t.p.ZRem(t.ctx, t.k.Index(t.partition), cid)
 	t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
@@ -207,7 +202,7 @@ func (t *Tx) Delete(cid string) {
 // Discard removes the session's contents (subscriptions, cursor, inflight,
 // QoS 2 state, queue) but not its hash: a clean start.
 func (t *Tx) Discard(cid string) {
-	t.p.Del(t.ctx, t.k.state(cid)...)
+	t.p.Del(t.ctx, t.k.state(t.partition, cid)...)
 }
 
 // PutSubs adds or replaces subscriptions.
@@ -220,7 +215,7 @@ func (t *Tx) PutSubs(cid string, subs ...Subscription) {
 		b, _ := json.Marshal(s)
 		vals = append(vals, s.Filter, string(b))
 	}
-	t.p.HSet(t.ctx, t.k.Subs(cid), vals...)
+	t.p.HSet(t.ctx, t.k.Subs(t.partition, cid), vals...)
 }
 
 // DelSubs removes subscriptions by filter.
@@ -228,7 +223,7 @@ func (t *Tx) DelSubs(cid string, filters ...string) {
 	if len(filters) == 0 {
 		return
 	}
-	t.p.HDel(t.ctx, t.k.Subs(cid), filters...)
+	t.p.HDel(t.ctx, t.k.Subs(t.partition, cid), filters...)
 }
 
 // MergeCursor sets the given partitions' cursors, leaving others.
@@ -236,7 +231,7 @@ func (t *Tx) MergeCursor(cid string, cursor map[int]int64) {
 	if len(cursor) == 0 {
 		return
 	}
-	t.p.HSet(t.ctx, t.k.Cursor(cid), offsetArgs(cursor)...)
+	t.p.HSet(t.ctx, t.k.Cursor(t.partition, cid), offsetArgs(cursor)...)
 }
 
 // SeedCursor sets the cursor of the partitions that have none yet. A
@@ -245,14 +240,14 @@ func (t *Tx) MergeCursor(cid string, cursor map[int]int64) {
 // op still has a place to replay from; cursors already known stay.
 func (t *Tx) SeedCursor(cid string, cursor map[int]int64) {
 	for p, o := range cursor {
-		t.p.HSetNX(t.ctx, t.k.Cursor(cid), strconv.Itoa(p), o)
+		t.p.HSetNX(t.ctx, t.k.Cursor(t.partition, cid), strconv.Itoa(p), o)
 	}
 }
 
 // ReplaceInflight replaces the whole inflight set (progress ops carry all
 // of it).
 func (t *Tx) ReplaceInflight(cid string, in []Inflight) {
-	key := t.k.Inflight(cid)
+	key := t.k.Inflight(t.partition, cid)
 	t.p.Del(t.ctx, key)
 	for _, i := range in {
 		t.PutInflight(cid, i)
@@ -262,26 +257,26 @@ func (t *Tx) ReplaceInflight(cid string, in []Inflight) {
 // PutInflight adds or replaces one inflight entry.
 func (t *Tx) PutInflight(cid string, in Inflight) {
 	b, _ := json.Marshal(in)
-	t.p.HSet(t.ctx, t.k.Inflight(cid), strconv.Itoa(int(in.PacketID)), string(b))
+	t.p.HSet(t.ctx, t.k.Inflight(t.partition, cid), strconv.Itoa(int(in.PacketID)), string(b))
 }
 
 // AddQoS2In records an inbound QoS 2 packet id awaiting PUBREL.
 func (t *Tx) AddQoS2In(cid string, pid uint16) {
-	t.p.SAdd(t.ctx, t.k.QoS2In(cid), strconv.Itoa(int(pid)))
+	t.p.SAdd(t.ctx, t.k.QoS2In(t.partition, cid), strconv.Itoa(int(pid)))
 }
 
 // DelQoS2In forgets an inbound QoS 2 packet id (PUBREL received).
 func (t *Tx) DelQoS2In(cid string, pid uint16) {
-	t.p.SRem(t.ctx, t.k.QoS2In(cid), strconv.Itoa(int(pid)))
+	t.p.SRem(t.ctx, t.k.QoS2In(t.partition, cid), strconv.Itoa(int(pid)))
 }
 
 // ResetQueue empties the offline queue and restarts its evaluation at
 // qfrom: done when a session goes offline, since everything below the
 // cursor was delivered and everything at or above it is evaluated again.
 func (t *Tx) ResetQueue(cid string, qfrom map[int]int64) {
-	t.p.Del(t.ctx, t.k.Queue(cid), t.k.QueueFrom(cid))
+	t.p.Del(t.ctx, t.k.Queue(t.partition, cid), t.k.QueueFrom(t.partition, cid))
 	if len(qfrom) > 0 {
-		t.p.HSet(t.ctx, t.k.QueueFrom(cid), offsetArgs(qfrom)...)
+		t.p.HSet(t.ctx, t.k.QueueFrom(t.partition, cid), offsetArgs(qfrom)...)
 	}
 }
 
@@ -293,11 +288,11 @@ func offsetArgs(m map[int]int64) []any {
 	return vals
 }
 
-// Enqueue appends refs to an offline queue and advances its qfrom in one
-// transaction; when the queue then exceeds max (max > 0), the oldest
+// Enqueue appends refs to the offline queue of cid (sessions partition n)
+// and advances its qfrom in one transaction; when the queue then exceeds max (max > 0), the oldest
 // entries are removed and returned so the caller can announce them. It
 // also returns the queue's length afterwards.
-func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, int64, error) {
+func (w *Writer) Enqueue(ctx context.Context, n int, cid string, refs []QueueRef, qfrom map[int]int64, max int) ([]QueueRef, int64, error) {
 	if len(refs) == 0 && len(qfrom) == 0 {
 		return nil, 0, nil
 	}
@@ -309,16 +304,16 @@ func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom
 			for i, r := range refs {
 				vals[i] = r.String()
 			}
-			p.RPush(ctx, w.keys.Queue(cid), vals...)
+			p.RPush(ctx, w.keys.Queue(n, cid), vals...)
 		}
 		if len(qfrom) > 0 {
-			p.HSet(ctx, w.keys.QueueFrom(cid), offsetArgs(qfrom)...)
+			p.HSet(ctx, w.keys.QueueFrom(n, cid), offsetArgs(qfrom)...)
 		}
 		if max > 0 && len(refs) > 0 {
-			dropped = p.LRange(ctx, w.keys.Queue(cid), 0, int64(-max-1))
-			p.LTrim(ctx, w.keys.Queue(cid), int64(-max), -1)
+			dropped = p.LRange(ctx, w.keys.Queue(n, cid), 0, int64(-max-1))
+			p.LTrim(ctx, w.keys.Queue(n, cid), int64(-max), -1)
 		}
-		length = p.LLen(ctx, w.keys.Queue(cid))
+		length = p.LLen(ctx, w.keys.Queue(n, cid))
 		return nil
 	})
 	if err != nil {
@@ -336,13 +331,4 @@ func (w *Writer) Enqueue(ctx context.Context, cid string, refs []QueueRef, qfrom
 		out = append(out, r)
 	}
 	return out, length.Val(), nil
-}
-
-// QueueLen returns the length of a session's offline queue.
-func (w *Writer) QueueLen(ctx context.Context, cid string) (int64, error) {
-	n, err := w.rdb.LLen(ctx, w.keys.Queue(cid)).Result()
-	if err != nil {
-		return 0, fmt.Errorf("queue length %q: %w", cid, err)
-	}
-	return n, nil
 }

@@ -80,6 +80,17 @@ func NewHTTPServer(addr string, reg *prometheus.Registry, checks ...Check) *HTTP
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	s.mux = mux
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	// Readiness as a metric too, so an alert sees a pod that stays
+	// unready (a refused Kafka password, a lost Redis) without the kubelet.
+	_ = reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "tidemark_ready",
+		Help: "1 when every readiness check passes (/readyz answers 200), else 0.",
+	}, func() float64 {
+		if len(s.failing(context.Background())) > 0 {
+			return 0
+		}
+		return 1
+	}))
 	return s
 }
 
@@ -92,6 +103,18 @@ func (s *HTTPServer) AddCheck(c Check) {
 }
 
 func (s *HTTPServer) readyz(w http.ResponseWriter, r *http.Request) {
+	failing := s.failing(r.Context())
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if len(failing) > 0 {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		_, _ = w.Write([]byte(strings.Join(failing, "")))
+		return
+	}
+	_, _ = w.Write([]byte("ok\n"))
+}
+
+// failing runs the checks and returns one line per failing check.
+func (s *HTTPServer) failing(ctx context.Context) []string {
 	s.mu.Lock()
 	checks := slices.Clone(s.checks)
 	s.mu.Unlock()
@@ -100,25 +123,19 @@ func (s *HTTPServer) readyz(w http.ResponseWriter, r *http.Request) {
 	var wg sync.WaitGroup
 	for i, c := range checks {
 		wg.Go(func() {
-			ctx, cancel := context.WithTimeout(r.Context(), checkTimeout)
+			ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 			defer cancel()
 			errs[i] = c.Fn(ctx)
 		})
 	}
 	wg.Wait()
-	var b strings.Builder
+	var out []string
 	for i, err := range errs {
 		if err != nil {
-			fmt.Fprintf(&b, "%s: %v\n", checks[i].Name, err)
+			out = append(out, fmt.Sprintf("%s: %v\n", checks[i].Name, err))
 		}
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	if b.Len() > 0 {
-		w.WriteHeader(http.StatusServiceUnavailable)
-		_, _ = w.Write([]byte(b.String()))
-		return
-	}
-	_, _ = w.Write([]byte("ok\n"))
+	return out
 }
 
 // Start binds the address and serves in the background. It returns the

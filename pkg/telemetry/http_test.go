@@ -118,3 +118,31 @@ func TestHTTPServerPortInUse(t *testing.T) {
 		t.Fatal("second server bound the same port")
 	}
 }
+
+// TestReadyMetric: tidemark_ready follows the readiness checks, so an
+// alert sees what /readyz says.
+func TestReadyMetric(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+		want float64
+	}{{"passing", nil, 1}, {"failing", errors.New("down"), 0}} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			NewHTTPServer("127.0.0.1:0", reg, Check{Name: "dep", Fn: func(context.Context) error { return tc.err }})
+			mfs, err := reg.Gather()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, mf := range mfs {
+				if mf.GetName() == "tidemark_ready" {
+					if got := mf.GetMetric()[0].GetGauge().GetValue(); got != tc.want {
+						t.Fatalf("tidemark_ready = %v, want %v", got, tc.want)
+					}
+					return
+				}
+			}
+			t.Fatal("tidemark_ready not registered")
+		})
+	}
+}

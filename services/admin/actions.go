@@ -16,7 +16,12 @@ import (
 // is set when there is none (404) or the read failed.
 func (s *Server) sessionOf(r *http.Request) (string, *session.Meta, *reply) {
 	cid := r.PathValue("clientid")
-	m, err := s.reader.Meta(r.Context(), cid)
+	n, err := s.partitionOf(r.Context(), cid)
+	if err != nil {
+		rep := failErr("locate the session", err)
+		return cid, nil, &rep
+	}
+	m, err := s.reader.Meta(r.Context(), n, cid)
 	if err != nil {
 		rep := failErr("read session", err)
 		return cid, nil, &rep
@@ -62,7 +67,11 @@ func (s *Server) unsubscribe(r *http.Request, tok auth.Token) reply {
 	if err := topic.ValidateFilter(filter); err != nil {
 		return fail(http.StatusBadRequest, "filter %q: %v", filter, err)
 	}
-	st, err := s.reader.Load(r.Context(), cid)
+	n, err := s.partitionOf(r.Context(), cid)
+	if err != nil {
+		return failErr("locate the session", err)
+	}
+	st, err := s.reader.Load(r.Context(), n, cid)
 	if err != nil {
 		return failErr("load session", err)
 	}
@@ -94,7 +103,7 @@ func (s *Server) act(ctx context.Context, tok auth.Token, action string, op *ses
 		return fail(http.StatusGatewayTimeout, "%s op logged at %d/%d, not applied by the session service within %s: %v",
 			op.Kind, rec.Partition, rec.Offset, s.cfg.ApplyTimeout, err)
 	}
-	m, err := s.reader.Meta(ctx, op.ClientID)
+	m, err := s.reader.Meta(ctx, rec.Partition, op.ClientID)
 	if err != nil {
 		return failErr("read session", err)
 	}

@@ -48,8 +48,8 @@ type Config struct {
 	Addr string
 	// Node names the server in the ops it appends; default the host name.
 	Node string
-	// Kafka lists the bootstrap brokers.
-	Kafka []string
+	// Kafka is the cluster (brokers and security).
+	Kafka kafkalog.Cluster
 	// Redis is the session view; the Server only reads it.
 	Redis redis.UniversalClient
 	// KeyPrefix is the view's key prefix (session.Options).
@@ -93,7 +93,7 @@ func (c *Config) defaults() error {
 	switch {
 	case c.Addr == "":
 		return fmt.Errorf("%w: no address", ErrConfig)
-	case len(c.Kafka) == 0:
+	case len(c.Kafka.Brokers) == 0:
 		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
 	case c.Redis == nil:
 		return fmt.Errorf("%w: no redis", ErrConfig)

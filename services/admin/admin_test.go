@@ -13,6 +13,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/adminapi"
 	"github.com/tidemarkmq/tidemark/pkg/auth"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
 func testTokens(t *testing.T) *auth.Tokens {
@@ -31,7 +32,7 @@ func testTokens(t *testing.T) *auth.Tokens {
 func TestAuthBeforeAnything(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: "127.0.0.1:1"})
 	defer rdb.Close()
-	s, err := New(Config{Addr: "127.0.0.1:0", Kafka: []string{"127.0.0.1:1"}, Redis: rdb, Tokens: testTokens(t),
+	s, err := New(Config{Addr: "127.0.0.1:0", Kafka: kafkalog.Plain("127.0.0.1:1"), Redis: rdb, Tokens: testTokens(t),
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)

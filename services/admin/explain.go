@@ -262,12 +262,16 @@ func (s *Server) explain(r *http.Request, _ auth.Token) reply {
 	if rec == nil || rec.Offset != o {
 		return fail(http.StatusBadRequest, "no record at offset %d of partition %d", o, p)
 	}
-	st, err := s.reader.Load(ctx, cid)
+	n, err := s.partitionOf(ctx, cid)
+	if err != nil {
+		return failErr("locate the session", err)
+	}
+	st, err := s.reader.Load(ctx, n, cid)
 	if err != nil {
 		return failErr("load session", err)
 	}
 	in := explainIn{cid: cid, msg: describeMessage(rec), now: time.Now(), st: st}
-	if v, ok := rec.Header(session.HeaderClient); ok {
+	if v, ok := rec.Header(kafkalog.HeaderClient); ok {
 		in.publisher = string(v)
 	}
 	if in.events, err = s.eventsSince(ctx, cid, in.msg.Time); err != nil {
@@ -332,16 +336,16 @@ func (s *Server) aclVerdict(cid, user, name string) string {
 func describeMessage(rec *kafkalog.Record) adminapi.Message {
 	m := adminapi.Message{MessageRef: adminapi.MessageRef{Partition: rec.Partition, Offset: rec.Offset},
 		Topic: string(rec.Key), Time: rec.Time.UTC()}
-	if v, ok := rec.Header(session.HeaderQoS); ok {
+	if v, ok := rec.Header(kafkalog.HeaderQoS); ok {
 		m.QoS, _ = strconv.Atoi(string(v))
 	}
-	if v, ok := rec.Header(session.HeaderRetain); ok && string(v) == "1" {
+	if v, ok := rec.Header(kafkalog.HeaderRetain); ok && string(v) == "1" {
 		m.Retain = true
 	}
-	if v, ok := rec.Header(session.HeaderClient); ok {
+	if v, ok := rec.Header(kafkalog.HeaderClient); ok {
 		m.Publisher = string(v)
 	}
-	if v, ok := rec.Header(session.HeaderExpires); ok {
+	if v, ok := rec.Header(kafkalog.HeaderExpires); ok {
 		if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			t := msTime(ms)
 			m.ExpiresAt = &t

@@ -27,7 +27,11 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
 	golang.org/x/crypto v0.57.0 // indirect
 	golang.org/x/sys v0.48.0 // indirect
@@ -43,6 +47,7 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
 	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas
 )

@@ -110,7 +110,7 @@ func (s *Server) history(r *http.Request, _ auth.Token) reply {
 		out.NextCursor = c.encode()
 	}
 	if len(out.Entries) == 0 && q.Get("cursor") == "" {
-		m, err := s.reader.Meta(ctx, cid)
+		m, err := s.reader.Meta(ctx, logs.opsPart, cid)
 		if err != nil {
 			return failErr("read session", err)
 		}

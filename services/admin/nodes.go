@@ -24,7 +24,7 @@ type NodeLister interface {
 
 // SessionNodes lists the nodes holding online sessions in the view.
 type SessionNodes struct {
-	Kafka  []string
+	Kafka  kafkalog.Cluster
 	Topic  string // sessions topic
 	Reader *session.Reader
 }
@@ -46,7 +46,7 @@ func (n SessionNodes) Nodes(ctx context.Context) (adminapi.NodeList, error) {
 				}
 				break
 			}
-			metas, err := n.Reader.Metas(ctx, ids)
+			metas, err := n.Reader.Metas(ctx, p, ids)
 			if err != nil {
 				return adminapi.NodeList{}, err
 			}

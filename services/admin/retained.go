@@ -16,7 +16,6 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/auth"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
-	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
@@ -32,9 +31,9 @@ type retainedStore struct {
 	moved chan struct{} // closed and replaced when next moves
 }
 
-func newRetainedStore(brokers []string, t string, log *slog.Logger) *retainedStore {
+func newRetainedStore(kafka kafkalog.Cluster, t string, log *slog.Logger) *retainedStore {
 	r := &retainedStore{msgs: map[string]adminapi.Retained{}, next: map[int]int64{}, moved: make(chan struct{})}
-	r.fol = kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: t, Default: kafkalog.Earliest, Logger: log}, r.apply)
+	r.fol = kafkalog.NewFollower(kafka, kafkalog.FollowerOptions{Topic: t, Default: kafkalog.Earliest, Logger: log}, r.apply)
 	return r
 }
 
@@ -49,10 +48,10 @@ func (r *retainedStore) apply(rec *kafkalog.Record) {
 			s := string(rec.Value)
 			m.Payload = &s
 		}
-		if v, ok := rec.Header(session.HeaderQoS); ok {
+		if v, ok := rec.Header(kafkalog.HeaderQoS); ok {
 			m.QoS, _ = strconv.Atoi(string(v))
 		}
-		if v, ok := rec.Header(session.HeaderProps); ok && len(v) > 0 {
+		if v, ok := rec.Header(kafkalog.HeaderProps); ok && len(v) > 0 {
 			if pr, err := mqtt.DecodeProperties(v); err == nil {
 				m.Properties = apiProperties(pr)
 			}
@@ -123,10 +122,10 @@ const catchUpTimeout = 10 * time.Second
 // caughtUp waits until the store holds everything the topic held when
 // it was called, so a listing is complete; positions rather than applied
 // records, since compaction leaves holes the follower steps over.
-func (r *retainedStore) caughtUp(ctx context.Context, brokers []string, t string) error {
+func (r *retainedStore) caughtUp(ctx context.Context, kafka kafkalog.Cluster, t string) error {
 	ctx, cancel := context.WithTimeout(ctx, catchUpTimeout)
 	defer cancel()
-	bounds, err := kafkalog.TopicBounds(ctx, brokers, t)
+	bounds, err := kafkalog.TopicBounds(ctx, kafka, t)
 	if err != nil {
 		return err
 	}

@@ -12,7 +12,7 @@ import (
 // chunks of the partition (forward, as Kafka reads) from the end towards
 // the start. It reads at most limit records.
 type backScan struct {
-	brokers   []string
+	kafka     kafkalog.Cluster
 	topic     string
 	partition int
 	key       string
@@ -25,8 +25,8 @@ type backScan struct {
 }
 
 // newBackScan starts below before (exclusive) in partition p of topic.
-func newBackScan(brokers []string, topic string, p int, key string, first, before, limit int64) *backScan {
-	return &backScan{brokers: brokers, topic: topic, partition: p, key: key, first: first, hi: before, chunk: 1000, limit: limit}
+func newBackScan(kafka kafkalog.Cluster, topic string, p int, key string, first, before, limit int64) *backScan {
+	return &backScan{kafka: kafka, topic: topic, partition: p, key: key, first: first, hi: before, chunk: 1000, limit: limit}
 }
 
 // peek returns the next older record of the key without taking it, or
@@ -35,7 +35,7 @@ func (b *backScan) peek(ctx context.Context) (*kafkalog.Record, error) {
 	for len(b.buf) == 0 && b.hi > b.first && b.scanned < b.limit {
 		lo := max(b.first, b.hi-min(b.chunk, b.limit-b.scanned))
 		var found []*kafkalog.Record
-		err := kafkalog.ReadRange(ctx, b.brokers, b.topic, b.partition, lo, b.hi, func(r *kafkalog.Record) error {
+		err := kafkalog.ReadRange(ctx, b.kafka, b.topic, b.partition, lo, b.hi, func(r *kafkalog.Record) error {
 			if string(r.Key) == b.key {
 				found = append(found, r)
 			}

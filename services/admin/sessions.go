@@ -56,7 +56,7 @@ func (s *Server) listSessions(r *http.Request, _ auth.Token) reply {
 		if err != nil {
 			return failErr("page sessions", err)
 		}
-		metas, err := s.reader.Metas(ctx, ids)
+		metas, err := s.reader.Metas(ctx, parts[p], ids)
 		if err != nil {
 			return failErr("read sessions", err)
 		}
@@ -88,6 +88,16 @@ func (s *Server) listSessions(r *http.Request, _ auth.Token) reply {
 	return ok(out)
 }
 
+// partitionOf returns the sessions partition that holds cid's ops, and so
+// its keys in the view.
+func (s *Server) partitionOf(ctx context.Context, cid string) (int, error) {
+	parts, err := kafkalog.Partitions(ctx, s.cfg.Kafka, s.cfg.Topics.Sessions)
+	if err != nil {
+		return 0, err
+	}
+	return session.Partition(cid, len(parts)), nil
+}
+
 func stateOf(m *session.Meta) string {
 	if m.Online {
 		return adminapi.StateOnline
@@ -114,7 +124,11 @@ func summary(cid string, m *session.Meta) adminapi.SessionSummary {
 func (s *Server) showSession(r *http.Request, _ auth.Token) reply {
 	cid := r.PathValue("clientid")
 	ctx := r.Context()
-	st, err := s.reader.Load(ctx, cid)
+	n, err := s.partitionOf(ctx, cid)
+	if err != nil {
+		return failErr("locate the session", err)
+	}
+	st, err := s.reader.Load(ctx, n, cid)
 	if err != nil {
 		return failErr("load session", err)
 	}
@@ -215,7 +229,7 @@ func (s *Server) backlog(ctx context.Context, cid string, st session.State) (adm
 			continue
 		}
 		err := kafkalog.ReadRange(ctx, s.cfg.Kafka, s.cfg.Topics.Messages, p, from, to, func(rec *kafkalog.Record) error {
-			pub, _ := rec.Header(session.HeaderClient)
+			pub, _ := rec.Header(kafkalog.HeaderClient)
 			if matches(st.Subscriptions, cid, string(rec.Key), string(pub)) {
 				out.Count++
 			}

@@ -2,7 +2,6 @@ package frontend
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -10,7 +9,11 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/tlsfiles"
 )
 
 // Topics names the Kafka topics, shared with the session service.
@@ -27,12 +30,18 @@ type Config struct {
 	// MQTTAddr, WSAddr, TLSAddr, WSSAddr are listen addresses ("" = off).
 	MQTTAddr, WSAddr, TLSAddr, WSSAddr string
 	// TLSCert and TLSKey are PEM files for the TLS and WSS listeners;
-	// TLSClientCA, when set, makes client certificates mandatory.
+	// TLSClientCA, when set, makes client certificates mandatory. All
+	// three are reloaded when they change on disk: new connections get
+	// the new certificate, open ones keep theirs.
 	TLSCert, TLSKey, TLSClientCA string
-	// Kafka is the bootstrap broker list.
-	Kafka []string
-	// Redis is the host:port of the session view.
+	// Kafka is the cluster: bootstrap brokers and connection security.
+	Kafka kafkalog.Cluster
+	// Redis is the host:port of the session view; ignored when
+	// RedisClient is set.
 	Redis string
+	// RedisClient, when set, is used instead of dialling Redis (and not
+	// closed by the server): a cluster, Sentinel or TLS client.
+	RedisClient redis.UniversalClient
 	// KeyPrefix is prepended to every Redis key, as the session service's
 	// own KeyPrefix (tests sharing one Redis).
 	KeyPrefix string
@@ -73,7 +82,7 @@ type Config struct {
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registry, when set, receives the frontend's metrics.
-	Registry *prometheus.Registry
+	Registry prometheus.Registerer
 }
 
 // ErrConfig is wrapped by errors about an invalid Config.
@@ -122,10 +131,10 @@ func (c *Config) applyDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if len(c.Kafka) == 0 {
+	if len(c.Kafka.Brokers) == 0 {
 		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
 	}
-	if c.Redis == "" {
+	if c.Redis == "" && c.RedisClient == nil {
 		return fmt.Errorf("%w: no redis address", ErrConfig)
 	}
 	if (c.TLSAddr != "" || c.WSSAddr != "") && (c.TLSCert == "" || c.TLSKey == "") {
@@ -134,27 +143,15 @@ func (c *Config) applyDefaults() error {
 	return nil
 }
 
-// tlsConfig loads the certificate and, when set, the client CA.
+// tlsConfig is the listeners' TLS configuration: the certificate and,
+// when set, the client CA, read again when the files change.
 func (c *Config) tlsConfig() (*tls.Config, error) {
 	if c.TLSCert == "" {
 		return nil, nil
 	}
-	cert, err := tls.LoadX509KeyPair(c.TLSCert, c.TLSKey)
+	cfg, err := tlsfiles.Server(tlsfiles.Files{Cert: c.TLSCert, Key: c.TLSKey, CA: c.TLSClientCA}, c.Logger)
 	if err != nil {
-		return nil, fmt.Errorf("load tls key pair: %w", err)
-	}
-	cfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	if c.TLSClientCA != "" {
-		pem, err := os.ReadFile(c.TLSClientCA)
-		if err != nil {
-			return nil, fmt.Errorf("read client ca: %w", err)
-		}
-		pool := x509.NewCertPool()
-		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("%w: no certificate in client ca file", ErrConfig)
-		}
-		cfg.ClientCAs = pool
-		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	return cfg, nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -131,7 +132,10 @@ func (c *conn) kill(err error) {
 		return
 	}
 	_, code, send := closeReason(err)
-	if send && c.version == mqtt.V5 && c.connacked.Load() && c.out != nil {
+	// connacked first: it is stored after version and out are set, so a
+	// kill that comes while CONNECT is still being handled (a drain, a
+	// takeover) reads neither.
+	if send && c.connacked.Load() && c.version == mqtt.V5 && c.out != nil {
 		if c.out.control(&mqtt.Disconnect{ReasonCode: code}) {
 			c.lastWord.Store(true)
 		}
@@ -151,14 +155,11 @@ func (c *conn) cause() error {
 	return c.err
 }
 
-// appendOp logs one session op of this connection. Ops of one connection
-// are serialised so they reach the log in the order they were decided.
+// appendOp logs one session op of this connection, unless build returns
+// nil (then it logs nothing and returns a nil record). Ops of one
+// connection are serialised so they reach the log in the order they were
+// decided.
 func (c *conn) appendOp(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
-	return c.appendOpIf(ctx, build)
-}
-
-// appendOpIf is appendOp where build may return nil to log nothing.
-func (c *conn) appendOpIf(ctx context.Context, build func() *session.Op) (*kafkalog.Record, error) {
 	recs, err := c.appendOps(ctx, func() []*session.Op {
 		if op := build(); op != nil {
 			return []*session.Op{op}
@@ -406,7 +407,6 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	}
 	c.connExp = c.sessionExpiry(cp)
 	c.expiry = c.connExp
-	c.will = cp.Will
 	ka := cp.KeepAlive
 	serverKA := false
 	// Only MQTT 5 can be told a shorter keep alive (Server Keep Alive); a
@@ -454,6 +454,16 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	wctx, cancel := context.WithTimeout(c.withConnSpan(c.ctx), opTimeout)
 	st, err := c.waitApplied(wctx, rec.Offset)
 	cancel()
+	if err == nil && c.cause() != nil {
+		// Killed while its session was being applied: taken over by a
+		// newer CONNECT, or the frontend is draining. It gets no CONNACK.
+		err = c.cause()
+		if errors.Is(err, ErrShutdown) {
+			_ = c.writeNow(&mqtt.Connack{ReasonCode: mqtt.ServerUnavailable})
+		}
+		c.finish()
+		return session.State{}, false
+	}
 	if err != nil {
 		if errors.Is(err, session.ErrSuperseded) {
 			c.killNow(ErrTakenOver)
@@ -502,6 +512,11 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		}
 	}
 	c.out.control(ack)
+	// The will belongs to the accepted connection only: a CONNECT refused
+	// or superseded before this point never publishes one.
+	c.errMu.Lock()
+	c.will = cp.Will
+	c.errMu.Unlock()
 	c.connacked.Store(true)
 	c.s.m.connects.WithLabelValues("accepted").Inc()
 	return st, true
@@ -742,14 +757,32 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 				RetainAsPublished: s.RetainAsPublished, RetainHandling: s.RetainHandling, SubID: subID})
 		}
 	}
+	// The subscriptions join live delivery as soon as the packet is read,
+	// before their op is logged: a message that reaches this frontend's
+	// router after the SUBSCRIBE was read is delivered, even while the op
+	// is on its way (MQTT lets PUBLISH precede the SUBACK). They are undone
+	// if the op cannot be logged.
+	isNew := make([]bool, len(granted))
+	prev := make(map[string]session.Subscription)
+	c.subMu.Lock()
+	for i, s := range granted {
+		old, had := c.subs[s.Filter]
+		isNew[i] = !had
+		if _, seen := prev[s.Filter]; had && !seen {
+			prev[s.Filter] = old
+		}
+		c.subs[s.Filter] = s
+	}
+	c.subMu.Unlock()
 	if len(granted) > 0 {
-		// The live positions before the subscription joins the router: the
+		// The live positions when the subscriptions joined the router: the
 		// session service keeps them as the cursor of partitions that have
-		// none yet, so a takeover before this connection's first progress op
-		// still replays from where the subscription began.
-		from := c.s.router.positions()
+		// none yet, so a takeover before this connection's first progress
+		// op still replays from where the subscription began.
+		from := c.join(granted)
 		if err := c.op(func() *session.Op { return &session.Op{Kind: session.OpSubscribe, Subs: granted, Cursor: from} }); err != nil {
 			c.log.Warn("log subscribe", "err", err)
+			c.unjoin(granted, prev)
 			for i := range codes {
 				if !codes[i].IsError() {
 					codes[i] = mqtt.UnspecifiedError
@@ -757,17 +790,6 @@ func (c *conn) onSubscribe(p *mqtt.Subscribe) error {
 			}
 			granted = nil
 		}
-	}
-	var isNew []bool
-	c.subMu.Lock()
-	for _, s := range granted {
-		_, had := c.subs[s.Filter]
-		isNew = append(isNew, !had)
-		c.subs[s.Filter] = s
-	}
-	c.subMu.Unlock()
-	for _, s := range granted {
-		c.route(s)
 	}
 	if !c.out.control(&mqtt.Suback{PacketID: p.PacketID, ReasonCodes: codes}) {
 		return ErrSlowConsumer
@@ -865,6 +887,46 @@ func (c *conn) leaveShares() {
 // isShared reports whether a session filter is a shared subscription.
 func isShared(filter string) bool { return strings.HasPrefix(filter, topic.SharePrefix) }
 
+// join puts subscriptions into live delivery and returns the router
+// positions they joined at: every record at or after them is matched.
+func (c *conn) join(subs []session.Subscription) map[int]int64 {
+	var plain []session.Subscription
+	for _, s := range subs {
+		if isShared(s.Filter) {
+			c.route(s)
+		} else {
+			plain = append(plain, s)
+		}
+	}
+	return c.s.router.attach(c, plain)
+}
+
+// unjoin undoes join for subscriptions whose op could not be logged: a
+// filter the session held before gets its previous options back, the
+// others leave live delivery and the session.
+func (c *conn) unjoin(subs []session.Subscription, prev map[string]session.Subscription) {
+	c.subMu.Lock()
+	for _, s := range subs {
+		if old, had := prev[s.Filter]; had {
+			c.subs[s.Filter] = old
+		} else {
+			delete(c.subs, s.Filter)
+		}
+	}
+	c.subMu.Unlock()
+	for _, s := range subs {
+		if old, had := prev[s.Filter]; had {
+			c.route(old)
+			continue
+		}
+		if group, inner, shared, _ := topic.ParseShared(s.Filter); shared {
+			c.s.shares.leave(c, group, inner, nil)
+		} else {
+			c.s.router.unsubscribe(c, s.Filter)
+		}
+	}
+}
+
 // route puts one subscription into live delivery: the router for plain
 // filters, the share's consumer group for shared ones.
 func (c *conn) route(s session.Subscription) {
@@ -879,7 +941,8 @@ func (c *conn) route(s session.Subscription) {
 	}
 }
 
-// matchSubs aggregates the session's subscriptions matching msg, for replay.
+// matchSubs aggregates the session's subscriptions matching msg, for
+// replay. It says nothing of the ACL: the caller asks readable.
 func (c *conn) matchSubs(msg *message) match {
 	var m match
 	c.subMu.Lock()
@@ -889,13 +952,23 @@ func (c *conn) matchSubs(msg *message) match {
 			m.add(msg, c.clientID, s)
 		}
 	}
-	if m.ok && !c.mayRead(msg.topic) {
-		return match{}
-	}
 	return m
 }
 
-// mayRead applies the Authorizer's per-message read check, if it has one.
+// readable applies the Authorizer's per-message read check, if it has one,
+// as the rules stand now (ARCHITECTURE.md invariant 10: the ACL in force at
+// delivery, on every path). A refusal is counted; the caller then does not
+// send the message and lets the session's cursor pass it.
+func (c *conn) readable(topic string) bool {
+	if c.mayRead(topic) {
+		return true
+	}
+	c.s.lim.deniedRead()
+	return false
+}
+
+// mayRead is readable without the count, for a shared delivery that another
+// member may still take.
 func (c *conn) mayRead(topic string) bool {
 	rc, ok := c.s.cfg.Auth.(ReadChecker)
 	return !ok || rc.Read(c.ctx, c.info, topic)
@@ -932,12 +1005,12 @@ func (c *conn) finish() {
 			c.leaveShares()
 		}
 		c.wg.Wait()
-		c.s.m.disconnects.WithLabelValues(reason).Inc()
+		c.s.m.disconnects.WithLabelValues(string(reason)).Inc()
 		switch reason {
-		case session.ReasonSlowConsumer:
+		case events.DisconnectSlowConsumer:
 			c.s.m.slowConsumers.Inc()
 			c.s.lim.hit(limitPending)
-		case session.ReasonTakenOver:
+		case events.DisconnectTakenOver:
 			c.s.m.takeovers.Inc()
 		}
 		c.errMu.Lock()
@@ -951,7 +1024,7 @@ func (c *conn) finish() {
 				c.sendProgress(ctx, nil, true)
 			}
 			if _, err := c.appendOp(ctx, func() *session.Op {
-				return &session.Op{Kind: session.OpDisconnect, Reason: reason, Code: byte(code), Expiry: exp}
+				return &session.Op{Kind: session.OpDisconnect, Reason: string(reason), Code: byte(code), Expiry: exp}
 			}); err != nil {
 				c.log.Warn("log disconnect", "err", err)
 			}

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -131,24 +132,24 @@ func TestDisconnectReasons(t *testing.T) {
 		maxPacket  int
 		act        func(c *pipeClient)
 		wantCode   mqtt.ReasonCode // DISCONNECT from the server; 0 = none
-		wantReason string
+		wantReason events.DisconnectReason
 	}{
-		{"5 normal", mqtt.V5, 0, 0, func(c *pipeClient) { c.send(&mqtt.Disconnect{}) }, 0, session.ReasonNormal},
-		{"3.1.1 normal", mqtt.V311, 0, 0, func(c *pipeClient) { c.send(&mqtt.Disconnect{}) }, 0, session.ReasonNormal},
-		{"3.1.1 socket closed", mqtt.V311, 0, 0, func(c *pipeClient) { c.nc.Close() }, 0, session.ReasonClosed},
-		{"5 keep alive", mqtt.V5, 1, 0, func(*pipeClient) {}, mqtt.KeepAliveTimeout, session.ReasonKeepalive},
-		{"3.1.1 keep alive", mqtt.V311, 1, 0, func(*pipeClient) {}, 0, session.ReasonKeepalive},
-		{"5 malformed", mqtt.V5, 0, 0, func(c *pipeClient) { c.sendRaw([]byte{0xC1, 0x00}) }, mqtt.MalformedPacket, session.ReasonProtocolError},
-		{"3.1.1 malformed", mqtt.V311, 0, 0, func(c *pipeClient) { c.sendRaw([]byte{0xC1, 0x00}) }, 0, session.ReasonProtocolError},
+		{"5 normal", mqtt.V5, 0, 0, func(c *pipeClient) { c.send(&mqtt.Disconnect{}) }, 0, events.DisconnectNormal},
+		{"3.1.1 normal", mqtt.V311, 0, 0, func(c *pipeClient) { c.send(&mqtt.Disconnect{}) }, 0, events.DisconnectNormal},
+		{"3.1.1 socket closed", mqtt.V311, 0, 0, func(c *pipeClient) { c.nc.Close() }, 0, events.DisconnectClosed},
+		{"5 keep alive", mqtt.V5, 1, 0, func(*pipeClient) {}, mqtt.KeepAliveTimeout, events.DisconnectKeepAliveTimeout},
+		{"3.1.1 keep alive", mqtt.V311, 1, 0, func(*pipeClient) {}, 0, events.DisconnectKeepAliveTimeout},
+		{"5 malformed", mqtt.V5, 0, 0, func(c *pipeClient) { c.sendRaw([]byte{0xC1, 0x00}) }, mqtt.MalformedPacket, events.DisconnectProtocolError},
+		{"3.1.1 malformed", mqtt.V311, 0, 0, func(c *pipeClient) { c.sendRaw([]byte{0xC1, 0x00}) }, 0, events.DisconnectProtocolError},
 		{"5 second connect", mqtt.V5, 0, 0, func(c *pipeClient) {
 			c.send(&mqtt.Connect{Version: mqtt.V5, ClientID: "x", CleanStart: true})
-		}, mqtt.ProtocolError, session.ReasonProtocolError},
+		}, mqtt.ProtocolError, events.DisconnectProtocolError},
 		{"5 too large", mqtt.V5, 0, 64, func(c *pipeClient) {
 			c.send(&mqtt.Publish{Topic: "t", Payload: make([]byte, 100)})
-		}, mqtt.PacketTooLarge, "packet_too_large"},
+		}, mqtt.PacketTooLarge, events.DisconnectPacketTooLarge},
 		{"5 invalid topic", mqtt.V5, 0, 0, func(c *pipeClient) {
 			c.send(&mqtt.Publish{Topic: "a/+"})
-		}, mqtt.TopicNameInvalid, session.ReasonProtocolError},
+		}, mqtt.TopicNameInvalid, events.DisconnectProtocolError},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -171,7 +172,7 @@ func TestDisconnectReasons(t *testing.T) {
 				c.closed(5 * time.Second)
 			}
 			op := log.waitOp(t, session.OpDisconnect)
-			if op.Reason != tt.wantReason {
+			if events.DisconnectReason(op.Reason) != tt.wantReason {
 				t.Fatalf("disconnect reason %q, want %q", op.Reason, tt.wantReason)
 			}
 			ops := log.ops(t)

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -44,7 +45,7 @@ func TestConnackCapabilities(t *testing.T) {
 // retain puts a retained message into the server's copy.
 func retain(s *Server, topic, payload string, qos byte) {
 	s.retained.apply(&kafkalog.Record{Key: []byte(topic), Value: []byte(payload),
-		Headers: []kafkalog.Header{{Key: hdrQoS, Value: []byte{'0' + qos}}, {Key: hdrRetain, Value: []byte("1")}}})
+		Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte{'0' + qos}}, {Key: kafkalog.HeaderRetain, Value: []byte("1")}}})
 }
 
 func TestRetainHandling(t *testing.T) {
@@ -84,9 +85,9 @@ func TestMessageExpiryAndMaxPacketSize(t *testing.T) {
 	subscribe(t, c, 1, mqtt.Subscription{Filter: "e", QoS: 0})
 	rec := func(off int64, payload string, expires time.Time) *kafkalog.Record {
 		r := &kafkalog.Record{Partition: 0, Offset: off, Key: []byte("e"), Value: []byte(payload),
-			Headers: []kafkalog.Header{{Key: hdrQoS, Value: []byte("0")}}}
+			Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("0")}}}
 		if !expires.IsZero() {
-			r.Headers = append(r.Headers, kafkalog.Header{Key: hdrExpires, Value: []byte(strconv.FormatInt(expires.UnixMilli(), 10))})
+			r.Headers = append(r.Headers, kafkalog.Header{Key: kafkalog.HeaderExpires, Value: []byte(strconv.FormatInt(expires.UnixMilli(), 10))})
 		}
 		return r
 	}
@@ -100,17 +101,17 @@ func TestMessageExpiryAndMaxPacketSize(t *testing.T) {
 	if p.Properties.MessageExpiry == nil || *p.Properties.MessageExpiry > 60 || *p.Properties.MessageExpiry < 58 {
 		t.Fatalf("remaining expiry %v, want about 60s", p.Properties.MessageExpiry)
 	}
-	reasons := map[string]bool{}
+	reasons := map[events.DropReason]bool{}
 	deadline := time.Now().Add(5 * time.Second)
 	for len(reasons) < 2 && time.Now().Before(deadline) {
 		for _, op := range log.ops(t) {
 			if op.Kind == session.OpDrop {
-				reasons[op.Reason] = true
+				reasons[events.DropReason(op.Reason)] = true
 			}
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	if !reasons[session.DropExpired] || !reasons["packet_too_large"] {
+	if !reasons[events.DropExpired] || !reasons[events.DropPacketTooLarge] {
 		t.Fatalf("drop ops %v, want expired and packet_too_large", reasons)
 	}
 }
@@ -128,7 +129,7 @@ func TestSlowConsumer(t *testing.T) {
 		feed(s, 0, i, "s", 0, "x", string(make([]byte, 1024)))
 	}
 	op := log.waitOp(t, session.OpDisconnect)
-	if op.Reason != session.ReasonSlowConsumer {
+	if op.Reason != string(events.DisconnectSlowConsumer) {
 		t.Fatalf("disconnect reason %q, want slow_consumer", op.Reason)
 	}
 }

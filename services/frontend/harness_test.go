@@ -132,7 +132,7 @@ func newUnitServer(t *testing.T, mutate func(*Config)) (*Server, *memLog) {
 	t.Helper()
 	cfg := Config{
 		Node:   "test",
-		Kafka:  []string{"127.0.0.1:1"},
+		Kafka:  kafkalog.Plain("127.0.0.1:1"),
 		Redis:  "127.0.0.1:1",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}

@@ -18,11 +18,11 @@ import (
 // stack is a private slice of the shared test stack: unique topics, a
 // unique Redis key prefix and a session service of its own.
 type stack struct {
-	t       *testing.T
-	brokers []string
-	redis   string
-	prefix  string
-	topics  Topics
+	t      *testing.T
+	kafka  kafkalog.Cluster
+	redis  string
+	prefix string
+	topics Topics
 }
 
 func testLogger() *slog.Logger {
@@ -34,9 +34,9 @@ func testLogger() *slog.Logger {
 
 func newStack(t *testing.T) *stack {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
+	kc := kafkatest.Cluster(t)
 	rdb := redistest.Client(t)
-	st := &stack{t: t, brokers: brokers, redis: redistest.Addr(t), prefix: redistest.Prefix(t, rdb)}
+	st := &stack{t: t, kafka: kc, redis: redistest.Addr(t), prefix: redistest.Prefix(t, rdb)}
 	st.topics = Topics{
 		Messages:  kafkatest.NewTopic(t, 4),
 		Sessions:  kafkatest.NewTopic(t, 4),
@@ -44,7 +44,7 @@ func newStack(t *testing.T) *stack {
 		Retained:  kafkatest.NewTopicSpec(t, kafkalog.TopicSpec{Partitions: 1, Compact: true}),
 	}
 	svc, err := sessiond.New(sessiond.Config{
-		Node: "sessiond-test", Kafka: brokers, RedisClient: rdb, KeyPrefix: st.prefix,
+		Node: "sessiond-test", Kafka: kc, RedisClient: rdb, KeyPrefix: st.prefix,
 		Topics:  sessiond.Topics(st.topics),
 		GroupID: kafkatest.UniqueName(t, "sessiond"), QueueQoS0: true, Logger: testLogger(),
 	})
@@ -72,7 +72,7 @@ func (st *stack) frontendWith(name string, mutate func(*Config)) (s *Server, sto
 	t.Helper()
 	cfg := Config{
 		Node: name, MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0",
-		Kafka: st.brokers, Redis: st.redis, KeyPrefix: st.prefix, Topics: st.topics,
+		Kafka: st.kafka, Redis: st.redis, KeyPrefix: st.prefix, Topics: st.topics,
 		Logger: testLogger().With("frontend", name),
 	}
 	if mutate != nil {

@@ -132,7 +132,7 @@ func newLimiter(cfg Limits) *limiter {
 		}, []string{"limit"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidemark_frontend_denied_total",
-			Help: "Actions the ACL refused, by action (publish, subscribe, will).",
+			Help: "Actions the ACL refused, by action (publish, subscribe, will, read: a delivery not sent).",
 		}, []string{"action"}),
 	}
 	// Every series exists from the start, so a dashboard shows 0, not nothing.
@@ -140,7 +140,7 @@ func newLimiter(cfg Limits) *limiter {
 		limitSubscriptions, limitPublishRate, limitTopic, limitInflight, limitPending} {
 		l.hits.WithLabelValues(name)
 	}
-	for _, action := range []string{"publish", "subscribe", "will"} {
+	for _, action := range []string{"publish", "subscribe", "will", "read"} {
 		l.denied.WithLabelValues(action)
 	}
 	if cfg.ConnectRate > 0 {
@@ -155,6 +155,9 @@ func (l *limiter) collectors() []prometheus.Collector {
 }
 
 func (l *limiter) hit(limit string) { l.hits.WithLabelValues(limit).Inc() }
+
+// deniedRead counts a delivery the ACL refused.
+func (l *limiter) deniedRead() { l.denied.WithLabelValues("read").Inc() }
 
 // acquireConn takes a connection slot; false: the frontend is full.
 func (l *limiter) acquireConn() bool {

@@ -11,17 +11,6 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// Record headers on the messages and retained topics (docs/design.md).
-const (
-	hdrQoS         = session.HeaderQoS
-	hdrRetain      = session.HeaderRetain
-	hdrClient      = session.HeaderClient
-	hdrProps       = session.HeaderProps
-	hdrExpires     = session.HeaderExpires
-	hdrTraceparent = session.HeaderTraceparent
-	hdrTracestate  = session.HeaderTracestate
-)
-
 // message is one application message as read back from the log, decoded
 // once and shared by every session it is delivered to (read-only).
 type message struct {
@@ -49,27 +38,27 @@ func decodeMessage(rec *kafkalog.Record) *message {
 		topic:     string(rec.Key),
 		payload:   rec.Value,
 	}
-	if v, ok := rec.Header(hdrQoS); ok && len(v) == 1 && v[0] >= '0' && v[0] <= '2' {
+	if v, ok := rec.Header(kafkalog.HeaderQoS); ok && len(v) == 1 && v[0] >= '0' && v[0] <= '2' {
 		m.qos = v[0] - '0'
 	}
-	if v, ok := rec.Header(hdrRetain); ok && string(v) == "1" {
+	if v, ok := rec.Header(kafkalog.HeaderRetain); ok && string(v) == "1" {
 		m.retain = true
 	}
-	if v, ok := rec.Header(hdrClient); ok {
+	if v, ok := rec.Header(kafkalog.HeaderClient); ok {
 		m.client = string(v)
 	}
-	if v, ok := rec.Header(hdrProps); ok && len(v) > 0 {
+	if v, ok := rec.Header(kafkalog.HeaderProps); ok && len(v) > 0 {
 		if p, err := mqtt.DecodeProperties(v); err == nil {
 			m.props = *p
 		}
 	}
-	if v, ok := rec.Header(hdrTraceparent); ok {
+	if v, ok := rec.Header(kafkalog.HeaderTraceparent); ok {
 		m.traceparent = string(v)
-		if v, ok := rec.Header(hdrTracestate); ok {
+		if v, ok := rec.Header(kafkalog.HeaderTracestate); ok {
 			m.tracestate = string(v)
 		}
 	}
-	if v, ok := rec.Header(hdrExpires); ok {
+	if v, ok := rec.Header(kafkalog.HeaderExpires); ok {
 		if n, err := strconv.ParseInt(string(v), 10, 64); err == nil {
 			m.expires = n
 		}

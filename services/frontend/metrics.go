@@ -29,7 +29,7 @@ type metrics struct {
 	followers atomic.Pointer[[]*kafkalog.Follower] // for the lag gauges, once running
 }
 
-func newMetrics(reg *prometheus.Registry) *metrics {
+func newMetrics(reg prometheus.Registerer) *metrics {
 	m := &metrics{
 		connections: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tidemark_frontend_connections", Help: "Open MQTT connections.",
@@ -79,7 +79,7 @@ func newMetrics(reg *prometheus.Registry) *metrics {
 
 // observe registers the gauges computed from the server's state at scrape
 // time, so the hot path keeps no extra counters for them.
-func (m *metrics) observe(s *Server, reg *prometheus.Registry) {
+func (m *metrics) observe(s *Server, reg prometheus.Registerer) {
 	if reg == nil {
 		return
 	}

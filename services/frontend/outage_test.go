@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
 
@@ -43,7 +44,7 @@ func TestKafkaOutageNoFalseAck(t *testing.T) {
 		return nil, errors.New("simulated outage"), true // closes the client connection
 	})
 
-	s, err := New(Config{Node: "outage", MQTTAddr: "127.0.0.1:0", Kafka: cluster.ListenAddrs(),
+	s, err := New(Config{Node: "outage", MQTTAddr: "127.0.0.1:0", Kafka: kafkalog.Plain(cluster.ListenAddrs()...),
 		Redis: "127.0.0.1:1", Logger: testLogger()})
 	if err != nil {
 		t.Fatal(err)

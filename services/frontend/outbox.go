@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -156,13 +157,15 @@ func (o *outbox) control(p mqtt.Packet) bool {
 
 // offer queues a live delivery. It never blocks; when the session is too far
 // behind it marks the overflow, which the writer turns into a slow-consumer
-// disconnect.
-func (o *outbox) offer(d *delivery) {
+// disconnect. A shared delivery is never lost that way: it is refused
+// instead (false), as it is by a closed outbox, so that its group gives it
+// to another member.
+func (o *outbox) offer(d *delivery) bool {
 	o.mu.Lock()
 	o.dirty = true
-	if o.closed {
+	if o.closed || (d.share != nil && (o.overflow || len(o.live) >= o.maxPending)) {
 		o.mu.Unlock()
-		return
+		return false
 	}
 	if o.overflow || len(o.live) >= o.maxPending {
 		o.overflow = true
@@ -182,6 +185,7 @@ func (o *outbox) offer(d *delivery) {
 	}
 	o.mu.Unlock()
 	wake(o.signal)
+	return true
 }
 
 // restore loads a resumed session's inflight window and queue references
@@ -350,7 +354,7 @@ type inflightRef struct {
 }
 
 type dropped struct {
-	reason string
+	reason events.DropReason
 	msg    *message
 }
 
@@ -411,7 +415,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 		}
 		if d.msg.expired(now) {
 			o.release(d)
-			b.drops = append(b.drops, dropped{session.DropExpired, d.msg})
+			b.drops = append(b.drops, dropped{events.DropExpired, d.msg})
 			continue
 		}
 		var pid uint16
@@ -422,7 +426,7 @@ func (o *outbox) takeLocked(b batch, now time.Time) batch {
 		if o.maxPacket > 0 && mqtt.PacketSize(pub, mqtt.V5) > o.maxPacket {
 			// [MQTT-3.1.2-25]: discard as if delivered.
 			o.release(d)
-			b.drops = append(b.drops, dropped{"packet_too_large", d.msg})
+			b.drops = append(b.drops, dropped{events.DropPacketTooLarge, d.msg})
 			continue
 		}
 		if d.qos > 0 {
@@ -631,11 +635,12 @@ func (o *outbox) progress(pos map[int]int64) (map[int]int64, []session.Inflight)
 }
 
 // hasRoom reports whether the client's window has room and little is
-// queued: shared deliveries prefer such members.
+// queued, and the outbox still takes deliveries: shared deliveries prefer
+// such members.
 func (o *outbox) hasRoom() bool {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return !o.windowFull() && len(o.live) < o.window
+	return !o.closed && !o.overflow && !o.windowFull() && len(o.live) < o.window
 }
 
 // unfinishedShared returns the shared deliveries not yet finished: queued,

@@ -26,7 +26,7 @@ func TestPublishAckAfterAppend(t *testing.T) {
 		t.Fatalf("%d records on the messages topic, want 1", len(msgs))
 	}
 	rec := msgs[0]
-	checks := map[string]string{hdrQoS: "1", hdrRetain: "1", hdrClient: "pub"}
+	checks := map[string]string{kafkalog.HeaderQoS: "1", kafkalog.HeaderRetain: "1", kafkalog.HeaderClient: "pub"}
 	for k, want := range checks {
 		if v, _ := rec.Header(k); string(v) != want {
 			t.Errorf("header %s = %q, want %q", k, v, want)
@@ -34,10 +34,10 @@ func TestPublishAckAfterAppend(t *testing.T) {
 	}
 	// The trace continues: same trace id (the span id is the frontend's
 	// publish span when a tracer provider is installed).
-	if v, _ := rec.Header(hdrTraceparent); !strings.Contains(string(v), "0af7651916cd43dd8448eb211c80319c") {
+	if v, _ := rec.Header(kafkalog.HeaderTraceparent); !strings.Contains(string(v), "0af7651916cd43dd8448eb211c80319c") {
 		t.Errorf("traceparent %q does not continue the publisher's trace", v)
 	}
-	if _, ok := rec.Header(hdrExpires); !ok {
+	if _, ok := rec.Header(kafkalog.HeaderExpires); !ok {
 		t.Error("no mqtt-expires header")
 	}
 	m := decodeMessage(rec)
@@ -145,7 +145,7 @@ func TestQoS2Inbound(t *testing.T) {
 // messages follower would.
 func feed(s *Server, p int, off int64, topic string, qos byte, client string, payload string) {
 	rec := &kafkalog.Record{Partition: p, Offset: off, Key: []byte(topic), Value: []byte(payload),
-		Headers: []kafkalog.Header{{Key: hdrQoS, Value: []byte{'0' + qos}}, {Key: hdrClient, Value: []byte(client)}}}
+		Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte{'0' + qos}}, {Key: kafkalog.HeaderClient, Value: []byte(client)}}}
 	s.router.dispatch(rec)
 }
 

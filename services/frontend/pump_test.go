@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 )
 
@@ -27,16 +28,16 @@ func TestUntracedPublishKeepsTraceContext(t *testing.T) {
 	if len(msgs) != 2 {
 		t.Fatalf("%d records, want 2", len(msgs))
 	}
-	if h, _ := msgs[0].Header(hdrTraceparent); string(h) != parent {
+	if h, _ := msgs[0].Header(kafkalog.HeaderTraceparent); string(h) != parent {
 		t.Errorf("traceparent %q, want the publisher's %q", h, parent)
 	}
-	if h, _ := msgs[0].Header(hdrTracestate); string(h) != "k=v" {
+	if h, _ := msgs[0].Header(kafkalog.HeaderTracestate); string(h) != "k=v" {
 		t.Errorf("tracestate %q, want k=v", h)
 	}
-	if h, ok := msgs[1].Header(hdrTraceparent); ok {
+	if h, ok := msgs[1].Header(kafkalog.HeaderTraceparent); ok {
 		t.Errorf("a publish without trace context got traceparent %q", h)
 	}
-	if q, _ := msgs[1].Header(hdrQoS); string(q) != "1" {
+	if q, _ := msgs[1].Header(kafkalog.HeaderQoS); string(q) != "1" {
 		t.Errorf("qos header %q", q)
 	}
 }

@@ -6,8 +6,8 @@ import (
 	"net"
 	"os"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
-	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 // Errors that end a connection. closeReason turns each into the disconnect
@@ -29,53 +29,48 @@ var (
 	// ErrAdministrative: an operator ended the connection or its session
 	// through the admin API (an administrative op on the sessions topic).
 	ErrAdministrative = errors.New("ended by an operator")
-	// errNotAuthorized ends a connection when the Authorizer refused an
-	// action that MQTT answers by closing the connection.
-	errNotAuthorized = errors.New("action not authorized")
 )
 
 // closeReason derives, in one place, why a connection ended: the reason word
 // of the disconnect op and event, the MQTT 5 reason code, and whether the
 // server should send DISCONNECT first (MQTT 5 only, never after the client's
 // own DISCONNECT or a dead socket).
-func closeReason(err error) (reason string, code mqtt.ReasonCode, send bool) {
+func closeReason(err error) (reason events.DisconnectReason, code mqtt.ReasonCode, send bool) {
 	var rc mqtt.ReasonCode
 	switch {
 	case err == nil, errors.Is(err, ErrClientDisconnect):
-		return session.ReasonNormal, mqtt.NormalDisconnection, false
+		return events.DisconnectNormal, mqtt.NormalDisconnection, false
 	case errors.Is(err, ErrTakenOver):
-		return session.ReasonTakenOver, mqtt.SessionTakenOver, true
+		return events.DisconnectTakenOver, mqtt.SessionTakenOver, true
 	case errors.Is(err, ErrKeepAlive):
-		return session.ReasonKeepalive, mqtt.KeepAliveTimeout, true
+		return events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true
 	case errors.Is(err, ErrSlowConsumer):
-		return session.ReasonSlowConsumer, mqtt.QuotaExceeded, true
+		return events.DisconnectSlowConsumer, mqtt.QuotaExceeded, true
 	case errors.Is(err, ErrAdministrative):
-		return session.ReasonAdministrative, mqtt.AdministrativeAction, true
+		return events.DisconnectAdministrative, mqtt.AdministrativeAction, true
 	case errors.Is(err, ErrShutdown):
-		return session.ReasonServerShutdown, mqtt.ServerShuttingDown, true
+		return events.DisconnectServerShutdown, mqtt.ServerShuttingDown, true
 	case errors.Is(err, ErrKafkaUnavailable):
-		return session.ReasonClosed, mqtt.ServerBusy, true
-	case errors.Is(err, errNotAuthorized):
-		return "not_authorized", mqtt.NotAuthorized, true
+		return events.DisconnectClosed, mqtt.ServerBusy, true
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		return session.ReasonKeepalive, mqtt.KeepAliveTimeout, true
+		return events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true
 	case errors.As(err, &rc):
 		switch rc {
 		case mqtt.PacketTooLarge:
-			return "packet_too_large", rc, true
+			return events.DisconnectPacketTooLarge, rc, true
 		case mqtt.ReceiveMaximumExceeded, mqtt.QuotaExceeded:
-			return "quota_exceeded", rc, true
+			return events.DisconnectQuotaExceeded, rc, true
 		}
 		if !rc.IsError() {
 			rc = mqtt.ProtocolError
 		}
-		return session.ReasonProtocolError, rc, true
+		return events.DisconnectProtocolError, rc, true
 	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, net.ErrClosed):
-		return session.ReasonClosed, mqtt.UnspecifiedError, false
+		return events.DisconnectClosed, mqtt.UnspecifiedError, false
 	}
 	var ne net.Error
 	if errors.As(err, &ne) {
-		return session.ReasonClosed, mqtt.UnspecifiedError, false
+		return events.DisconnectClosed, mqtt.UnspecifiedError, false
 	}
-	return session.ReasonProtocolError, mqtt.UnspecifiedError, true
+	return events.DisconnectProtocolError, mqtt.UnspecifiedError, true
 }

@@ -8,33 +8,33 @@ import (
 	"os"
 	"testing"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
-	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 func TestCloseReason(t *testing.T) {
 	tests := []struct {
 		name   string
 		err    error
-		reason string
+		reason events.DisconnectReason
 		code   mqtt.ReasonCode
 		send   bool
 	}{
-		{"client disconnect", ErrClientDisconnect, session.ReasonNormal, mqtt.NormalDisconnection, false},
-		{"eof", fmt.Errorf("read packet: %w", io.EOF), session.ReasonClosed, mqtt.UnspecifiedError, false},
-		{"eof inside a packet", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), session.ReasonClosed, mqtt.UnspecifiedError, false},
-		{"reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, session.ReasonClosed, mqtt.UnspecifiedError, false},
-		{"takeover", ErrTakenOver, session.ReasonTakenOver, mqtt.SessionTakenOver, true},
-		{"keep alive", ErrKeepAlive, session.ReasonKeepalive, mqtt.KeepAliveTimeout, true},
-		{"deadline", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), session.ReasonKeepalive, mqtt.KeepAliveTimeout, true},
-		{"slow consumer", ErrSlowConsumer, session.ReasonSlowConsumer, mqtt.QuotaExceeded, true},
-		{"administrative", ErrAdministrative, session.ReasonAdministrative, mqtt.AdministrativeAction, true},
-		{"shutdown", ErrShutdown, session.ReasonServerShutdown, mqtt.ServerShuttingDown, true},
-		{"log unavailable", ErrKafkaUnavailable, session.ReasonClosed, mqtt.ServerBusy, true},
-		{"malformed", fmt.Errorf("read packet: %w", mqtt.MalformedPacket), session.ReasonProtocolError, mqtt.MalformedPacket, true},
-		{"protocol error", fmt.Errorf("read packet: %w", mqtt.ProtocolError), session.ReasonProtocolError, mqtt.ProtocolError, true},
-		{"too large", fmt.Errorf("read packet: %w", mqtt.PacketTooLarge), "packet_too_large", mqtt.PacketTooLarge, true},
-		{"topic alias", fmt.Errorf("alias: %w", mqtt.TopicAliasInvalid), session.ReasonProtocolError, mqtt.TopicAliasInvalid, true},
+		{"client disconnect", ErrClientDisconnect, events.DisconnectNormal, mqtt.NormalDisconnection, false},
+		{"eof", fmt.Errorf("read packet: %w", io.EOF), events.DisconnectClosed, mqtt.UnspecifiedError, false},
+		{"eof inside a packet", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), events.DisconnectClosed, mqtt.UnspecifiedError, false},
+		{"reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, events.DisconnectClosed, mqtt.UnspecifiedError, false},
+		{"takeover", ErrTakenOver, events.DisconnectTakenOver, mqtt.SessionTakenOver, true},
+		{"keep alive", ErrKeepAlive, events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true},
+		{"deadline", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true},
+		{"slow consumer", ErrSlowConsumer, events.DisconnectSlowConsumer, mqtt.QuotaExceeded, true},
+		{"administrative", ErrAdministrative, events.DisconnectAdministrative, mqtt.AdministrativeAction, true},
+		{"shutdown", ErrShutdown, events.DisconnectServerShutdown, mqtt.ServerShuttingDown, true},
+		{"log unavailable", ErrKafkaUnavailable, events.DisconnectClosed, mqtt.ServerBusy, true},
+		{"malformed", fmt.Errorf("read packet: %w", mqtt.MalformedPacket), events.DisconnectProtocolError, mqtt.MalformedPacket, true},
+		{"protocol error", fmt.Errorf("read packet: %w", mqtt.ProtocolError), events.DisconnectProtocolError, mqtt.ProtocolError, true},
+		{"too large", fmt.Errorf("read packet: %w", mqtt.PacketTooLarge), events.DisconnectPacketTooLarge, mqtt.PacketTooLarge, true},
+		{"topic alias", fmt.Errorf("alias: %w", mqtt.TopicAliasInvalid), events.DisconnectProtocolError, mqtt.TopicAliasInvalid, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -55,6 +56,12 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 			c.dropGap(e.Partition, e.Offset)
 			continue
 		}
+		if !c.readable(msg.topic) {
+			// The rules changed since it was sent: forget it, as if
+			// completed, rather than send it again.
+			c.out.dropInflight(e.PacketID)
+			continue
+		}
 		m := c.matchSubs(msg)
 		c.out.addResend(&delivery{msg: msg, qos: e.QoS, pid: e.PacketID, dup: true, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link})
 	}
@@ -75,6 +82,10 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 			}
 			delete(want, rec.Offset)
 			msg := decodeMessage(rec)
+			if !c.readable(msg.topic) {
+				c.out.releaseRef(q.Partition, q.Offset)
+				return nil
+			}
 			m := c.matchSubs(msg)
 			if !c.out.addReplay(&delivery{msg: msg, qos: q.QoS, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link}, done) {
 				return errStop
@@ -115,7 +126,7 @@ func (c *conn) replay(st session.State, sw map[int]int64) {
 				}
 				msg := decodeMessage(rec)
 				m := c.matchSubs(msg)
-				if !m.ok {
+				if !m.ok || !c.readable(msg.topic) {
 					return nil
 				}
 				if !c.out.addReplay(&delivery{msg: msg, qos: m.qos, subIDs: m.subIDs, retain: m.rap && msg.retain, replayed: true, link: link}, done) {
@@ -169,7 +180,7 @@ func (c *conn) readOne(p int, o int64) (*message, error) {
 }
 
 func (c *conn) dropGap(p int, o int64) {
-	c.drop(session.DropRetentionGap, &message{partition: p, offset: o})
+	c.drop(events.DropRetentionGap, &message{partition: p, offset: o})
 }
 
 // replayFailed ends the connection: without its replay the session would

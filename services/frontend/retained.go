@@ -55,7 +55,7 @@ func (r *retainedStore) deliver(c *conn, s session.Subscription) {
 	r.mu.RLock()
 	var ds []*delivery
 	for name, m := range r.msgs {
-		if !topic.Match(s.Filter, name) || !c.mayRead(name) {
+		if !topic.Match(s.Filter, name) || !c.readable(name) {
 			continue
 		}
 		if m.expired(nowFunc()) {

@@ -96,7 +96,7 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 		span := startProcessSpan(rec, msg)
 		for i := range r.found {
 			f := &r.found[i]
-			if f.m.ok && f.c.mayRead(name) {
+			if f.m.ok && f.c.readable(name) {
 				f.c.out.offer(&delivery{msg: msg, qos: f.m.qos, retain: f.m.rap && msg.retain, subIDs: f.m.subIDs})
 			}
 			*f = connMatch{} // let the scratch hold no session
@@ -141,18 +141,15 @@ func (r *router) matchOf(c *conn, indexed *bool) *match {
 }
 
 // attach inserts subs for c and returns the positions from which live
-// dispatch covers c (sw in docs/design.md).
+// dispatch covers them (sw in docs/design.md): every record at or after
+// them is matched against subs.
 func (r *router) attach(c *conn, subs []session.Subscription) map[int]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for _, s := range subs {
 		r.idx.Subscribe(c, s.Filter, s)
 	}
-	sw := make(map[int]int64, len(r.pos))
-	for p, o := range r.pos {
-		sw[p] = o
-	}
-	return sw
+	return r.snapshot()
 }
 
 func (r *router) subscribe(c *conn, s session.Subscription) {
@@ -173,11 +170,7 @@ func (r *router) remove(c *conn) map[int]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.idx.Remove(c)
-	out := make(map[int]int64, len(r.pos))
-	for p, o := range r.pos {
-		out[p] = o
-	}
-	return out
+	return r.snapshot()
 }
 
 // positions returns a copy of the dispatch positions: every record below
@@ -185,6 +178,11 @@ func (r *router) remove(c *conn) map[int]int64 {
 func (r *router) positions() map[int]int64 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.snapshot()
+}
+
+// snapshot copies the dispatch positions; called with mu held.
+func (r *router) snapshot() map[int]int64 {
 	out := make(map[int]int64, len(r.pos))
 	for p, o := range r.pos {
 		out[p] = o

@@ -49,20 +49,23 @@ type Server struct {
 	tls      *tls.Config
 	app      appender
 	rdb      redis.UniversalClient
+	ownRdb   bool // dialled here, so closed here
 	reader   sessionReader
 	router   *router
 	retained *retainedStore
 	opsSeen  *opWatermark // how far the takeover watch has read the sessions topic
 	shares   *shares
 
-	mu       sync.Mutex
-	clients  map[string]*conn   // by ClientID, once the connect op is logged
-	logging  map[string][]*conn // by ClientID, while the connect op is being logged
-	conns    map[*conn]struct{} // every open connection
-	wills    map[string]*time.Timer
-	draining bool
-	connWG   sync.WaitGroup
-	bg       sync.WaitGroup // wills being published
+	mu      sync.Mutex
+	clients map[string]*conn   // by ClientID, once the connect op is logged
+	logging map[string][]*conn // by ClientID, while the connect op is being logged
+	conns   map[*conn]struct{} // every open connection
+	wills   map[string]*time.Timer
+	// willsClosed is set by stopWills: no will is published from then on.
+	willsClosed bool
+	draining    bool
+	connWG      sync.WaitGroup
+	bg          sync.WaitGroup // wills being published; Add under mu while !willsClosed
 
 	addrMu sync.Mutex
 	addrs  map[string]net.Addr
@@ -80,7 +83,10 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	rdb := redis.NewClient(&redis.Options{Addr: cfg.Redis})
+	rdb, own := cfg.RedisClient, false
+	if rdb == nil {
+		rdb, own = redis.NewClient(&redis.Options{Addr: cfg.Redis}), true
+	}
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Node),
@@ -89,7 +95,8 @@ func New(cfg Config) (*Server, error) {
 		tls:      tc,
 		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
-		reader:   session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}),
+		ownRdb:   own,
+		reader:   newSessionView(session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}), cfg.Kafka, cfg.Topics.Sessions),
 		router:   newRouter(),
 		retained: newRetainedStore(),
 		opsSeen:  newOpWatermark(),
@@ -127,7 +134,9 @@ const drainTimeout = 10 * time.Second
 // sends MQTT 5 clients DISCONNECT 0x8B (3.1.x connections are closed),
 // logs their progress and disconnect ops, and returns.
 func (s *Server) Run(ctx context.Context) error {
-	defer s.rdb.Close()
+	if s.ownRdb {
+		defer s.rdb.Close()
+	}
 
 	lns, err := s.listen()
 	if err != nil {
@@ -165,7 +174,7 @@ func (s *Server) Run(ctx context.Context) error {
 	<-progressDone
 	stopFollowers()
 	fwg.Wait()
-	s.bg.Wait()
+	s.stopWills()
 	if err := s.app.Close(); err != nil {
 		s.log.Warn("close appender", "err", err)
 	}
@@ -357,9 +366,23 @@ func (s *Server) drain() {
 	go func() { s.connWG.Wait(); close(done) }()
 	select {
 	case <-done:
+		return
 	case <-time.After(drainTimeout):
-		s.log.Warn("drain timed out", "connections", len(conns))
 	}
+	// Connections still ending lose their sockets now; their final ops
+	// are bounded by opTimeout, so this wait ends too, and none of them
+	// outlives Run.
+	s.mu.Lock()
+	left := make([]*conn, 0, len(s.conns))
+	for c := range s.conns {
+		left = append(left, c)
+	}
+	s.mu.Unlock()
+	s.log.Warn("drain timed out; closing the remaining connections", "connections", len(left))
+	for _, c := range left {
+		c.killNow(ErrShutdown)
+	}
+	<-done
 }
 
 // listener is one bound listener with its accept loop.

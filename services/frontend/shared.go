@@ -33,10 +33,14 @@ type shares struct {
 	s      *Server
 	mu     sync.Mutex
 	groups map[shareKey]*shareGroup
+	// leaving holds the groups whose last member left and whose consumer
+	// group is still being left: the member does not wait for Kafka, but
+	// stopAll does, so no group goroutine outlives the server.
+	leaving map[*shareGroup]struct{}
 }
 
 func newShares(s *Server) *shares {
-	return &shares{s: s, groups: make(map[shareKey]*shareGroup)}
+	return &shares{s: s, groups: make(map[shareKey]*shareGroup), leaving: make(map[*shareGroup]struct{})}
 }
 
 // shareGroup is one shared subscription on this frontend: its local
@@ -52,10 +56,19 @@ type shareGroup struct {
 	pending map[int]map[int64]struct{}
 	next    map[int]int64 // next offset handled; its keys are the owned partitions
 
+	// requeued holds the messages no member could take when they were
+	// offered (every member closing or full): they stay pending and are
+	// offered again every shareCommitEvery and when a member joins.
+	requeued []*message
+
 	cancel context.CancelFunc
-	done   chan struct{}
+	done   chan struct{} // closed when the group's goroutines returned
 	group  *kafkalog.Group
 }
+
+// maxRequeued bounds the messages waiting for a member: past it, Handle
+// waits, so the share stops reading the log instead of buffering it.
+const maxRequeued = 1024
 
 type shareMember struct {
 	c   *conn
@@ -66,22 +79,28 @@ type shareMember struct {
 func (sh *shares) join(c *conn, group string, sub session.Subscription) {
 	key := shareKey{group, sub.Filter}
 	sh.mu.Lock()
-	defer sh.mu.Unlock()
 	g := sh.groups[key]
 	if g == nil {
 		g = sh.start(key)
 		sh.groups[key] = g
 	}
 	g.mu.Lock()
+	joined := true
 	for _, m := range g.members {
 		if m.c == c {
 			m.sub = sub // re-subscribe replaces the options
-			g.mu.Unlock()
-			return
+			joined = false
+			break
 		}
 	}
-	g.members = append(g.members, &shareMember{c: c, sub: sub})
+	if joined {
+		g.members = append(g.members, &shareMember{c: c, sub: sub})
+	}
 	g.mu.Unlock()
+	sh.mu.Unlock()
+	if joined {
+		g.retry() // what waited for a member
+	}
 }
 
 // start joins the consumer group of key; called with sh.mu held.
@@ -97,7 +116,7 @@ func (sh *shares) start(key shareKey) *shareGroup {
 		done:    make(chan struct{}),
 	}
 	g.group = kafkalog.NewGroup(kafkalog.GroupOptions{
-		Brokers: sh.s.cfg.Kafka,
+		Cluster: sh.s.cfg.Kafka,
 		GroupID: fmt.Sprintf("share.%s.%x", key.group, h.Sum64()),
 		Topic:   sh.s.cfg.Topics.Messages,
 		// The broker's smallest allowed session timeout: a frontend that
@@ -108,9 +127,17 @@ func (sh *shares) start(key shareKey) *shareGroup {
 	ctx, cancel := context.WithCancel(context.Background())
 	g.cancel = cancel
 	go func() {
-		defer close(g.done)
-		go g.commitLoop(ctx)
+		defer func() {
+			sh.mu.Lock()
+			delete(sh.leaving, g)
+			sh.mu.Unlock()
+			close(g.done)
+		}()
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() { defer wg.Done(); g.maintain(ctx) }()
 		_ = g.group.Run(ctx)
+		wg.Wait()
 	}()
 	return g
 }
@@ -136,6 +163,7 @@ func (sh *shares) leave(c *conn, group, filter string, unfinished []*delivery) {
 	g.mu.Unlock()
 	if last {
 		delete(sh.groups, key)
+		sh.leaving[g] = struct{}{}
 	}
 	sh.mu.Unlock()
 	sh.s.log.Debug("shared subscription member left", "group", group, "filter", filter, "last", last)
@@ -146,19 +174,23 @@ func (sh *shares) leave(c *conn, group, filter string, unfinished []*delivery) {
 		return
 	}
 	for _, d := range unfinished {
-		if d.share == g {
-			g.deliver(d.msg)
+		if d.share == g && !g.deliver(d.msg) {
+			g.requeue(d.msg)
 		}
 	}
 }
 
-// stopAll leaves every consumer group (server shutdown).
+// stopAll leaves every consumer group (server shutdown) and waits for
+// the groups still being left.
 func (sh *shares) stopAll() {
 	sh.mu.Lock()
-	gs := make([]*shareGroup, 0, len(sh.groups))
+	gs := make([]*shareGroup, 0, len(sh.groups)+len(sh.leaving))
 	for k, g := range sh.groups {
 		gs = append(gs, g)
 		delete(sh.groups, k)
+	}
+	for g := range sh.leaving {
+		gs = append(gs, g)
 	}
 	sh.mu.Unlock()
 	for _, g := range gs {
@@ -192,7 +224,10 @@ func (g *shareGroup) Revoked(parts []int) {
 }
 
 // Handle implements kafkalog.GroupHandler: one member gets each match.
-func (g *shareGroup) Handle(_ context.Context, rec *kafkalog.Record) error {
+func (g *shareGroup) Handle(ctx context.Context, rec *kafkalog.Record) error {
+	if err := g.waitRequeued(ctx); err != nil {
+		return err
+	}
 	g.mu.Lock()
 	p, o := rec.Partition, rec.Offset
 	skip := o < g.startAt[p] || !topic.Match(g.key.filter, string(rec.Key))
@@ -207,13 +242,39 @@ func (g *shareGroup) Handle(_ context.Context, rec *kafkalog.Record) error {
 	}
 	g.mu.Unlock()
 	if !skip {
-		g.deliver(decodeMessage(rec))
+		if msg := decodeMessage(rec); !g.deliver(msg) {
+			g.requeue(msg)
+		}
 	}
 	return nil
 }
 
-// deliver hands msg to the next member, preferring one with window room.
-func (g *shareGroup) deliver(msg *message) {
+// waitRequeued holds the group's reading while too many messages wait
+// for a member.
+func (g *shareGroup) waitRequeued(ctx context.Context) error {
+	for {
+		g.mu.Lock()
+		n := len(g.requeued)
+		g.mu.Unlock()
+		if n < maxRequeued {
+			return nil
+		}
+		t := time.NewTimer(50 * time.Millisecond)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return ctx.Err()
+		case <-t.C:
+		}
+	}
+}
+
+// deliver hands msg to one member: the next in round-robin order with
+// window room, else the next that takes it at all. Members that may not read
+// the topic are passed over; when none may, the message is complete (a
+// denied delivery, counted once). It reports false when the members that
+// may read it all refused it (closing, or too far behind).
+func (g *shareGroup) deliver(msg *message) bool {
 	// Members are looked at outside g.mu: an outbox calls complete with
 	// its own lock held, so g.mu must never be held into an outbox.
 	g.mu.Lock()
@@ -222,24 +283,69 @@ func (g *shareGroup) deliver(msg *message) {
 	g.mu.Unlock()
 	n := len(members)
 	if n == 0 {
-		return // left: stays uncommitted for the next owner
+		return false
 	}
-	pick := start % n
+	var order []int
 	for i := 0; i < n; i++ {
-		if members[(start+i)%n].c.out.hasRoom() {
-			pick = (start + i) % n
-			break
+		if j := (start + i) % n; members[j].c.out.hasRoom() {
+			order = append(order, j)
 		}
 	}
-	g.mu.Lock()
-	g.rr = pick + 1
-	g.mu.Unlock()
-	m := members[pick]
-	d := &delivery{msg: msg, qos: min(msg.qos, m.sub.QoS), share: g}
-	if m.sub.SubID != 0 {
-		d.subIDs = []uint32{m.sub.SubID}
+	for i := 0; i < n; i++ {
+		order = append(order, (start+i)%n)
 	}
-	m.c.out.offer(d)
+	readers := 0
+	for _, j := range order[:n] {
+		if members[j].c.mayRead(msg.topic) {
+			readers++
+		}
+	}
+	if readers == 0 {
+		g.s.lim.deniedRead()
+		g.complete(msg.partition, msg.offset)
+		return true
+	}
+	for _, j := range order {
+		m := members[j]
+		if !m.c.mayRead(msg.topic) {
+			continue
+		}
+		d := &delivery{msg: msg, qos: min(msg.qos, m.sub.QoS), share: g}
+		if m.sub.SubID != 0 {
+			d.subIDs = []uint32{m.sub.SubID}
+		}
+		if m.c.out.offer(d) {
+			g.mu.Lock()
+			g.rr = j + 1
+			g.mu.Unlock()
+			return true
+		}
+	}
+	return false
+}
+
+// requeue keeps a message no member took; it stays pending.
+func (g *shareGroup) requeue(msg *message) {
+	g.mu.Lock()
+	g.requeued = append(g.requeued, msg)
+	g.mu.Unlock()
+}
+
+// retry offers the requeued messages again, in their order; those still
+// refused wait for the next try.
+func (g *shareGroup) retry() {
+	g.mu.Lock()
+	msgs := g.requeued
+	g.requeued = nil
+	g.mu.Unlock()
+	for i, msg := range msgs {
+		if !g.deliver(msg) {
+			g.mu.Lock()
+			g.requeued = append(append([]*message(nil), msgs[i:]...), g.requeued...)
+			g.mu.Unlock()
+			return
+		}
+	}
 }
 
 // complete marks a delivered record finished (acknowledged, or dropped
@@ -250,9 +356,10 @@ func (g *shareGroup) complete(p int, o int64) {
 	g.mu.Unlock()
 }
 
-// commitLoop commits, per owned partition, the oldest unfinished offset
-// (or the next one when all are finished).
-func (g *shareGroup) commitLoop(ctx context.Context) {
+// maintain offers the requeued messages again and commits, per owned
+// partition, the oldest unfinished offset (or the next one when all are
+// finished), every shareCommitEvery.
+func (g *shareGroup) maintain(ctx context.Context) {
 	t := time.NewTicker(shareCommitEvery)
 	defer t.Stop()
 	last := map[int]int64{}
@@ -262,6 +369,7 @@ func (g *shareGroup) commitLoop(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		g.retry()
 		g.mu.Lock()
 		at := make(map[int]int64, len(g.next))
 		for p, n := range g.next {

@@ -136,7 +136,7 @@ func parentOf(m *message) trace.SpanContext {
 	if m.traceparent == "" {
 		return trace.SpanContext{}
 	}
-	carrier := propagation.MapCarrier{hdrTraceparent: m.traceparent, hdrTracestate: m.tracestate}
+	carrier := propagation.MapCarrier{kafkalog.HeaderTraceparent: m.traceparent, kafkalog.HeaderTracestate: m.tracestate}
 	return trace.SpanContextFromContext(propagator.Extract(context.Background(), carrier))
 }
 

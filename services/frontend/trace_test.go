@@ -132,7 +132,7 @@ func TestTraceAcrossTheLog(t *testing.T) {
 			t.Errorf("%s: %s's parent is %s, want %s", tt.name, tt.child.Name(), tt.child.Parent().SpanID(), tt.parent.SpanContext().SpanID())
 		}
 	}
-	if h, _ := msgs[0].Header(hdrTraceparent); string(h) == parent {
+	if h, _ := msgs[0].Header(kafkalog.HeaderTraceparent); string(h) == parent {
 		t.Fatal("record carries the publisher's context, not the publish span's")
 	}
 	for _, c := range []struct {
@@ -182,7 +182,7 @@ func TestTraceConnect(t *testing.T) {
 	if op == nil {
 		t.Fatal("no connect op")
 	}
-	h, _ := op.Header(hdrTraceparent)
+	h, _ := op.Header(kafkalog.HeaderTraceparent)
 	if want := connect.SpanContext().TraceID().String(); len(h) < 35 || string(h[3:35]) != want {
 		t.Errorf("connect op traceparent %q, want trace %s", h, want)
 	}
@@ -243,7 +243,7 @@ func TestTraceDispatchWithoutMatch(t *testing.T) {
 	sub.connect(&mqtt.Connect{ClientID: "sub", CleanStart: true})
 	subscribe(t, sub, 1, mqtt.Subscription{Filter: "a", QoS: 0})
 	r := publishRecord(DefaultTopics().Messages, "pub", &mqtt.Publish{Topic: "b", Payload: []byte("x")}, time.Now())
-	r.Headers = append(r.Headers, kafkalog.Header{Key: hdrTraceparent, Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")})
+	r.Headers = append(r.Headers, kafkalog.Header{Key: kafkalog.HeaderTraceparent, Value: []byte("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01")})
 	s.router.dispatch(r)
 	for _, sp := range rec.Ended() {
 		if sp.Name() == "process "+DefaultTopics().Messages {
@@ -299,7 +299,7 @@ func TestTraceQoS2DeliveryEndsAtPubcomp(t *testing.T) {
 	}
 	// A QoS 2 delivery needs a QoS 2 message: rewrite the logged QoS.
 	for i, h := range msgs[0].Headers {
-		if h.Key == hdrQoS {
+		if h.Key == kafkalog.HeaderQoS {
 			msgs[0].Headers[i].Value = []byte("2")
 		}
 	}

@@ -4,9 +4,9 @@ import (
 	"context"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
-	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 // nowFunc is the clock; a variable so expiry tests need not sleep.
@@ -18,12 +18,12 @@ const willRetry = 30 * time.Second
 // scheduleWill publishes a connection's will now, or after its Will Delay
 // Interval unless the client reconnects first [MQTT-3.1.3-9]. The delay is
 // capped by the session expiry: the will goes out when the session ends.
-func (s *Server) scheduleWill(cid string, info ClientInfo, w *mqtt.Will, expiry uint32, reason string) {
+func (s *Server) scheduleWill(cid string, info ClientInfo, w *mqtt.Will, expiry uint32, reason events.DisconnectReason) {
 	var delay uint32
 	if w.Properties.WillDelay != nil {
 		delay = min(*w.Properties.WillDelay, expiry)
 	}
-	if delay > 0 && (reason == session.ReasonTakenOver || reason == session.ReasonServerShutdown) {
+	if delay > 0 && (reason == events.DisconnectTakenOver || reason == events.DisconnectServerShutdown) {
 		// Taken over: the new connection resumes the session within the
 		// delay by definition. Shutdown: the timer would die with the
 		// process; the session service knows the will from the connect op.
@@ -32,21 +32,55 @@ func (s *Server) scheduleWill(cid string, info ClientInfo, w *mqtt.Will, expiry 
 	if !s.cfg.Auth.Publish(context.Background(), info, w.Topic) {
 		return
 	}
-	if delay == 0 {
-		go s.publishWill(cid, w)
-		return
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.willsClosed {
+		s.log.Warn("will not published: the frontend is stopping", "client", cid, "topic", w.Topic)
+		return
+	}
+	if delay == 0 {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.publishWill(cid, w)
+		}()
+		return
+	}
 	if t := s.wills[cid]; t != nil {
 		t.Stop()
 	}
-	s.wills[cid] = time.AfterFunc(time.Duration(delay)*time.Second, func() {
+	var t *time.Timer
+	t = time.AfterFunc(time.Duration(delay)*time.Second, func() {
 		s.mu.Lock()
-		delete(s.wills, cid)
+		if s.wills[cid] == t {
+			delete(s.wills, cid)
+		}
+		if s.willsClosed {
+			s.mu.Unlock()
+			return
+		}
+		s.bg.Add(1)
 		s.mu.Unlock()
+		defer s.bg.Done()
 		s.publishWill(cid, w)
 	})
+	s.wills[cid] = t
+}
+
+// stopWills ends will publishing before the appender closes: delayed wills
+// still waiting are dropped (logged), and the ones being published are
+// waited for, so that nothing outlives Run.
+func (s *Server) stopWills() {
+	s.mu.Lock()
+	s.willsClosed = true
+	for cid, t := range s.wills {
+		if t.Stop() {
+			s.log.Warn("delayed will not published: the frontend stopped first", "client", cid)
+		}
+		delete(s.wills, cid)
+	}
+	s.mu.Unlock()
+	s.bg.Wait()
 }
 
 // cancelWill stops a delayed will because the client connected again.

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -139,13 +140,13 @@ func (c *conn) flush(pkts []mqtt.Packet) error {
 }
 
 // drop logs a message the session will not get, as an op and a metric.
-func (c *conn) drop(reason string, m *message) {
-	c.s.m.drops.WithLabelValues(reason).Inc()
+func (c *conn) drop(reason events.DropReason, m *message) {
+	c.s.m.drops.WithLabelValues(string(reason)).Inc()
 	if m.offset < 0 {
 		return
 	}
 	if err := c.op(func() *session.Op {
-		return &session.Op{Kind: session.OpDrop, Reason: reason, Partition: m.partition, Offset: m.offset, Topic: m.topic, Count: 1}
+		return &session.Op{Kind: session.OpDrop, Reason: string(reason), Partition: m.partition, Offset: m.offset, Topic: m.topic, Count: 1}
 	}); err != nil {
 		c.log.Warn("log drop", "err", err)
 	}
@@ -232,7 +233,7 @@ func (c *conn) logProgress(ctx context.Context) error {
 // lock, so it is never older than an op logged before it.
 func (c *conn) sendProgress(ctx context.Context, last *progressState, force bool) *progressState {
 	var now *progressState
-	_, err := c.appendOpIf(ctx, func() *session.Op {
+	_, err := c.appendOp(ctx, func() *session.Op {
 		var pos map[int]int64
 		if force {
 			pos = c.finalPos

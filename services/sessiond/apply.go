@@ -46,9 +46,6 @@ type outcome struct {
 	// leaves the queue index before the Redis change is applied, so no
 	// queue write can land after it.
 	leave bool
-	// offline: the session went offline and persists; it joins the queue
-	// index after the Redis change.
-	offline bool
 	// state is the session's state after the op; empty: unchanged.
 	state  string
 	result string
@@ -160,7 +157,7 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		// that closes the connection logs a disconnect that is then
 		// stale, as after a takeover.
 		kick := *op
-		kick.Reason, kick.Code, kick.Expiry = session.ReasonAdministrative, codeAdministrative, m.Expiry
+		kick.Reason, kick.Code, kick.Expiry = string(events.DisconnectAdministrative), codeAdministrative, m.Expiry
 		kick.Conn, kick.Node = m.Conn, m.Node
 		return s.decideDisconnect(b, &kick, in, follow)
 	}
@@ -188,10 +185,10 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 				Session: sess(old, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 			})
 		case old.Online && old.Resumable() && !op.Clean:
-			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonTakenOver, codeTakenOver, ts))
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectTakenOver, codeTakenOver, ts))
 			present = true
 		case old.Online:
-			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, session.ReasonDiscarded, codeTakenOver, ts))
+			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectDiscarded, codeTakenOver, ts))
 			reason := events.TerminateConflict
 			if old.Resumable() {
 				reason = events.TerminateDiscarded
@@ -240,9 +237,9 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
 	cid := op.ClientID
 	old := in.meta
-	reason := op.Reason
+	reason := events.DisconnectReason(op.Reason)
 	if reason == "" {
-		reason = session.ReasonClosed // a frontend that names no reason saw the socket end
+		reason = events.DisconnectClosed // a frontend that names no reason saw the socket end
 	}
 	d := disconnected(old, cid, reason, op.Code, op.TS)
 	d.Operator = op.By
@@ -255,7 +252,7 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	}
 	if expiry == 0 {
 		why := events.TerminateNormal
-		if reason == session.ReasonAdministrative {
+		if reason == events.DisconnectAdministrative {
 			why = events.TerminateAdministrative
 		}
 		b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
@@ -281,10 +278,9 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		qfrom[p] = o
 	}
 	return outcome{
-		offline: true,
-		state:   stateOffline,
-		meta:    &m,
-		qfrom:   qfrom,
+		state: stateOffline,
+		meta:  &m,
+		qfrom: qfrom,
 		tx: func(tx *session.Tx) {
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)
@@ -302,7 +298,7 @@ func (s *Service) decideAdminDiscard(b *batch, op *session.Op, m *session.Meta) 
 	}
 	cid := op.ClientID
 	if m.Online {
-		d := disconnected(m, cid, session.ReasonAdministrative, codeAdministrative, op.TS)
+		d := disconnected(m, cid, events.DisconnectAdministrative, codeAdministrative, op.TS)
 		d.Operator = op.By
 		b.add(events.ClientDisconnected, m.Node, cid, d)
 	}

@@ -6,12 +6,13 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 func testService(t *testing.T) *Service {
 	t.Helper()
-	s, err := New(Config{Kafka: []string{"127.0.0.1:1"}, Redis: "127.0.0.1:1", Node: "sd", MaxExpiry: time.Hour})
+	s, err := New(Config{Kafka: kafkalog.Plain("127.0.0.1:1"), Redis: "127.0.0.1:1", Node: "sd", MaxExpiry: time.Hour})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +166,7 @@ func TestDecideDisconnectQueueStart(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			b := &batch{}
-			op := &session.Op{Kind: session.OpDisconnect, ClientID: "c", Epoch: 3, TS: 1000, Reason: "normal", Expiry: tc.expiry}
+			op := &session.Op{Kind: session.OpDisconnect, ClientID: "c", Epoch: 3, TS: 1000, Reason: string(events.DisconnectNormal), Expiry: tc.expiry}
 			out := s.decide(b, op, input{meta: m, cursor: map[int]int64{0: 7}, qfrom: map[int]int64{0: 2, 1: 4}}, map[int]int64{0: 9, 1: 9, 2: 9})
 			if out.state != tc.state {
 				t.Fatalf("state %q want %q", out.state, tc.state)
@@ -173,7 +174,7 @@ func TestDecideDisconnectQueueStart(t *testing.T) {
 			if tc.state != stateOffline {
 				return
 			}
-			if !out.offline || out.meta.Online || out.meta.ExpiresAt != tc.at {
+			if out.meta.Online || out.meta.ExpiresAt != tc.at {
 				t.Fatalf("offline outcome %+v meta %+v", out, out.meta)
 			}
 			// Cursor first, then an older qfrom, then the follower's position.

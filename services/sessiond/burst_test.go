@@ -71,7 +71,7 @@ func TestBurstsApplyLikeSingleOps(t *testing.T) {
 		ops := []*session.Op{
 			mk(session.Op{Kind: session.OpSubscribe, Subs: []session.Subscription{{Filter: "x/#", QoS: 1}}}),
 			mk(session.Op{Kind: session.OpProgress, Cursor: map[int]int64{0: 5, 1: 6}}),
-			mk(session.Op{Kind: session.OpDisconnect, Reason: session.ReasonNormal, Expiry: 60}),
+			mk(session.Op{Kind: session.OpDisconnect, Reason: string(events.DisconnectNormal), Expiry: 60}),
 			{Kind: session.OpConnect, ClientID: cid, Conn: connID(cid, "B"), Node: "fe-2", TS: time.Now().UnixMilli(), Proto: 5, Expiry: 60},
 		}
 		recs := make([]*kafkalog.Record, 0, len(ops))
@@ -82,7 +82,7 @@ func TestBurstsApplyLikeSingleOps(t *testing.T) {
 			t.Fatal(err)
 		}
 		epochB := recs[3].Offset
-		st, err := h.reader.WaitApplied(ctx, cid, epochB)
+		st, err := h.reader.WaitApplied(ctx, partOf(cid), cid, epochB)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -96,7 +96,7 @@ func TestBurstsApplyLikeSingleOps(t *testing.T) {
 		got := describe(h.sequence(cid))
 		exp := describeWants([]want{
 			{typ: events.SessionCreated, conn: a.id}, {typ: events.ClientConnected, conn: a.id},
-			{typ: events.SessionSubscribed, conn: a.id}, {typ: events.ClientDisconnected, conn: a.id, reason: "normal"},
+			{typ: events.SessionSubscribed, conn: a.id}, {typ: events.ClientDisconnected, conn: a.id, reason: string(events.DisconnectNormal)},
 			{typ: events.SessionResumed, conn: connID(cid, "B")}, {typ: events.ClientConnected, conn: connID(cid, "B"), present: true},
 		})
 		if got != exp {
@@ -114,7 +114,7 @@ func TestBurstsApplyLikeSingleOps(t *testing.T) {
 		epochs := h.appendOps(connects...)
 		var ends []*session.Op
 		for i, c := range connects {
-			ends = append(ends, &session.Op{Kind: session.OpDisconnect, ClientID: c.ClientID, Conn: c.Conn, Epoch: epochs[i], Reason: session.ReasonClosed})
+			ends = append(ends, &session.Op{Kind: session.OpDisconnect, ClientID: c.ClientID, Conn: c.Conn, Epoch: epochs[i], Reason: string(events.DisconnectClosed)})
 		}
 		h.appendOps(ends...)
 		for _, c := range connects {
@@ -122,7 +122,7 @@ func TestBurstsApplyLikeSingleOps(t *testing.T) {
 			got := describe(h.sequence(c.ClientID))
 			exp := describeWants([]want{
 				{typ: events.SessionCreated, conn: c.Conn}, {typ: events.ClientConnected, conn: c.Conn},
-				{typ: events.ClientDisconnected, conn: c.Conn, reason: "closed"}, {typ: events.SessionTerminated, conn: c.Conn, reason: "normal"},
+				{typ: events.ClientDisconnected, conn: c.Conn, reason: string(events.DisconnectClosed)}, {typ: events.SessionTerminated, conn: c.Conn, reason: string(events.TerminateNormal)},
 			})
 			if got != exp {
 				t.Fatalf("%s events\n got %s\nwant %s", c.ClientID, got, exp)

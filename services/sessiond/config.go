@@ -21,6 +21,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/redis/go-redis/v9"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
@@ -35,12 +36,13 @@ type Config struct {
 	// Node names this instance in events it causes itself (expiry, queue
 	// drops); default the host name.
 	Node string
-	// Kafka lists the bootstrap brokers.
-	Kafka []string
+	// Kafka is the cluster: bootstrap brokers and connection security.
+	Kafka kafkalog.Cluster
 	// Redis is the Redis address (host:port); ignored when RedisClient is
 	// set.
 	Redis string
-	// RedisClient, when set, is used instead of dialling Redis.
+	// RedisClient, when set, is used instead of dialling Redis (and not
+	// closed by the service): a cluster, Sentinel or TLS client.
 	RedisClient redis.UniversalClient
 	// KeyPrefix is prepended to every Redis key (tests, shared Redis).
 	KeyPrefix string
@@ -85,7 +87,7 @@ func (c *Config) defaults() error {
 		}
 		c.Node = h
 	}
-	if len(c.Kafka) == 0 {
+	if len(c.Kafka.Brokers) == 0 {
 		return fmt.Errorf("%w: no kafka brokers", ErrConfig)
 	}
 	if c.Redis == "" && c.RedisClient == nil {

@@ -52,7 +52,7 @@ func sess(m *session.Meta, cid, conn, node string) events.Session {
 	return events.Session{ClientID: cid, ConnID: conn, Node: node, Epoch: m.Epoch, Proto: int(m.Proto)}
 }
 
-func disconnected(m *session.Meta, cid, reason string, code byte, at int64) *events.Disconnected {
+func disconnected(m *session.Meta, cid string, reason events.DisconnectReason, code byte, at int64) *events.Disconnected {
 	c := int(code)
 	d := at - m.Since
 	if d < 0 {
@@ -60,7 +60,7 @@ func disconnected(m *session.Meta, cid, reason string, code byte, at int64) *eve
 	}
 	return &events.Disconnected{
 		Connection:     connection(m, cid),
-		Reason:         events.DisconnectReason(reason),
+		Reason:         reason,
 		MQTTReasonCode: &c,
 		DurationMS:     d,
 	}

@@ -40,7 +40,7 @@ func (s *Service) expirePartition(ctx context.Context, p *part) error {
 		return err
 	}
 	for _, cid := range due {
-		m, err := s.w.Meta(ctx, cid)
+		m, err := s.w.Meta(ctx, p.n, cid)
 		if err != nil {
 			return err
 		}

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
-	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 func terminatedExpired(evs []events.Envelope) bool {
@@ -30,14 +29,14 @@ func TestExpiry(t *testing.T) {
 		const cid = "expire-running"
 		a, _ := h.connect(cid, connID(cid, "A"), false, 5, 1)
 		t0 := time.Now().Truncate(time.Millisecond)
-		off := a.disconnect(session.ReasonNormal, 1)
+		off := a.disconnect(events.DisconnectNormal, 1)
 		evs := h.waitFor(cid, terminatedExpired)
 		if last := evs[len(evs)-1]; last.Time.Before(t0.Add(time.Second)) {
 			t.Fatalf("expired at %v, before the deadline %v", last.Time, t0.Add(time.Second))
 		}
 		want := []want{
 			{typ: events.SessionCreated, conn: a.id}, {typ: events.ClientConnected, conn: a.id},
-			{typ: events.ClientDisconnected, conn: a.id, reason: "normal"}, {typ: events.SessionTerminated, reason: "expired"},
+			{typ: events.ClientDisconnected, conn: a.id, reason: string(events.DisconnectNormal)}, {typ: events.SessionTerminated, reason: string(events.TerminateExpired)},
 		}
 		if got := describe(evs); got != describeWants(want) {
 			t.Fatalf("events %s want %s", got, describeWants(want))
@@ -51,7 +50,7 @@ func TestExpiry(t *testing.T) {
 		defer in.stop()
 		const cid = "expire-reconnect"
 		a, _ := h.connect(cid, connID(cid, "A"), false, 5, 2)
-		a.disconnect(session.ReasonNormal, 2)
+		a.disconnect(events.DisconnectNormal, 2)
 		b, st := h.connect(cid, connID(cid, "B"), false, 5, 2)
 		if !st.Present {
 			t.Fatal("session not present on reconnect")
@@ -71,7 +70,7 @@ func TestExpiry(t *testing.T) {
 		in := h.start(nil)
 		const cid = "expire-stopped"
 		a, _ := h.connect(cid, connID(cid, "A"), false, 5, 1)
-		a.disconnect(session.ReasonNormal, 1)
+		a.disconnect(events.DisconnectNormal, 1)
 		h.marker(cid)
 		in.stop()
 		if st := h.load(cid); !st.Exists || st.Meta.Online {

@@ -4,6 +4,7 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
@@ -23,7 +24,7 @@ func TestStaleOpsChangeNothing(t *testing.T) {
 		{"qos2_out", session.Op{Kind: session.OpQoS2Out, PacketID: 8, Partition: 1, Offset: 5}},
 		{"qos2_in", session.Op{Kind: session.OpQoS2In, PacketID: 9}},
 		{"qos2_rel", session.Op{Kind: session.OpQoS2Rel, PacketID: 3}},
-		{"disconnect", session.Op{Kind: session.OpDisconnect, Reason: session.ReasonTakenOver, Expiry: 60}},
+		{"disconnect", session.Op{Kind: session.OpDisconnect, Reason: string(events.DisconnectTakenOver), Expiry: 60}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,13 +83,13 @@ func TestWaitAppliedPresent(t *testing.T) {
 			if st.Present != s.present || st.Epoch != c.epoch {
 				t.Fatalf("present=%v epoch=%d, want present=%v epoch=%d", st.Present, st.Epoch, s.present, c.epoch)
 			}
-			c.disconnect(session.ReasonNormal, s.expiry)
+			c.disconnect(events.DisconnectNormal, s.expiry)
 		})
 	}
 	t.Run("superseded", func(t *testing.T) {
 		first := h.op(&session.Op{Kind: session.OpConnect, ClientID: cid, Conn: connID(cid, "X"), Proto: 4})
 		c, _ := h.connect(cid, connID(cid, "Y"), false, 4, 0)
-		if _, err := h.reader.WaitApplied(t.Context(), cid, first); err != session.ErrSuperseded {
+		if _, err := h.reader.WaitApplied(t.Context(), partOf(cid), cid, first); err != session.ErrSuperseded {
 			t.Fatalf("wait older epoch %d (newest %d): %v", first, c.epoch, err)
 		}
 	})

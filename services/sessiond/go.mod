@@ -15,6 +15,13 @@ require (
 	github.com/tidemarkmq/tidemark/services/admin v0.0.0
 	go.opentelemetry.io/otel v1.47.0
 	go.opentelemetry.io/otel/trace v1.47.0
+	go.uber.org/goleak v1.3.0
+)
+
+require (
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
 )
 
 require (
@@ -34,6 +41,7 @@ require (
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -66,3 +74,5 @@ replace (
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas
 	github.com/tidemarkmq/tidemark/services/admin => ../admin
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles

@@ -75,7 +75,7 @@ func TestTwoInstances(t *testing.T) {
 		exp := describeWants([]want{
 			{typ: events.SessionCreated, conn: old.id}, {typ: events.ClientConnected, conn: old.id},
 			{typ: events.SessionSubscribed, conn: old.id},
-			{typ: events.ClientDisconnected, conn: old.id, reason: "takenover"},
+			{typ: events.ClientDisconnected, conn: old.id, reason: string(events.DisconnectTakenOver)},
 			{typ: events.SessionResumed, conn: c.id}, {typ: events.ClientConnected, conn: c.id, present: true},
 			{typ: events.SessionUnsubscribed, conn: c.id},
 		})

@@ -28,15 +28,15 @@ const testPartitions = 4
 // harness drives session services the way frontends do: it appends ops
 // to a private sessions topic and reads the private lifecycle topic.
 type harness struct {
-	t       *testing.T
-	brokers []string
-	rdb     *redis.Client
-	prefix  string
-	topics  Topics
-	group   string
-	app     *kafkalog.Appender
-	reader  *session.Reader
-	valid   *events.Validator
+	t      *testing.T
+	kafka  kafkalog.Cluster
+	rdb    redis.UniversalClient
+	prefix string
+	topics Topics
+	group  string
+	app    *kafkalog.Appender
+	reader *session.Reader
+	valid  *events.Validator
 
 	mu     sync.Mutex
 	events map[string][]events.Envelope // by ClientID, in log order
@@ -48,10 +48,47 @@ type harness struct {
 
 func newHarness(t *testing.T) *harness {
 	t.Helper()
-	brokers := kafkatest.Brokers(t)
-	rdb := redistest.Client(t)
+	return newHarnessOn(t, redistest.Client(t))
+}
+
+// newHarnessOn is newHarness with the view on rdb (a cluster, a TLS
+// server).
+func newHarnessOn(t *testing.T, rdb redis.UniversalClient) *harness {
+	t.Helper()
+	h := newBareHarnessOn(t, rdb)
+	h.reader = session.NewReaderOptions(rdb, session.Options{Prefix: h.prefix})
+	v, err := events.NewValidator()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.valid = v
+	h.app = kafkalog.NewAppender(h.kafka, kafkalog.AppenderOptions{})
+	t.Cleanup(func() { h.app.Close() })
+
+	ctx, cancel := context.WithCancel(context.Background())
+	fol := kafkalog.NewFollower(h.kafka, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
+	done := make(chan struct{})
+	go func() { defer close(done); _ = fol.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+	select {
+	case <-fol.Ready():
+	case <-time.After(30 * time.Second):
+		t.Fatal("lifecycle follower not ready")
+	}
+	return h
+}
+
+// newBareHarness gives a service its private topics, Redis prefix and
+// group, and nothing else: no client of the harness's own runs.
+func newBareHarness(t *testing.T) *harness {
+	t.Helper()
+	return newBareHarnessOn(t, redistest.Client(t))
+}
+
+func newBareHarnessOn(t *testing.T, rdb redis.UniversalClient) *harness {
+	t.Helper()
 	h := &harness{
-		t: t, brokers: brokers, rdb: rdb, prefix: redistest.Prefix(t, rdb),
+		t: t, kafka: kafkatest.Cluster(t), rdb: rdb, prefix: redistest.Prefix(t, rdb),
 		group:  kafkatest.UniqueName(t, "sessiond"),
 		events: map[string][]events.Envelope{}, ids: map[string]int{}, notify: make(chan struct{}),
 	}
@@ -60,25 +97,6 @@ func newHarness(t *testing.T) *harness {
 		Messages:  kafkatest.NewTopic(t, testPartitions),
 		Lifecycle: kafkatest.NewTopic(t, testPartitions),
 		Retained:  "unused",
-	}
-	h.reader = session.NewReaderOptions(rdb, session.Options{Prefix: h.prefix})
-	v, err := events.NewValidator()
-	if err != nil {
-		t.Fatal(err)
-	}
-	h.valid = v
-	h.app = kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
-	t.Cleanup(func() { h.app.Close() })
-
-	ctx, cancel := context.WithCancel(context.Background())
-	fol := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: h.topics.Lifecycle, Default: kafkalog.Earliest}, h.onEvent)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = fol.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-	select {
-	case <-fol.Ready():
-	case <-time.After(30 * time.Second):
-		t.Fatal("lifecycle follower not ready")
 	}
 	return h
 }
@@ -107,6 +125,9 @@ func (h *harness) onEvent(r *kafkalog.Record) {
 	h.notify = make(chan struct{})
 }
 
+// partOf is the sessions partition of cid's ops on the test topics.
+func partOf(cid string) int { return session.Partition(cid, testPartitions) }
+
 // connID returns a stable UUID naming connection label of cid.
 func connID(cid, label string) string {
 	return uuid.NewSHA1(uuid.NameSpaceOID, []byte(cid+"/"+label)).String()
@@ -121,7 +142,7 @@ type instance struct {
 
 func (h *harness) config() Config {
 	return Config{
-		Node: "sessiond-test", Kafka: h.brokers, RedisClient: h.rdb, KeyPrefix: h.prefix, Topics: h.topics,
+		Node: "sessiond-test", Kafka: h.kafka, RedisClient: h.rdb, KeyPrefix: h.prefix, Topics: h.topics,
 		GroupID: h.group, QueueQoS0: true, ExpiryCheck: 100 * time.Millisecond, CommitInterval: 50 * time.Millisecond,
 		SessionTimeout: 6 * time.Second,
 		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
@@ -131,6 +152,15 @@ func (h *harness) config() Config {
 // start runs a Service with the harness config changed by tweak, and
 // waits until it is ready.
 func (h *harness) start(tweak func(*Config)) *instance {
+	h.t.Helper()
+	in := h.launch(tweak)
+	in.waitReady(h.t)
+	return in
+}
+
+// launch runs a Service with the harness config changed by tweak; it is
+// stopped when the test ends.
+func (h *harness) launch(tweak func(*Config)) *instance {
 	h.t.Helper()
 	cfg := h.config()
 	if tweak != nil {
@@ -144,14 +174,18 @@ func (h *harness) start(tweak func(*Config)) *instance {
 	in := &instance{svc: svc, cancel: cancel, done: make(chan struct{})}
 	go func() { defer close(in.done); _ = svc.Run(ctx) }()
 	h.t.Cleanup(in.stop)
+	return in
+}
+
+func (in *instance) waitReady(t *testing.T) {
+	t.Helper()
 	deadline := time.Now().Add(40 * time.Second)
-	for !svc.Ready() {
+	for !in.svc.Ready() {
 		if time.Now().After(deadline) {
-			h.t.Fatal("service not ready in time")
+			t.Fatal("service not ready in time")
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return in
 }
 
 func (in *instance) stop() {
@@ -192,7 +226,7 @@ func (h *harness) connect(cid, id string, clean bool, proto byte, expiry uint32)
 	epoch := h.op(&session.Op{Kind: session.OpConnect, ClientID: cid, Conn: id, Proto: proto, Clean: clean, Expiry: expiry, Keepalive: 30, Peer: "127.0.0.1:5"})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := h.reader.WaitApplied(ctx, cid, epoch)
+	st, err := h.reader.WaitApplied(ctx, partOf(cid), cid, epoch)
 	if err != nil {
 		h.t.Fatalf("wait connect %s/%s applied: %v", cid, id, err)
 	}
@@ -204,8 +238,8 @@ func (c *conn) send(o *session.Op) int64 {
 	return c.h.op(o)
 }
 
-func (c *conn) disconnect(reason string, expiry uint32) int64 {
-	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: reason, Expiry: expiry})
+func (c *conn) disconnect(reason events.DisconnectReason, expiry uint32) int64 {
+	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: string(reason), Expiry: expiry})
 }
 
 // admin appends an administrative op for cid's session at epoch as the
@@ -360,7 +394,7 @@ func describe(evs []events.Envelope) string {
 // waitGone waits until cid has no session in Redis.
 func (h *harness) load(cid string) session.State {
 	h.t.Helper()
-	st, err := h.reader.Load(context.Background(), cid)
+	st, err := h.reader.Load(context.Background(), partOf(cid), cid)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -370,7 +404,14 @@ func (h *harness) load(cid string) session.State {
 // eventually polls cond (bounded) for state that has no event to wait on.
 func eventually(t *testing.T, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	eventuallyWithin(t, 30*time.Second, what, cond)
+}
+
+// eventuallyWithin is eventually with its own bound, for waits on bulk
+// work.
+func eventuallyWithin(t *testing.T, bound time.Duration, what string, cond func() (bool, error)) {
+	t.Helper()
+	deadline := time.Now().Add(bound)
 	wait := 10 * time.Millisecond
 	for {
 		ok, err := cond()

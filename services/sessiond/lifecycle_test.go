@@ -11,8 +11,9 @@ import (
 // TestLifecycleSequences drives one service through every scenario of the
 // lifecycle tables (SESSIONS.md §3) and asserts the exact event sequence
 // per ClientID, with reasons and Session Present.
-func TestLifecycleSequences(t *testing.T) {
-	h := newHarness(t)
+func TestLifecycleSequences(t *testing.T) { lifecycleSequences(t, newHarness(t)) }
+
+func lifecycleSequences(t *testing.T, h *harness) {
 	h.start(nil)
 
 	const v311, v5 = 4, 5
@@ -26,13 +27,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "clean connect and normal disconnect",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), true, v311, 0)
-				a.disconnect(session.ReasonNormal, 0)
+				a.disconnect(events.DisconnectNormal, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A", present: false},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
-				{typ: events.SessionTerminated, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
+				{typ: events.SessionTerminated, conn: "A", reason: string(events.TerminateNormal)},
 			},
 		},
 		{
@@ -41,13 +42,13 @@ func TestLifecycleSequences(t *testing.T) {
 				a, _ := h.connect(cid, id("A"), true, v311, 0)
 				h.connect(cid, id("B"), true, v311, 0)
 				// The old frontend's late disconnect is stale: no second event.
-				a.disconnect(session.ReasonTakenOver, 0)
+				a.disconnect(events.DisconnectTakenOver, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "discarded"},
-				{typ: events.SessionTerminated, conn: "B", reason: "conflict"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectDiscarded)},
+				{typ: events.SessionTerminated, conn: "B", reason: string(events.TerminateConflict)},
 				{typ: events.SessionCreated, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: false},
 			},
@@ -56,13 +57,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "persistent first connect, disconnect, resume",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v311, 0)
-				a.disconnect(session.ReasonNormal, 0)
+				a.disconnect(events.DisconnectNormal, 0)
 				h.connect(cid, id("B"), false, v311, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A", present: false},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
 				{typ: events.SessionResumed, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: true},
 			},
@@ -72,12 +73,12 @@ func TestLifecycleSequences(t *testing.T) {
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 300)
 				h.connect(cid, id("B"), false, v5, 300)
-				a.disconnect(session.ReasonTakenOver, 300)
+				a.disconnect(events.DisconnectTakenOver, 300)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A", present: false},
-				{typ: events.ClientDisconnected, conn: "A", reason: "takenover"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectTakenOver)},
 				{typ: events.SessionResumed, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: true},
 			},
@@ -86,14 +87,14 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "persistent then clean while offline",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v311, 0)
-				a.disconnect(session.ReasonClosed, 0)
+				a.disconnect(events.DisconnectClosed, 0)
 				h.connect(cid, id("B"), true, v311, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "closed"},
-				{typ: events.SessionTerminated, conn: "B", reason: "discarded"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectClosed)},
+				{typ: events.SessionTerminated, conn: "B", reason: string(events.TerminateDiscarded)},
 				{typ: events.SessionCreated, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: false},
 			},
@@ -107,8 +108,8 @@ func TestLifecycleSequences(t *testing.T) {
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "discarded"},
-				{typ: events.SessionTerminated, conn: "B", reason: "discarded"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectDiscarded)},
+				{typ: events.SessionTerminated, conn: "B", reason: string(events.TerminateDiscarded)},
 				{typ: events.SessionCreated, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: false},
 			},
@@ -117,13 +118,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "MQTT 5 clean start with expiry survives disconnect",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), true, v5, 60)
-				a.disconnect(session.ReasonNormal, 60)
+				a.disconnect(events.DisconnectNormal, 60)
 				h.connect(cid, id("B"), false, v5, 60)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
 				{typ: events.SessionResumed, conn: "B"},
 				{typ: events.ClientConnected, conn: "B", present: true},
 			},
@@ -132,13 +133,13 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "MQTT 5 expiry set to zero at disconnect ends the session",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 60)
-				a.disconnect(session.ReasonNormal, 0)
+				a.disconnect(events.DisconnectNormal, 0)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
 				{typ: events.ClientConnected, conn: "A"},
-				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
-				{typ: events.SessionTerminated, conn: "A", reason: "normal"},
+				{typ: events.ClientDisconnected, conn: "A", reason: string(events.DisconnectNormal)},
+				{typ: events.SessionTerminated, conn: "A", reason: string(events.TerminateNormal)},
 			},
 		},
 		{
@@ -168,7 +169,7 @@ func TestLifecycleSequences(t *testing.T) {
 				a, _ := h.connect(cid, id("A"), false, v5, 60)
 				h.admin(cid, session.OpAdminDisconnect, a.epoch)
 				// The frontend closes the connection and logs its end: stale.
-				a.disconnect(session.ReasonAdministrative, 60)
+				a.disconnect(events.DisconnectAdministrative, 60)
 			},
 			want: []want{
 				{typ: events.SessionCreated, conn: "A"},
@@ -194,7 +195,7 @@ func TestLifecycleSequences(t *testing.T) {
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 60)
 				h.admin(cid, session.OpAdminDiscard, a.epoch)
-				a.disconnect(session.ReasonAdministrative, 60)
+				a.disconnect(events.DisconnectAdministrative, 60)
 				h.connect(cid, id("B"), false, v5, 60)
 				h.admin(cid, session.OpAdminDisconnect, a.epoch) // meant for A: fenced
 			},
@@ -211,7 +212,7 @@ func TestLifecycleSequences(t *testing.T) {
 			name: "admin discard of an offline session",
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 60)
-				a.disconnect(session.ReasonNormal, 60)
+				a.disconnect(events.DisconnectNormal, 60)
 				h.admin(cid, session.OpAdminDiscard, a.epoch)
 			},
 			want: []want{
@@ -226,7 +227,7 @@ func TestLifecycleSequences(t *testing.T) {
 			run: func(h *harness, cid string, id func(string) string) {
 				a, _ := h.connect(cid, id("A"), false, v5, 60)
 				a.send(&session.Op{Kind: session.OpSubscribe, Subs: []session.Subscription{{Filter: "a/+", QoS: 1}, {Filter: "b/#", QoS: 1}}})
-				a.disconnect(session.ReasonNormal, 60)
+				a.disconnect(events.DisconnectNormal, 60)
 				h.admin(cid, session.OpAdminUnsubscribe, a.epoch, "a/+")
 			},
 			want: []want{

@@ -1,6 +1,7 @@
 package sessiond
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strconv"
@@ -36,13 +37,19 @@ const catchUpWorkers = 4
 type queue struct {
 	s     *Service
 	fol   *kafkalog.Follower
-	work  chan *offline
 	ready func() bool
+	// wake tells an idle catch-up worker that pending has work.
+	wake chan struct{}
 
 	mu   sync.Mutex
 	pos  map[int]int64 // follower: next offset per messages partition
 	sess map[string]*offline
 	ix   *topic.Index[string, session.Subscription]
+	// pending lists the sessions waiting for a catch-up, each once; the
+	// catch-up workers take them in order. It holds every session
+	// scheduled, however many, so none is forgotten while the workers are
+	// busy (a Redis outage keeps each retrying its session).
+	pending []*offline
 }
 
 // offline is one offline persistent session being queued for.
@@ -56,6 +63,9 @@ type offline struct {
 	// guarded by queue.mu
 	qfrom  map[int]int64 // next messages offset to evaluate per partition
 	synced map[int]bool
+	// scheduled: in queue.pending; running: a worker is catching it up;
+	// again: scheduled while running, so it goes back to pending after.
+	scheduled, running, again bool
 
 	mu     sync.Mutex
 	gone   bool  // left the offline set: write nothing more for it
@@ -64,7 +74,7 @@ type offline struct {
 
 func newQueue(s *Service) *queue {
 	q := &queue{
-		s: s, work: make(chan *offline, 1024),
+		s: s, wake: make(chan struct{}, 1),
 		pos: map[int]int64{}, sess: map[string]*offline{}, ix: topic.NewIndex[string, session.Subscription](),
 	}
 	q.fol = kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{
@@ -107,17 +117,74 @@ func (q *queue) run(ctx context.Context) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case o := <-q.work:
-					q.catchUp(ctx, o)
+			for ctx.Err() == nil {
+				o := q.take()
+				if o == nil {
+					select {
+					case <-ctx.Done():
+					case <-q.wake:
+					}
+					continue
 				}
+				q.catchUp(ctx, o)
+				q.done(o)
 			}
 		}()
 	}
 	wg.Wait()
+}
+
+// schedule asks for a catch-up of o. It never blocks: o waits in pending
+// (once, however often it is scheduled) until a worker is free.
+func (q *queue) schedule(o *offline) {
+	q.mu.Lock()
+	switch {
+	case o.running:
+		o.again = true
+	case !o.scheduled:
+		o.scheduled = true
+		q.pending = append(q.pending, o)
+	}
+	q.mu.Unlock()
+	q.signal()
+}
+
+// signal wakes one idle worker, if any is waiting.
+func (q *queue) signal() {
+	select {
+	case q.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take hands the next pending session to a worker, or nil.
+func (q *queue) take() *offline {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(q.pending) == 0 {
+		return nil
+	}
+	o := q.pending[0]
+	q.pending[0] = nil
+	q.pending = q.pending[1:]
+	o.scheduled, o.running = false, true
+	if len(q.pending) > 0 {
+		q.signal() // the next worker takes the rest
+	}
+	return o
+}
+
+// done ends a worker's catch-up of o; if o was scheduled meanwhile (a
+// write failed after the pass had gone by), it is pending again.
+func (q *queue) done(o *offline) {
+	q.mu.Lock()
+	o.running = false
+	again := o.again
+	o.again = false
+	q.mu.Unlock()
+	if again {
+		q.schedule(o)
+	}
 }
 
 // positions returns the follower's next offset per partition (empty before
@@ -157,7 +224,7 @@ func (q *queue) load(ctx context.Context, n int) (online, offline int64, err err
 // add starts queueing for cid if its session is offline, reading its
 // subscriptions and qfrom from Redis. It returns the session's state.
 func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
-	st, err := q.s.w.Load(ctx, cid)
+	st, err := q.s.w.Load(ctx, n, cid)
 	if err != nil {
 		return "", err
 	}
@@ -187,24 +254,8 @@ func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
 	q.mu.Unlock()
 	q.s.met.offline.Inc()
 	q.s.met.queueLen.Add(float64(o.length))
-	q.schedule(ctx, o)
+	q.schedule(o)
 	return stateOffline, nil
-}
-
-// schedule hands o to the catch-up workers.
-func (q *queue) schedule(ctx context.Context, o *offline) {
-	select {
-	case q.work <- o:
-	default:
-		// The workers are busy; a goroutine waits for room instead of
-		// blocking the caller (an op going offline, a follower).
-		go func() {
-			select {
-			case q.work <- o:
-			case <-ctx.Done():
-			}
-		}()
-	}
 }
 
 // remove stops queueing for cid (it came online, expired or was deleted).
@@ -273,6 +324,8 @@ func (q *queue) onRecord(r *kafkalog.Record) {
 	q.mu.Unlock()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	var failed []*offline
+	var firstErr error
 	for _, h := range hits {
 		var ev evaluation
 		span := startEnqueueSpan(r, h.o.cid)
@@ -282,15 +335,26 @@ func (q *queue) onRecord(r *kafkalog.Record) {
 			endSpan(span, err, attribute.Int("tidemark.queued", len(ev.refs)))
 		}
 		if err != nil {
-			// Fall back to a catch-up from this record: a later record
-			// queued first would move qfrom past it.
-			q.s.log.Warn("offline queue write failed; catching up", "client", h.o.cid, "err", err)
-			q.mu.Lock()
-			h.o.synced[r.Partition] = false
-			h.o.qfrom[r.Partition] = min(h.o.qfrom[r.Partition], r.Offset)
-			q.mu.Unlock()
-			q.schedule(ctx, h.o)
+			failed = append(failed, h.o)
+			firstErr = cmp.Or(firstErr, err)
 		}
+	}
+	if len(failed) == 0 {
+		return
+	}
+	// Fall back to a catch-up from this record: a later record queued
+	// first would move qfrom past it. The workers retry until it is
+	// written, however long the outage.
+	q.s.log.Warn("offline queue writes failed; catching up", "partition", r.Partition, "offset", r.Offset,
+		"clients", len(failed), "err", firstErr)
+	q.mu.Lock()
+	for _, o := range failed {
+		o.synced[r.Partition] = false
+		o.qfrom[r.Partition] = min(o.qfrom[r.Partition], r.Offset)
+	}
+	q.mu.Unlock()
+	for _, o := range failed {
+		q.schedule(o)
 	}
 }
 
@@ -304,7 +368,7 @@ type evaluation struct {
 // subscriptions: a queue ref, an expiry drop, or nothing.
 func (ev *evaluation) eval(s *Service, o *offline, r *kafkalog.Record, subs []session.Subscription) {
 	publisher := ""
-	if v, ok := r.Header(session.HeaderClient); ok {
+	if v, ok := r.Header(kafkalog.HeaderClient); ok {
 		publisher = string(v)
 	}
 	best := -1
@@ -318,14 +382,14 @@ func (ev *evaluation) eval(s *Service, o *offline, r *kafkalog.Record, subs []se
 		return
 	}
 	pubQoS := 0
-	if v, ok := r.Header(session.HeaderQoS); ok {
+	if v, ok := r.Header(kafkalog.HeaderQoS); ok {
 		pubQoS, _ = strconv.Atoi(string(v))
 	}
 	qos := min(best, pubQoS)
 	if qos == 0 && !s.cfg.QueueQoS0 {
 		return
 	}
-	if v, ok := r.Header(session.HeaderExpires); ok {
+	if v, ok := r.Header(kafkalog.HeaderExpires); ok {
 		if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms <= time.Now().UnixMilli() {
 			ev.expired = append(ev.expired, r)
 			return
@@ -344,7 +408,7 @@ func (q *queue) commit(ctx context.Context, o *offline, p int, next int64, ev *e
 	if o.gone {
 		return nil
 	}
-	dropped, length, err := q.s.w.Enqueue(ctx, o.cid, ev.refs, map[int]int64{p: next}, q.s.cfg.MaxQueued)
+	dropped, length, err := q.s.w.Enqueue(ctx, o.part, o.cid, ev.refs, map[int]int64{p: next}, q.s.cfg.MaxQueued)
 	if err != nil {
 		return err
 	}

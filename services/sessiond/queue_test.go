@@ -24,9 +24,9 @@ func (h *harness) publish(ms ...msg) []*kafkalog.Record {
 	h.t.Helper()
 	recs := make([]*kafkalog.Record, len(ms))
 	for i, m := range ms {
-		hs := []kafkalog.Header{{Key: session.HeaderQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: session.HeaderClient, Value: []byte(m.from)}}
+		hs := []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: kafkalog.HeaderClient, Value: []byte(m.from)}}
 		if m.expires != 0 {
-			hs = append(hs, kafkalog.Header{Key: session.HeaderExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
+			hs = append(hs, kafkalog.Header{Key: kafkalog.HeaderExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
 		}
 		recs[i] = &kafkalog.Record{Topic: h.topics.Messages, Key: []byte(m.topic), Value: []byte("payload"), Headers: hs}
 	}
@@ -41,7 +41,7 @@ func (h *harness) publish(ms ...msg) []*kafkalog.Record {
 // cursorNow is the cursor of a client that has seen everything so far.
 func (h *harness) cursorNow() map[int]int64 {
 	h.t.Helper()
-	bs, err := kafkalog.TopicBounds(context.Background(), h.brokers, h.topics.Messages)
+	bs, err := kafkalog.TopicBounds(context.Background(), h.kafka, h.topics.Messages)
 	if err != nil {
 		h.t.Fatal(err)
 	}
@@ -72,7 +72,7 @@ func (h *harness) goOffline(cid string, subs []session.Subscription, early ...ms
 	a.send(&session.Op{Kind: session.OpSubscribe, Subs: subs})
 	a.send(&session.Op{Kind: session.OpProgress, Cursor: h.cursorNow()})
 	recs := h.publish(early...)
-	a.disconnect(session.ReasonNormal, 600)
+	a.disconnect(events.DisconnectNormal, 600)
 	h.marker(cid)
 	return recs
 }
@@ -81,8 +81,9 @@ func (h *harness) goOffline(cid string, subs []session.Subscription, early ...ms
 // queued as refs with the delivered QoS, both those published before the
 // service saw the session go offline (catch-up) and after (live), with No
 // Local, QoS 0 and message expiry applied.
-func TestOfflineQueue(t *testing.T) {
-	h := newHarness(t)
+func TestOfflineQueue(t *testing.T) { offlineQueue(t, newHarness(t)) }
+
+func offlineQueue(t *testing.T, h *harness) {
 	h.start(nil)
 	const cid = "queued"
 	subs := []session.Subscription{{Filter: "q/#", QoS: 1}, {Filter: "nl/+", QoS: 2, NoLocal: true}}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
 )
@@ -16,8 +17,9 @@ import (
 // restarting the service gives back every session, subscription, cursor,
 // inflight entry, QoS 2 state, expiry schedule and offline queue, and
 // announces nothing again.
-func TestRebuildAfterRedisWipe(t *testing.T) {
-	h := newHarness(t)
+func TestRebuildAfterRedisWipe(t *testing.T) { rebuildAfterRedisWipe(t, newHarness(t)) }
+
+func rebuildAfterRedisWipe(t *testing.T, h *harness) {
 	in := h.start(nil)
 	subs := []session.Subscription{{Filter: "r/#", QoS: 2}, {Filter: "s/+", QoS: 1, SubID: 4}}
 
@@ -35,7 +37,7 @@ func TestRebuildAfterRedisWipe(t *testing.T) {
 	h.connect("taken", connID("taken", "A"), false, 5, 300)
 	h.connect("taken", connID("taken", "B"), false, 5, 300)
 	gone, _ := h.connect("gone", connID("gone", "A"), true, 4, 0)
-	gone.disconnect(session.ReasonNormal, 0)
+	gone.disconnect(events.DisconnectNormal, 0)
 	cids := []string{"offline", "online", "taken", "gone"}
 	for _, c := range cids {
 		h.marker(c)

@@ -147,11 +147,11 @@ func (s *Service) applyRun(ctx context.Context, p *part, run []*kafkalog.Record)
 type overlay map[string]*input
 
 // view returns cid's view, reading the session hash on first use.
-func (s *Service) view(ctx context.Context, ov overlay, cid string) (*input, error) {
+func (s *Service) view(ctx context.Context, n int, ov overlay, cid string) (*input, error) {
 	if in, ok := ov[cid]; ok {
 		return in, nil
 	}
-	m, err := s.w.Meta(ctx, cid)
+	m, err := s.w.Meta(ctx, n, cid)
 	if err != nil {
 		return nil, err
 	}
@@ -164,7 +164,7 @@ func (s *Service) view(ctx context.Context, ov overlay, cid string) (*input, err
 // rather than one per op as the run is decided: under a burst of CONNECTs
 // a run holds many clients, and each sequential read would delay the
 // CONNACK of every op after it.
-func (s *Service) prefetch(ctx context.Context, ov overlay, cids []string) error {
+func (s *Service) prefetch(ctx context.Context, n int, ov overlay, cids []string) error {
 	var want []string
 	seen := make(map[string]bool, len(cids))
 	for _, cid := range cids {
@@ -176,7 +176,7 @@ func (s *Service) prefetch(ctx context.Context, ov overlay, cids []string) error
 	if len(want) < 2 {
 		return nil // view reads a lone one itself
 	}
-	metas, err := s.w.Metas(ctx, want)
+	metas, err := s.w.Metas(ctx, n, want)
 	if err != nil {
 		return err
 	}
@@ -188,11 +188,11 @@ func (s *Service) prefetch(ctx context.Context, ov overlay, cids []string) error
 
 // full makes sure in has the cursor and qfrom (what a disconnect needs),
 // reading Redis's and replaying the run's cursor changes over them.
-func (s *Service) full(ctx context.Context, in *input, cid string) error {
+func (s *Service) full(ctx context.Context, n int, in *input, cid string) error {
 	if in.loaded {
 		return nil
 	}
-	st, err := s.w.Load(ctx, cid)
+	st, err := s.w.Load(ctx, n, cid)
 	if err != nil {
 		return err
 	}
@@ -243,7 +243,7 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 			cids = append(cids, op.ClientID)
 		}
 	}
-	if err := s.prefetch(ctx, ov, cids); err != nil {
+	if err := s.prefetch(ctx, p.n, ov, cids); err != nil {
 		return err
 	}
 	for _, d := range ops {
@@ -261,13 +261,13 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 		}
 		in := &input{}
 		if op.Kind != session.OpRejected && op.Kind != session.OpDrop {
-			if in, err = s.view(ctx, ov, op.ClientID); err != nil {
+			if in, err = s.view(ctx, p.n, ov, op.ClientID); err != nil {
 				return err
 			}
 			touched = append(touched, op.ClientID)
 		}
 		if (op.Kind == session.OpDisconnect || op.Kind == session.OpAdminDisconnect) && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
-			if err := s.full(ctx, in, op.ClientID); err != nil {
+			if err := s.full(ctx, p.n, in, op.ClientID); err != nil {
 				return err
 			}
 		}

@@ -105,7 +105,7 @@ func (s *Service) Run(ctx context.Context) error {
 		defer s.rdb.Close()
 	}
 	s.group = kafkalog.NewGroup(kafkalog.GroupOptions{
-		Brokers: s.cfg.Kafka, GroupID: s.cfg.GroupID, Topic: s.cfg.Topics.Sessions,
+		Cluster: s.cfg.Kafka, GroupID: s.cfg.GroupID, Topic: s.cfg.Topics.Sessions,
 		SessionTimeout: s.cfg.SessionTimeout, Logger: s.log,
 	}, handler{s})
 	// The group runs on its own context so that, at shutdown, the final
@@ -200,13 +200,16 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 		}
 		p.next.Store(next)
 		p.done = next
-		s.startWorker(p)
 		on, off, err := s.q.load(ctx, n)
 		if err != nil {
 			return err
 		}
 		p.online.Store(on)
 		p.offline.Store(off)
+		// The worker starts only once the partition is taken over and is
+		// registered with it: Revoked stops the workers of registered
+		// partitions, so a failed take-over must leave none running.
+		s.startWorker(p)
 		s.mu.Lock()
 		s.parts[n] = p
 		s.mu.Unlock()

@@ -4,14 +4,15 @@ import (
 	"context"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 )
 
 // EnsureTopics creates the broker's topics when they are missing; see
 // session.EnsureTopics.
-func EnsureTopics(ctx context.Context, brokers []string, t Topics, partitions int, retention time.Duration) error {
-	return session.EnsureTopics(ctx, brokers, t, partitions, retention)
+func EnsureTopics(ctx context.Context, kafka kafkalog.Cluster, t Topics, partitions int, retention time.Duration) error {
+	return session.EnsureTopics(ctx, kafka, t, partitions, retention)
 }
 
 // Checks are the service's readiness conditions for /readyz: partitions

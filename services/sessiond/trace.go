@@ -28,7 +28,7 @@ func traced(rec *kafkalog.Record) bool {
 	if !tracer.On() {
 		return false
 	}
-	_, ok := rec.Header("traceparent")
+	_, ok := rec.Header(kafkalog.HeaderTraceparent)
 	return ok
 }
 

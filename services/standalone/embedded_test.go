@@ -31,7 +31,7 @@ func startKafka(t *testing.T, dir string) *EmbeddedKafka {
 }
 
 // readAll returns every record of a partition through ReadRange.
-func readAll(t *testing.T, ctx context.Context, brokers []string, topic string, p int) []*kafkalog.Record {
+func readAll(t *testing.T, ctx context.Context, brokers kafkalog.Cluster, topic string, p int) []*kafkalog.Record {
 	t.Helper()
 	b, err := kafkalog.TopicBounds(ctx, brokers, topic)
 	if err != nil {
@@ -145,10 +145,10 @@ func (h *committer) Revoked([]int) {}
 
 // runGroup joins group, handles want records, leaves, and returns the
 // assignment it saw.
-func runGroup(t *testing.T, ctx context.Context, brokers []string, group, topic string, want int) (map[int]int64, []*kafkalog.Record) {
+func runGroup(t *testing.T, ctx context.Context, brokers kafkalog.Cluster, group, topic string, want int) (map[int]int64, []*kafkalog.Record) {
 	t.Helper()
 	h := &committer{col: newCollector(), assigned: make(chan map[int]int64, 4)}
-	h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: group, Topic: topic}, h)
+	h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: brokers, GroupID: group, Topic: topic}, h)
 	gctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- h.g.Run(gctx) }()
@@ -172,7 +172,7 @@ func TestKafkalogOnEmbeddedKafkaAcrossRestart(t *testing.T) {
 	dir := t.TempDir()
 	ctx := testCtx(t)
 	k := startKafka(t, dir)
-	brokers := k.Brokers()
+	brokers := k.Cluster()
 	specs := []kafkalog.TopicSpec{
 		{Name: "mqtt.messages", Partitions: 4, Retention: 24 * time.Hour},
 		{Name: "mqtt.retained", Partitions: 1, Compact: true},
@@ -198,7 +198,7 @@ func TestKafkalogOnEmbeddedKafkaAcrossRestart(t *testing.T) {
 	var appended []*kafkalog.Record
 	for i := range 20 {
 		r := &kafkalog.Record{Topic: "mqtt.messages", Key: fmt.Appendf(nil, "t/%d", i%5), Value: fmt.Append(nil, i),
-			Headers: []kafkalog.Header{{Key: "mqtt-qos", Value: []byte("1")}}}
+			Headers: []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("1")}}}
 		if err := a.Append(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -211,7 +211,7 @@ func TestKafkalogOnEmbeddedKafkaAcrossRestart(t *testing.T) {
 	stopF()
 	<-fdone
 	for _, r := range got {
-		if v, _ := r.Header("mqtt-qos"); string(v) != "1" {
+		if v, _ := r.Header(kafkalog.HeaderQoS); string(v) != "1" {
 			t.Fatalf("header lost: %+v", r.Headers)
 		}
 	}
@@ -231,7 +231,7 @@ func TestKafkalogOnEmbeddedKafkaAcrossRestart(t *testing.T) {
 
 	k = startKafka(t, dir)
 	defer k.Close()
-	brokers = k.Brokers()
+	brokers = k.Cluster()
 	for p := range 4 {
 		var after []string
 		for _, r := range readAll(t, ctx, brokers, "mqtt.messages", p) {
@@ -276,7 +276,7 @@ func TestEmbeddedKafkaCompaction(t *testing.T) {
 	ctx := testCtx(t)
 	k := startKafka(t, "")
 	defer k.Close()
-	brokers := k.Brokers()
+	brokers := k.Cluster()
 	if err := kafkalog.EnsureTopics(ctx, brokers, kafkalog.TopicSpec{Name: "retained", Partitions: 1, Compact: true}); err != nil {
 		t.Fatal(err)
 	}
@@ -315,7 +315,7 @@ func TestFollowerReportsRetentionGap(t *testing.T) {
 	ctx := testCtx(t)
 	k := startKafka(t, "")
 	defer k.Close()
-	brokers := k.Brokers()
+	brokers := k.Cluster()
 	if err := kafkalog.EnsureTopics(ctx, brokers, kafkalog.TopicSpec{Name: "short", Partitions: 1, Retention: time.Millisecond}); err != nil {
 		t.Fatal(err)
 	}
@@ -433,7 +433,7 @@ func TestReadersStepOverCompactedHole(t *testing.T) {
 	ctx := testCtx(t)
 	k := startKafka(t, "")
 	defer k.Close()
-	brokers := k.Brokers()
+	brokers := k.Cluster()
 	spec := kafkalog.TopicSpec{Name: "holes", Partitions: 1, Compact: true, Configs: map[string]string{"delete.retention.ms": "0"}}
 	if err := kafkalog.EnsureTopics(ctx, brokers, spec); err != nil {
 		t.Fatal(err)
@@ -485,7 +485,7 @@ func TestEmbeddedKafkaCleansInBackground(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer k.Close()
-	brokers := k.Brokers()
+	brokers := k.Cluster()
 	if err := kafkalog.EnsureTopics(ctx, brokers, kafkalog.TopicSpec{Name: "auto", Partitions: 1, Compact: true}); err != nil {
 		t.Fatal(err)
 	}

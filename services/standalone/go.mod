@@ -24,10 +24,14 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	github.com/twmb/franz-go v1.22.3 // indirect
 	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel v1.47.0 // indirect
@@ -78,3 +82,5 @@ replace (
 	github.com/tidemarkmq/tidemark/services/frontend => ../frontend
 	github.com/tidemarkmq/tidemark/services/sessiond => ../sessiond
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kfake"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
 // ErrNotLoopback is returned when an embedded server is asked to listen on
@@ -127,8 +129,8 @@ func loopback(addr string) (string, int, error) {
 // configured with port 0).
 func (k *EmbeddedKafka) Addr() string { return k.addr }
 
-// Brokers is Addr as a bootstrap list.
-func (k *EmbeddedKafka) Brokers() []string { return []string{k.addr} }
+// Cluster is Addr as a plaintext cluster on loopback.
+func (k *EmbeddedKafka) Cluster() kafkalog.Cluster { return kafkalog.Plain(k.addr) }
 
 // Compact compacts topics with cleanup.policy=compact now, without
 // waiting for the next cleaner run.

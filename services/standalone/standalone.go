@@ -183,14 +183,14 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	topics := frontend.DefaultTopics()
 	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	err = session.EnsureTopics(tctx, s.kafka.Brokers(), topics, cfg.Partitions, cfg.retention())
+	err = session.EnsureTopics(tctx, s.kafka.Cluster(), topics, cfg.Partitions, cfg.retention())
 	if err != nil {
 		return nil, fmt.Errorf("create topics: %w", err)
 	}
 
 	reg := telemetry.NewRegistry()
 	s.sd, err = sessiond.New(sessiond.Config{
-		Node: cfg.Node, Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(),
+		Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.redis.Addr(),
 		Topics:    topics,
 		MaxQueued: cfg.MaxQueued, QueueQoS0: cfg.QueueQoS0,
 		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
@@ -201,7 +201,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	}
 	s.fe, err = frontend.New(frontend.Config{
 		Node: cfg.Node, MQTTAddr: cfg.MQTTAddr, WSAddr: cfg.WSAddr,
-		Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(), Topics: topics,
+		Kafka: s.kafka.Cluster(), Redis: s.redis.Addr(), Topics: topics,
 		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
 		Auth: cfg.Auth, Limits: cfg.Limits,
 		Logger: cfg.Logger, Registry: reg,
@@ -212,7 +212,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if cfg.AdminAddr != "" {
 		s.adminRdb = redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
 		s.admin, err = admin.New(admin.Config{
-			Addr: cfg.AdminAddr, Node: cfg.Node, Kafka: s.kafka.Brokers(), Redis: s.adminRdb, Topics: topics,
+			Addr: cfg.AdminAddr, Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.adminRdb, Topics: topics,
 			TokenFile: cfg.AdminTokenFile, ACLFile: cfg.ACLFile, ReloadInterval: cfg.ReloadInterval,
 			Logger: cfg.Logger, Registry: reg,
 		})

@@ -1,6 +1,6 @@
 module github.com/tidemarkmq/tidemark/tools/mqtt-bench
 
-go 1.26
+go 1.26.0
 
 require (
 	github.com/HdrHistogram/hdrhistogram-go v1.1.2
@@ -9,8 +9,21 @@ require (
 )
 
 require (
-	github.com/klauspost/compress v1.15.9 // indirect
-	github.com/pierrec/lz4/v4 v4.1.15 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+	golang.org/x/text v0.23.0 // indirect
+)
+
+require (
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 )
 
 replace github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
+
+replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles
+
+replace github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog

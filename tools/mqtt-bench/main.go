@@ -25,6 +25,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/bench"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/rawkafka"
@@ -41,7 +42,7 @@ type options struct {
 	jsonOut  bool
 	quiet    bool
 	rawKafka bool
-	kafka    string
+	kafka    *kafkalog.Options
 	kTopic   string
 	kParts   int
 	kKeys    int
@@ -69,8 +70,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	var res *bench.Result
 	if opt.rawKafka {
+		var cluster kafkalog.Cluster
+		if cluster, err = opt.kafka.Cluster(nil); err != nil {
+			fmt.Fprintf(stderr, "mqtt-bench: %v\n", err)
+			return 2
+		}
 		res, err = rawkafka.Run(ctx, rawkafka.Config{
-			Brokers: splitList(opt.kafka), Topic: opt.kTopic, Partitions: opt.kParts, Keys: opt.kKeys,
+			Kafka: cluster, Topic: opt.kTopic, Partitions: opt.kParts, Keys: opt.kKeys,
 			Size: opt.bench.Size, Count: opt.bench.Count, Duration: opt.bench.Duration,
 			Producers: opt.bench.Publishers, Inflight: opt.bench.Inflight, Progress: opt.bench.Progress,
 		})
@@ -133,7 +139,7 @@ func parse(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.jsonOut, "json", false, "print the result as JSON")
 	fs.BoolVar(&o.quiet, "quiet", false, "no progress lines")
 	fs.BoolVar(&o.rawKafka, "raw-kafka", false, "produce to Kafka with kafka-go (acks=all) instead of MQTT: the log path ceiling")
-	fs.StringVar(&o.kafka, "kafka", "127.0.0.1:9092", "raw-kafka: broker address(es), comma separated")
+	o.kafka = kafkalog.Flags(fs) // raw-kafka: the cluster and its security
 	fs.StringVar(&o.kTopic, "kafka-topic", "", "raw-kafka: topic, created when missing (default bench.raw-<run id>)")
 	fs.IntVar(&o.kParts, "kafka-partitions", 8, "raw-kafka: partitions of a created topic")
 	fs.IntVar(&o.kKeys, "kafka-keys", 0, "raw-kafka: distinct record keys (default: --subscribers, like fan-in topics)")

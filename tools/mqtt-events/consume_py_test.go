@@ -21,7 +21,7 @@ const consumePy = "../../schemas/examples/consume.py"
 // unknown enum value, and checks its summary. It needs python3 with
 // kafka-python (pip install kafka-python==3.0.12).
 func TestPythonConsumerExample(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	brokers := kafkatest.Cluster(t)
 	if err := exec.Command("python3", "-c", "import kafka").Run(); err != nil {
 		t.Skipf("python3 with kafka-python not available (%v): pip install kafka-python==3.0.12", err)
 	}
@@ -72,7 +72,7 @@ func TestPythonConsumerExample(t *testing.T) {
 	}
 	a.Close()
 
-	cmd := exec.CommandContext(ctx, "python3", consumePy, "--bootstrap", brokers[0], "--topic", topic, "--from-beginning", "--idle-ms", "5000")
+	cmd := exec.CommandContext(ctx, "python3", consumePy, "--bootstrap", brokers.Brokers[0], "--topic", topic, "--from-beginning", "--idle-ms", "5000")
 	out, err := cmd.Output()
 	if err != nil {
 		var stderr []byte

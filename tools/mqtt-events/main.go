@@ -21,6 +21,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
 func main() {
@@ -41,6 +43,12 @@ func main() {
 		fmt.Fprintln(os.Stderr, "mqtt-events:", err)
 		os.Exit(2)
 	}
+	// A tool says at once that Kafka refuses it, where a service would
+	// wait unready; outages are waited out as before.
+	if err := kafkalog.Ping(ctx, cfg.Kafka, cfg.Topic); errors.Is(err, kafkalog.ErrAuth) {
+		fmt.Fprintln(os.Stderr, "mqtt-events:", err)
+		os.Exit(1)
+	}
 	if err := t.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, "mqtt-events:", err)
 		os.Exit(1)
@@ -52,7 +60,7 @@ func main() {
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
 	fs := flag.NewFlagSet("mqtt-events", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	kafka := fs.String("kafka", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
+	kafka := kafkalog.Flags(fs)
 	topic := fs.String("topic", "mqtt.lifecycle", "lifecycle topic")
 	from := fs.Bool("from-beginning", false, "read every retained event, not only new ones")
 	clients := fs.String("client", "", "only events of these ClientIDs (comma separated)")
@@ -84,8 +92,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	if err != nil {
 		return Config{}, err
 	}
+	cluster, err := kafka.Cluster(nil)
+	if err != nil {
+		return Config{}, err
+	}
 	return Config{
-		Brokers:       splitList(*kafka),
+		Kafka:         cluster,
 		Topic:         *topic,
 		FromBeginning: *from,
 		Clients:       splitList(*clients),

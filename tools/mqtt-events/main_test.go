@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -20,24 +21,24 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: Config{Brokers: []string{"127.0.0.1:9092"}, Topic: "mqtt.lifecycle", Interval: time.Second},
+			want: Config{Kafka: kafkalog.Plain("127.0.0.1:9092"), Topic: "mqtt.lifecycle", Interval: time.Second},
 		},
 		{
 			name: "flags",
 			args: []string{"--kafka", "k1:9092,k2:9092", "--topic", "t", "--from-beginning", "--client", "a,b", "--type", "connected,session.terminated", "--summary", "--interval", "2s", "--validate", "--until-end"},
-			want: Config{Brokers: []string{"k1:9092", "k2:9092"}, Topic: "t", FromBeginning: true, Clients: []string{"a", "b"},
+			want: Config{Kafka: kafkalog.Plain("k1:9092", "k2:9092"), Topic: "t", FromBeginning: true, Clients: []string{"a", "b"},
 				Types: []events.Type{events.ClientConnected, events.SessionTerminated}, Summary: true, Interval: 2 * time.Second, Validate: true, UntilEnd: true},
 		},
 		{
 			name: "environment",
 			env:  map[string]string{"TIDEMARK_KAFKA": "e:1", "TIDEMARK_FROM_BEGINNING": "true", "TIDEMARK_TYPE": "mqtt.client.disconnected"},
-			want: Config{Brokers: []string{"e:1"}, Topic: "mqtt.lifecycle", FromBeginning: true, Types: []events.Type{events.ClientDisconnected}, Interval: time.Second},
+			want: Config{Kafka: kafkalog.Plain("e:1"), Topic: "mqtt.lifecycle", FromBeginning: true, Types: []events.Type{events.ClientDisconnected}, Interval: time.Second},
 		},
 		{
 			name: "flags win over environment",
 			args: []string{"--kafka", "f:1"},
 			env:  map[string]string{"TIDEMARK_KAFKA": "e:1"},
-			want: Config{Brokers: []string{"f:1"}, Topic: "mqtt.lifecycle", Interval: time.Second},
+			want: Config{Kafka: kafkalog.Plain("f:1"), Topic: "mqtt.lifecycle", Interval: time.Second},
 		},
 		{name: "bad env value", env: map[string]string{"TIDEMARK_SUMMARY": "maybe"}, wantErr: true},
 		{name: "unknown type", args: []string{"--type", "teleported"}, wantErr: true},

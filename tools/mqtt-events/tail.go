@@ -22,7 +22,8 @@ var ErrBadType = errors.New("unknown event type")
 
 // Config is what the command line asks for.
 type Config struct {
-	Brokers []string
+	// Kafka is the cluster and how to reach it.
+	Kafka kafkalog.Cluster
 	// Topic is the lifecycle topic; default mqtt.lifecycle.
 	Topic string
 	// FromBeginning reads every retained event instead of only new ones.
@@ -87,7 +88,7 @@ type Tail struct {
 
 // NewTail checks cfg and returns a Tail; it reads nothing until Run.
 func NewTail(cfg Config) (*Tail, error) {
-	if len(cfg.Brokers) == 0 {
+	if len(cfg.Kafka.Brokers) == 0 {
 		return nil, errors.New("no kafka brokers")
 	}
 	if cfg.Topic == "" {
@@ -129,11 +130,11 @@ func (t *Tail) Run(ctx context.Context) error {
 	var ends map[int]kafkalog.Bounds
 	if t.cfg.UntilEnd {
 		var err error
-		if ends, err = kafkalog.TopicBounds(ctx, t.cfg.Brokers, t.cfg.Topic); err != nil {
+		if ends, err = kafkalog.TopicBounds(ctx, t.cfg.Kafka, t.cfg.Topic); err != nil {
 			return fmt.Errorf("read the end of %s: %w", t.cfg.Topic, err)
 		}
 	}
-	f := kafkalog.NewFollower(t.cfg.Brokers, kafkalog.FollowerOptions{
+	f := kafkalog.NewFollower(t.cfg.Kafka, kafkalog.FollowerOptions{
 		Topic:   t.cfg.Topic,
 		Default: start,
 		Logger:  t.cfg.Logger,

@@ -83,7 +83,7 @@ func sampleEvents(now time.Time) []events.Envelope {
 }
 
 // appendEvents appends envelopes as the session service does.
-func appendEvents(t *testing.T, brokers []string, topic string, envs []events.Envelope) {
+func appendEvents(t *testing.T, brokers kafkalog.Cluster, topic string, envs []events.Envelope) {
 	t.Helper()
 	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
 	defer a.Close()
@@ -171,7 +171,7 @@ func (c *counter) wait(t *testing.T) {
 // filter and checks the output holds exactly the matching events, valid,
 // in per-client order.
 func TestTailFilters(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	brokers := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 4)
 	envs := sampleEvents(time.Now())
 	appendEvents(t, brokers, topic, envs)
@@ -208,7 +208,7 @@ func TestTailFilters(t *testing.T) {
 			}
 			out := newLines()
 			c := newCounter(total)
-			startTail(t, Config{Brokers: brokers, Topic: topic, FromBeginning: true, Clients: tt.clients, Types: types, Out: out, Validate: true}, c.seen)
+			startTail(t, Config{Kafka: brokers, Topic: topic, FromBeginning: true, Clients: tt.clients, Types: types, Out: out, Validate: true}, c.seen)
 			c.wait(t)
 			var want []string
 			for _, e := range envs {
@@ -253,12 +253,12 @@ func TestTailFilters(t *testing.T) {
 // TestTailFromLatest checks that without --from-beginning only events
 // appended after the start are printed.
 func TestTailFromLatest(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	brokers := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 2)
 	old := sampleEvents(time.Now())
 	appendEvents(t, brokers, topic, old)
 	out := newLines()
-	startTail(t, Config{Brokers: brokers, Topic: topic, Out: out}, nil)
+	startTail(t, Config{Kafka: brokers, Topic: topic, Out: out}, nil)
 	fresh := sampleEvents(time.Now())[:2]
 	appendEvents(t, brokers, topic, fresh)
 	got := out.waitFor(t, "two fresh events", func(l []string) bool { return len(l) >= 2 })
@@ -280,7 +280,7 @@ func TestTailFromLatest(t *testing.T) {
 
 // TestTailSummary checks the live summary counts what was appended.
 func TestTailSummary(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	brokers := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 4)
 	envs := sampleEvents(time.Now())
 	// Leave b connected: drop its disconnected event.
@@ -289,7 +289,7 @@ func TestTailSummary(t *testing.T) {
 	})
 	appendEvents(t, brokers, topic, envs)
 	out := newLines()
-	startTail(t, Config{Brokers: brokers, Topic: topic, FromBeginning: true, Summary: true, Interval: 20 * time.Millisecond, Out: out}, nil)
+	startTail(t, Config{Kafka: brokers, Topic: topic, FromBeginning: true, Summary: true, Interval: 20 * time.Millisecond, Out: out}, nil)
 	want := "online=1 sessions=3 "
 	out.waitFor(t, "summary "+want, func(l []string) bool {
 		return len(l) > 0 && strings.Contains(l[len(l)-1], want) && strings.Contains(l[len(l)-1], "disconnects: normal=2")
@@ -300,7 +300,7 @@ func TestTailSummary(t *testing.T) {
 // appended before the start is printed, and Run returns; a summary run
 // prints its final line.
 func TestTailUntilEnd(t *testing.T) {
-	brokers := kafkatest.Brokers(t)
+	brokers := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 4)
 	envs := sampleEvents(time.Now())
 	appendEvents(t, brokers, topic, envs)
@@ -311,7 +311,7 @@ func TestTailUntilEnd(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			out := newLines()
-			tail, err := NewTail(Config{Brokers: brokers, Topic: topic, FromBeginning: true, UntilEnd: true, Summary: tc.summary, Interval: time.Hour, Out: out})
+			tail, err := NewTail(Config{Kafka: brokers, Topic: topic, FromBeginning: true, UntilEnd: true, Summary: tc.summary, Interval: time.Hour, Out: out})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"encoding/hex"
 	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -22,24 +23,65 @@ import (
 // it skips, or fails under TIDEMARK_REQUIRE_STACK=1.
 func Brokers(t testing.TB) []string {
 	t.Helper()
-	v := os.Getenv("TIDEMARK_KAFKA")
+	return strings.Split(reachable(t, "TIDEMARK_KAFKA"), ",")
+}
+
+// reachable returns the variable name's broker list after checking that
+// its first broker answers.
+func reachable(t testing.TB, name string) string {
+	t.Helper()
+	v := os.Getenv(name)
 	require := os.Getenv("TIDEMARK_REQUIRE_STACK") == "1"
 	if v == "" {
 		if require {
-			t.Fatal("TIDEMARK_KAFKA is unset but TIDEMARK_REQUIRE_STACK=1")
+			t.Fatalf("%s is unset but TIDEMARK_REQUIRE_STACK=1", name)
 		}
-		t.Skip("TIDEMARK_KAFKA unset: run `make test` to run against the test stack")
+		t.Skipf("%s unset: run `make test` to run against the test stack", name)
 	}
-	brokers := strings.Split(v, ",")
-	c, err := net.DialTimeout("tcp", brokers[0], 3*time.Second)
+	first, _, _ := strings.Cut(v, ",")
+	c, err := net.DialTimeout("tcp", first, 3*time.Second)
 	if err != nil {
 		if require {
-			t.Fatalf("kafka at %s unreachable: %v", brokers[0], err)
+			t.Fatalf("kafka at %s unreachable: %v", first, err)
 		}
-		t.Skipf("kafka at %s unreachable (%v): run `make test`", brokers[0], err)
+		t.Skipf("kafka at %s unreachable (%v): run `make test`", first, err)
 	}
 	c.Close()
-	return brokers
+	return v
+}
+
+// Cluster is Brokers as a plaintext Cluster.
+func Cluster(t testing.TB) kafkalog.Cluster {
+	t.Helper()
+	return kafkalog.Plain(Brokers(t)...)
+}
+
+// SASLOptions are the options of the test stack's SASL_SSL Kafka, as a
+// binary's --kafka-* flags give them: its address from TIDEMARK_KAFKA_SASL,
+// and from the directory TIDEMARK_KAFKA_SASL_DIR the CA (ca.crt), the
+// user (username) and the password file (password), with SCRAM-SHA-512.
+// It skips or fails the test like Brokers when the broker is missing.
+func SASLOptions(t testing.TB) kafkalog.Options {
+	t.Helper()
+	addr := reachable(t, "TIDEMARK_KAFKA_SASL")
+	dir := os.Getenv("TIDEMARK_KAFKA_SASL_DIR")
+	user, err := os.ReadFile(filepath.Join(dir, "username"))
+	if err != nil {
+		t.Fatalf("TIDEMARK_KAFKA_SASL_DIR: %v", err)
+	}
+	return kafkalog.Options{Brokers: addr, TLSCA: filepath.Join(dir, "ca.crt"),
+		SASLMechanism: kafkalog.SASLScramSHA512, SASLUsername: strings.TrimSpace(string(user)),
+		SASLPasswordFile: filepath.Join(dir, "password")}
+}
+
+// SASL is SASLOptions built by the binaries' own code.
+func SASL(t testing.TB) kafkalog.Cluster {
+	t.Helper()
+	c, err := SASLOptions(t).Cluster(nil)
+	if err != nil {
+		t.Fatalf("sasl cluster: %v", err)
+	}
+	return c
 }
 
 // NewTopic creates a topic with a unique name and the given partitions on
@@ -53,11 +95,11 @@ func NewTopic(t testing.TB, partitions int) string {
 // NewTopicSpec is NewTopic with a full spec; spec.Name is used as a prefix.
 func NewTopicSpec(t testing.TB, spec kafkalog.TopicSpec) string {
 	t.Helper()
-	brokers := Brokers(t)
+	c := Cluster(t)
 	spec.Name = UniqueName(t, spec.Name)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := kafkalog.EnsureTopics(ctx, brokers, spec); err != nil {
+	if err := kafkalog.EnsureTopics(ctx, c, spec); err != nil {
 		t.Fatalf("create topic %s: %v", spec.Name, err)
 	}
 	return spec.Name

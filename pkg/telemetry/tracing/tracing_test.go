@@ -35,9 +35,9 @@ func TestInjectExtractRoundTrip(t *testing.T) {
 	}{
 		{"no span adds nothing", context.Background(), nil, 0, false},
 		{"span", trace.ContextWithSpanContext(context.Background(), sc), nil, 1, true},
-		{"keeps other headers", trace.ContextWithSpanContext(context.Background(), sc), []kafkalog.Header{{Key: "mqtt-qos", Value: []byte("1")}}, 2, true},
+		{"keeps other headers", trace.ContextWithSpanContext(context.Background(), sc), []kafkalog.Header{{Key: kafkalog.HeaderQoS, Value: []byte("1")}}, 2, true},
 		{"replaces a stale traceparent", trace.ContextWithSpanContext(context.Background(), sc),
-			[]kafkalog.Header{{Key: "traceparent", Value: []byte("00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01")}}, 1, true},
+			[]kafkalog.Header{{Key: kafkalog.HeaderTraceparent, Value: []byte("00-ffffffffffffffffffffffffffffffff-ffffffffffffffff-01")}}, 1, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -10,11 +10,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/redisconn"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/frontend"
@@ -35,12 +36,10 @@ func run(args []string) error {
 		wsAddr        = fs.String("ws-addr", ":8083", "MQTT over WebSocket listen address, path /mqtt (empty: off)")
 		tlsAddr       = fs.String("tls-addr", "", "MQTT over TLS listen address (default :8883 when --tls-cert is set)")
 		wssAddr       = fs.String("wss-addr", "", "MQTT over secure WebSocket listen address (default :8084 when --tls-cert is set)")
-		tlsCert       = fs.String("tls-cert", "", "PEM certificate file for TLS and WSS")
-		tlsKey        = fs.String("tls-key", "", "PEM private key file for TLS and WSS")
-		tlsClientCA   = fs.String("tls-client-ca", "", "PEM CA file; when set, client certificates are required")
+		tlsCert       = fs.String("tls-cert", "", "PEM certificate file for TLS and WSS (reloaded when it changes)")
+		tlsKey        = fs.String("tls-key", "", "PEM private key file for TLS and WSS (reloaded when it changes)")
+		tlsClientCA   = fs.String("tls-client-ca", "", "PEM CA file; when set, client certificates are required (reloaded when it changes)")
 		httpAddr      = fs.String("http-addr", ":8080", "address of /healthz, /readyz and /metrics (empty: off)")
-		kafka         = fs.String("kafka", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
-		redisAddr     = fs.String("redis", "127.0.0.1:6379", "Redis address (host:port)")
 		node          = fs.String("node", host, "node name in session ops")
 		maxPacket     = fs.Int("max-packet-size", 1<<20, "largest accepted MQTT packet in bytes")
 		connTimeout   = fs.Duration("connect-timeout", 5*time.Second, "time from accept to CONNECT (and TLS handshake) before the socket is closed")
@@ -56,6 +55,8 @@ func run(args []string) error {
 		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
 	)
+	kafkaOpts := kafkalog.Flags(fs)
+	redisOpts := redisconn.Flags(fs)
 	authOpts := frontend.AuthFlags(fs)
 	limits := frontend.LimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +84,15 @@ func run(args []string) error {
 			return err
 		}
 	}
-	brokers := strings.Split(*kafka, ",")
+	kafka, err := kafkaOpts.Cluster(log)
+	if err != nil {
+		return err
+	}
+	rdb, err := redisOpts.Client(log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	stopTracing, err := tracing.Start(ctx, tracing.Config{Service: "mqtt-frontend", Node: *node, Endpoint: *otlpEndpoint}, log)
@@ -93,14 +102,6 @@ func run(args []string) error {
 	defer stopTracing()
 
 	topics := frontend.DefaultTopics()
-	if *createTopics {
-		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err := session.EnsureTopics(tctx, brokers, topics, *partitions, 0)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("create topics: %w", err)
-		}
-	}
 	authz, err := frontend.NewAuthorizer(ctx, log, *authOpts)
 	if err != nil {
 		return err
@@ -110,7 +111,7 @@ func run(args []string) error {
 		Auth: authz, Limits: *limits,
 		Node: *node, MQTTAddr: *mqttAddr, WSAddr: *wsAddr, TLSAddr: *tlsAddr, WSSAddr: *wssAddr,
 		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSClientCA: *tlsClientCA,
-		Kafka: brokers, Redis: *redisAddr, Topics: topics, MaxPacketSize: *maxPacket,
+		Kafka: kafka, RedisClient: rdb, Topics: topics, MaxPacketSize: *maxPacket,
 		ConnectTimeout: *connTimeout, ReceiveMaximum: *receiveMax, MaxPending: *maxPending,
 		DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry, MaxKeepAlive: *maxKeepAlive,
 		Logger: log, Registry: reg,
@@ -133,7 +134,19 @@ func run(args []string) error {
 		}()
 		log.Info("http listening", "addr", hs.Addr().String())
 	}
-	log.Info("frontend starting", "kafka", brokers, "redis", *redisAddr, "node", *node)
+	// Readiness answers (and fails) while Kafka refuses the credentials.
+	if err := kafkalog.AwaitAccess(ctx, kafka, log); err != nil {
+		return nil // stopped before Kafka accepted us
+	}
+	if *createTopics {
+		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := session.EnsureTopics(tctx, kafka, topics, *partitions, 0)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("create topics: %w", err)
+		}
+	}
+	log.Info("frontend starting", "kafka", kafka.String(), "redis", redisOpts.String(), "node", *node)
 	err = srv.Run(ctx)
 	log.Info("frontend stopped")
 	return err

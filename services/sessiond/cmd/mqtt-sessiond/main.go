@@ -10,13 +10,12 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/tidemarkmq/tidemark/pkg/auth"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session/redisconn"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/admin"
@@ -34,8 +33,6 @@ func run(args []string) error {
 	fs := flag.NewFlagSet("mqtt-sessiond", flag.ContinueOnError)
 	host, _ := os.Hostname()
 	var (
-		kafka         = fs.String("kafka", "127.0.0.1:9092", "Kafka bootstrap brokers, comma separated")
-		redisAddr     = fs.String("redis", "127.0.0.1:6379", "Redis address (host:port)")
 		httpAddr      = fs.String("http-addr", ":8081", "address of /healthz, /readyz and /metrics (empty: off)")
 		node          = fs.String("node", host, "node name in the events this instance causes")
 		groupID       = fs.String("group-id", "mqtt-sessiond", "consumer group id")
@@ -55,6 +52,8 @@ func run(args []string) error {
 		aclFile       = fs.String("acl-file", "", "the frontends' Mosquitto-format ACL file, for the admin API's explain (empty: ACL unchecked)")
 		reload        = fs.Duration("auth-reload-interval", auth.DefaultInterval, "how often the token and ACL files are checked for changes")
 	)
+	kafkaOpts := kafkalog.Flags(fs)
+	redisOpts := redisconn.Flags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -65,7 +64,15 @@ func run(args []string) error {
 	if err != nil {
 		return err
 	}
-	brokers := strings.Split(*kafka, ",")
+	kafka, err := kafkaOpts.Cluster(log)
+	if err != nil {
+		return err
+	}
+	rdb, err := redisOpts.Client(log)
+	if err != nil {
+		return err
+	}
+	defer rdb.Close()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -75,17 +82,9 @@ func run(args []string) error {
 	}
 	defer stopTracing()
 
-	if *createTopics {
-		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err := sessiond.EnsureTopics(tctx, brokers, sessiond.DefaultTopics(), *partitions, retention(*maxExpiry))
-		cancel()
-		if err != nil {
-			return err
-		}
-	}
 	reg := telemetry.NewRegistry()
 	svc, err := sessiond.New(sessiond.Config{
-		Node: *node, Kafka: brokers, Redis: *redisAddr, GroupID: *groupID,
+		Node: *node, Kafka: kafka, RedisClient: rdb, GroupID: *groupID,
 		MaxQueued: *maxQueued, QueueQoS0: *queueQoS0, DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry,
 		ExpiryCheck: *expiryCheck, Logger: log, Registry: reg,
 	})
@@ -107,11 +106,21 @@ func run(args []string) error {
 		}()
 		log.Info("http listening", "addr", srv.Addr().String())
 	}
+	// Readiness answers (and fails) while Kafka refuses the credentials.
+	if err := kafkalog.AwaitAccess(ctx, kafka, log); err != nil {
+		return nil // stopped before Kafka accepted us
+	}
+	if *createTopics {
+		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+		err := sessiond.EnsureTopics(tctx, kafka, sessiond.DefaultTopics(), *partitions, retention(*maxExpiry))
+		cancel()
+		if err != nil {
+			return err
+		}
+	}
 	if *adminAddr != "" {
-		rdb := redis.NewClient(&redis.Options{Addr: *redisAddr})
-		defer rdb.Close()
 		api, err := admin.New(admin.Config{
-			Addr: *adminAddr, Node: *node, Kafka: brokers, Redis: rdb,
+			Addr: *adminAddr, Node: *node, Kafka: kafka, Redis: rdb,
 			TokenFile: *adminTokens, ACLFile: *aclFile, ReloadInterval: *reload,
 			Logger: log, Registry: reg,
 		})
@@ -127,7 +136,7 @@ func run(args []string) error {
 			_ = api.Shutdown(sctx)
 		}()
 	}
-	log.Info("session service starting", "kafka", brokers, "redis", *redisAddr, "node", *node)
+	log.Info("session service starting", "kafka", kafka.String(), "redis", redisOpts.String(), "node", *node)
 	err = svc.Run(ctx)
 	log.Info("session service stopped")
 	return err

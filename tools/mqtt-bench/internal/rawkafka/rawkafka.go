@@ -9,15 +9,15 @@ package rawkafka
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"net"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/segmentio/kafka-go"
+
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/bench"
 	"github.com/tidemarkmq/tidemark/tools/mqtt-bench/internal/latency"
@@ -25,7 +25,7 @@ import (
 
 // Config of one producer run.
 type Config struct {
-	Brokers    []string
+	Kafka      kafkalog.Cluster
 	Topic      string // created when missing
 	Partitions int    // for a created topic; default 8 like mqtt.messages
 	Keys       int    // distinct record keys (MQTT topics in the broker); default 1
@@ -39,10 +39,10 @@ type Config struct {
 
 // Run produces up to cfg.Count records for at most cfg.Duration.
 func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
-	if len(cfg.Brokers) == 0 {
+	if len(cfg.Kafka.Brokers) == 0 {
 		return nil, fmt.Errorf("%w: no kafka address", bench.ErrConfig)
 	}
-	for _, b := range cfg.Brokers {
+	for _, b := range cfg.Kafka.Brokers {
 		if err := bench.CheckLoopback(b); err != nil {
 			return nil, err
 		}
@@ -56,11 +56,12 @@ func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
 	if cfg.Inflight <= 0 {
 		cfg.Inflight = 64
 	}
-	if err := ensureTopic(ctx, cfg); err != nil {
+	if err := kafkalog.EnsureTopics(ctx, cfg.Kafka, kafkalog.TopicSpec{Name: cfg.Topic, Partitions: cfg.Partitions}); err != nil {
 		return nil, err
 	}
 	w := &kafka.Writer{
-		Addr:         kafka.TCP(cfg.Brokers...),
+		Addr:         kafka.TCP(cfg.Kafka.Brokers...),
+		Transport:    cfg.Kafka.Transport(),
 		Topic:        cfg.Topic,
 		Balancer:     &kafka.Murmur2Balancer{},
 		RequiredAcks: kafka.RequireAll,
@@ -148,24 +149,6 @@ func Run(ctx context.Context, cfg Config) (*bench.Result, error) {
 	}
 	res.Errors, res.ErrorSamples = errCount.Load(), samples
 	return res, nil
-}
-
-func ensureTopic(ctx context.Context, cfg Config) error {
-	addr, err := net.ResolveTCPAddr("tcp", cfg.Brokers[0])
-	if err != nil {
-		return fmt.Errorf("create topic: %w", err)
-	}
-	c := &kafka.Client{Addr: addr, Timeout: 30 * time.Second}
-	resp, err := c.CreateTopics(ctx, &kafka.CreateTopicsRequest{Topics: []kafka.TopicConfig{{
-		Topic: cfg.Topic, NumPartitions: cfg.Partitions, ReplicationFactor: -1,
-	}}})
-	if err != nil {
-		return fmt.Errorf("create topic: %w", err)
-	}
-	if err := resp.Errors[cfg.Topic]; err != nil && !errors.Is(err, kafka.TopicAlreadyExists) {
-		return fmt.Errorf("create topic %s: %w", cfg.Topic, err)
-	}
-	return nil
 }
 
 func progress(w io.Writer, start time.Time, acked *atomic.Uint64) (stop func()) {
