@@ -67,13 +67,9 @@ func (s *Server) unsubscribe(r *http.Request, tok auth.Token) reply {
 	if err := topic.ValidateFilter(filter); err != nil {
 		return fail(http.StatusBadRequest, "filter %q: %v", filter, err)
 	}
-	n, err := s.partitionOf(r.Context(), cid)
-	if err != nil {
-		return failErr("locate the session", err)
-	}
-	st, err := s.reader.Load(r.Context(), n, cid)
-	if err != nil {
-		return failErr("load session", err)
+	st, bad := s.load(r.Context(), cid)
+	if bad != nil {
+		return *bad
 	}
 	if !st.Exists {
 		return fail(http.StatusNotFound, "no session for ClientID %q", cid)

@@ -262,13 +262,9 @@ func (s *Server) explain(r *http.Request, _ auth.Token) reply {
 	if rec == nil || rec.Offset != o {
 		return fail(http.StatusBadRequest, "no record at offset %d of partition %d", o, p)
 	}
-	n, err := s.partitionOf(ctx, cid)
-	if err != nil {
-		return failErr("locate the session", err)
-	}
-	st, err := s.reader.Load(ctx, n, cid)
-	if err != nil {
-		return failErr("load session", err)
+	st, bad := s.load(ctx, cid)
+	if bad != nil {
+		return *bad
 	}
 	in := explainIn{cid: cid, msg: describeMessage(rec), now: time.Now(), st: st}
 	if v, ok := rec.Header(kafkalog.HeaderClient); ok {

@@ -98,6 +98,22 @@ func (s *Server) partitionOf(ctx context.Context, cid string) (int, error) {
 	return session.Partition(cid, len(parts)), nil
 }
 
+// load reads the whole session of cid (missing: State.Exists false); the
+// reply is set when the read failed.
+func (s *Server) load(ctx context.Context, cid string) (session.State, *reply) {
+	n, err := s.partitionOf(ctx, cid)
+	if err != nil {
+		rep := failErr("locate the session", err)
+		return session.State{}, &rep
+	}
+	st, err := s.reader.Load(ctx, n, cid)
+	if err != nil {
+		rep := failErr("load session", err)
+		return session.State{}, &rep
+	}
+	return st, nil
+}
+
 func stateOf(m *session.Meta) string {
 	if m.Online {
 		return adminapi.StateOnline
@@ -124,13 +140,9 @@ func summary(cid string, m *session.Meta) adminapi.SessionSummary {
 func (s *Server) showSession(r *http.Request, _ auth.Token) reply {
 	cid := r.PathValue("clientid")
 	ctx := r.Context()
-	n, err := s.partitionOf(ctx, cid)
-	if err != nil {
-		return failErr("locate the session", err)
-	}
-	st, err := s.reader.Load(ctx, n, cid)
-	if err != nil {
-		return failErr("load session", err)
+	st, bad := s.load(ctx, cid)
+	if bad != nil {
+		return *bad
 	}
 	if !st.Exists {
 		return fail(http.StatusNotFound, "no session for ClientID %q", cid)
@@ -155,6 +167,7 @@ func (s *Server) showSession(r *http.Request, _ auth.Token) reply {
 		first, last := queueEntry(st.Queue[0]), queueEntry(st.Queue[n-1])
 		out.Queue.Oldest, out.Queue.Newest = &first, &last
 	}
+	var err error
 	if out.Backlog, err = s.backlog(ctx, cid, st); err != nil {
 		return failErr("count backlog", err)
 	}
