@@ -15,6 +15,7 @@ BINARIES := \
 	mqtt-sessiond=services/sessiond/cmd/mqtt-sessiond \
 	mqtt-standalone=services/standalone/cmd/mqtt-standalone \
 	mqtt-events=tools/mqtt-events \
+	mqtt-admin=tools/mqtt-admin \
 	mqtt-bench=tools/mqtt-bench \
 	mqtt-passwd=tools/mqtt-passwd
 BIN_NAMES := $(foreach b,$(BINARIES),$(firstword $(subst =, ,$(b))))
@@ -48,7 +49,8 @@ FRONTEND_B_MQTT ?= 127.0.0.1:1885
 FRONTEND_B_WS ?= 127.0.0.1:8094
 FRONTEND_B_HTTP ?= 127.0.0.1:9185
 SESSIOND_HTTP ?= 127.0.0.1:9186
-export FRONTEND_A_MQTT FRONTEND_A_WS FRONTEND_A_HTTP FRONTEND_B_MQTT FRONTEND_B_WS FRONTEND_B_HTTP SESSIOND_HTTP
+SESSIOND_ADMIN ?= 127.0.0.1:9187
+export FRONTEND_A_MQTT FRONTEND_A_WS FRONTEND_A_HTTP FRONTEND_B_MQTT FRONTEND_B_WS FRONTEND_B_HTTP SESSIOND_HTTP SESSIOND_ADMIN
 
 .PHONY: help
 help: ## list the targets

@@ -8,7 +8,8 @@
 # Environment (defaults in brackets; `make up` passes its variables):
 #   FRONTEND_A_MQTT [127.0.0.1:1884] FRONTEND_A_WS [127.0.0.1:8093] FRONTEND_A_HTTP [127.0.0.1:9184]
 #   FRONTEND_B_MQTT [127.0.0.1:1885] FRONTEND_B_WS [127.0.0.1:8094] FRONTEND_B_HTTP [127.0.0.1:9185]
-#   SESSIOND_HTTP [127.0.0.1:9186]
+#   SESSIOND_HTTP [127.0.0.1:9186] SESSIOND_ADMIN [127.0.0.1:9187] (the admin API; its
+#   token file is made once in .stack/run/admin-tokens with a random admin token)
 #   LOG_FORMAT [text] LOG_LEVEL [info]
 #   the TIDEMARK_* port variables of scripts/stack.sh
 set -euo pipefail
@@ -27,6 +28,7 @@ FRONTEND_B_MQTT=${FRONTEND_B_MQTT:-127.0.0.1:1885}
 FRONTEND_B_WS=${FRONTEND_B_WS:-127.0.0.1:8094}
 FRONTEND_B_HTTP=${FRONTEND_B_HTTP:-127.0.0.1:9185}
 SESSIOND_HTTP=${SESSIOND_HTTP:-127.0.0.1:9186}
+SESSIOND_ADMIN=${SESSIOND_ADMIN:-127.0.0.1:9187}
 LOG_FORMAT=${LOG_FORMAT:-text}
 LOG_LEVEL=${LOG_LEVEL:-info}
 START_TIMEOUT=60
@@ -71,7 +73,8 @@ spec() {
 	read -r -a auth <<<"${CLUSTER_AUTH:---allow-anonymous}"
 	case $1 in
 	sessiond)
-		CMD=("$BIN/mqtt-sessiond" --http-addr "$SESSIOND_HTTP" "${common[@]}")
+		CMD=("$BIN/mqtt-sessiond" --http-addr "$SESSIOND_HTTP" --admin-addr "$SESSIOND_ADMIN"
+			--admin-tokens "$RUN_DIR/admin-tokens" "${common[@]}")
 		HTTP=$SESSIOND_HTTP
 		;;
 	frontend-a)
@@ -142,14 +145,18 @@ case ${1:-} in
 up)
 	scripts/stack.sh up kafka redis
 	mkdir -p "$RUN_DIR"
+	if [[ ! -s $RUN_DIR/admin-tokens ]]; then
+		(umask 077 && printf 'local admin %s\n' "$(python3 -c 'import secrets; print(secrets.token_hex(24))')" >"$RUN_DIR/admin-tokens")
+	fi
 	for p in "${PROCS[@]}"; do start "$p"; done
 	cat <<EOF
 cluster: up
   frontend-a  mqtt://$FRONTEND_A_MQTT  ws://$FRONTEND_A_WS  http://$FRONTEND_A_HTTP
   frontend-b  mqtt://$FRONTEND_B_MQTT  ws://$FRONTEND_B_WS  http://$FRONTEND_B_HTTP
-  sessiond    http://$SESSIOND_HTTP
+  sessiond    http://$SESSIOND_HTTP  admin API http://$SESSIOND_ADMIN
   kafka       $TIDEMARK_KAFKA    redis $TIDEMARK_REDIS
   logs        $RUN_DIR/*.log
+  mqtt-admin  export TIDEMARK_ADMIN_ADDR=$SESSIOND_ADMIN TIDEMARK_ADMIN_TOKEN=\$(awk '{print \$3}' $RUN_DIR/admin-tokens)
 EOF
 	;;
 down)

@@ -231,8 +231,14 @@ type message struct {
 // CONNACK accepts it, and returns the CONNACK's Session Present.
 func (c *cluster) dial(i int, id string, clean bool) (*client, bool) {
 	c.t.Helper()
+	return c.dialAs(i, id, "", clean)
+}
+
+// dialAs is dial with a user name (no password).
+func (c *cluster) dialAs(i int, id, user string, clean bool) (*client, bool) {
+	c.t.Helper()
 	cl := &client{t: c.t, id: id, lost: make(chan error, 1), added: make(chan struct{}, 1)}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + c.addr(i)).SetClientID(id).SetCleanSession(clean).
+	opts := paho.NewClientOptions().AddBroker("tcp://" + c.addr(i)).SetClientID(id).SetCleanSession(clean).SetUsername(user).
 		SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30 * time.Second).SetProtocolVersion(4).
 		SetOrderMatters(true).SetConnectTimeout(waitFor).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { cl.record(m) }).

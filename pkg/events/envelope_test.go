@@ -36,7 +36,7 @@ func samples() map[Type]any {
 			{Filter: "a/+/c", QoS: 1},
 			{Filter: "$share/g/x/#", QoS: 2, NoLocal: true, RetainAsPublished: true, RetainHandling: 2, SubscriptionID: 7},
 		}},
-		SessionUnsubscribed:   &Unsubscribed{Session: sess, Filters: []string{"a/+/c"}},
+		SessionUnsubscribed:   &Unsubscribed{Session: sess, Filters: []string{"a/+/c"}, Reason: UnsubscribeAdministrative, Operator: "ops-alice"},
 		SessionMessageDropped: &MessageDropped{Session: Session{ClientID: "dev-1", Node: "sd-1", Epoch: 42, Proto: 4}, Reason: DropQueueFull, Topic: "a/b/c", Partition: 3, From: 100, To: 101, Count: 1},
 	}
 }

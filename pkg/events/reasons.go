@@ -18,6 +18,7 @@ const (
 	DisconnectNotAuthorized    DisconnectReason = "not_authorized"
 	DisconnectPacketTooLarge   DisconnectReason = "packet_too_large"
 	DisconnectQuotaExceeded    DisconnectReason = "quota_exceeded"
+	DisconnectAdministrative   DisconnectReason = "administrative"
 )
 
 // DisconnectReasons describes every DisconnectReason; the schema's
@@ -35,6 +36,7 @@ var DisconnectReasons = map[DisconnectReason]string{
 	DisconnectNotAuthorized:    "The client did something it is not authorised to do (MQTT 5: DISCONNECT 0x87).",
 	DisconnectPacketTooLarge:   "The client sent a packet larger than the maximum packet size (MQTT 5: DISCONNECT 0x95).",
 	DisconnectQuotaExceeded:    "The client exceeded a limit such as Receive Maximum or a rate quota (MQTT 5: DISCONNECT 0x93 or 0x97).",
+	DisconnectAdministrative:   "An operator ended the connection or discarded its session through the admin API (MQTT 5: the server sent DISCONNECT 0x98).",
 }
 
 // TerminateReason says why a session ended (mqtt.session.terminated). The
@@ -47,15 +49,18 @@ const (
 	TerminateConflict  TerminateReason = "conflict"
 	TerminateExpired   TerminateReason = "expired"
 	TerminateDiscarded TerminateReason = "discarded"
+	// TerminateAdministrative: an operator acted through the admin API.
+	TerminateAdministrative TerminateReason = "administrative"
 )
 
 // TerminateReasons describes every TerminateReason; the schema's
 // descriptions must say the same (checked by a test).
 var TerminateReasons = map[TerminateReason]string{
-	TerminateNormal:    "The connection of a session that ends with its connection (CleanSession=1 or expiry 0) ended.",
-	TerminateConflict:  "A newer connection with the same ClientID replaced this clean session while it was connected.",
-	TerminateExpired:   "The session stayed offline longer than its expiry interval.",
-	TerminateDiscarded: "A new connection with Clean Start (CleanSession=1) discarded this persistent session.",
+	TerminateNormal:         "The connection of a session that ends with its connection (CleanSession=1 or expiry 0) ended.",
+	TerminateConflict:       "A newer connection with the same ClientID replaced this clean session while it was connected.",
+	TerminateExpired:        "The session stayed offline longer than its expiry interval.",
+	TerminateDiscarded:      "A new connection with Clean Start (CleanSession=1) discarded this persistent session.",
+	TerminateAdministrative: "An operator ended the session through the admin API: discarded it, or disconnected a connection whose session ends with it.",
 }
 
 // DropReason says why messages were dropped (mqtt.session.message_dropped).
@@ -78,4 +83,19 @@ var DropReasons = map[DropReason]string{
 	DropRetentionGap:   "Log retention deleted the records before they could be delivered; from/to name the gap.",
 	DropSlowConsumer:   "The client could not take the message in time (outbound queue full) and QoS 0 messages were shed.",
 	DropPacketTooLarge: "The PUBLISH would exceed the client's Maximum Packet Size, so it was discarded as MQTT 5 requires.",
+}
+
+// UnsubscribeReason says who removed subscriptions when it was not the
+// client's own UNSUBSCRIBE (mqtt.session.unsubscribed; absent otherwise).
+type UnsubscribeReason string
+
+// Unsubscribe reasons. Consumers treat values they do not know as "other".
+const (
+	UnsubscribeAdministrative UnsubscribeReason = "administrative"
+)
+
+// UnsubscribeReasons describes every UnsubscribeReason; the schema's
+// descriptions must say the same (checked by a test).
+var UnsubscribeReasons = map[UnsubscribeReason]string{
+	UnsubscribeAdministrative: "An operator removed the subscription through the admin API; the client was not told.",
 }

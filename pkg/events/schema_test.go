@@ -81,9 +81,10 @@ func jsonType(t reflect.Type) string {
 
 // enumDescriptions maps the reason types to their Go descriptions.
 var enumDescriptions = map[reflect.Type]map[string]string{
-	reflect.TypeFor[DisconnectReason](): toStrings(DisconnectReasons),
-	reflect.TypeFor[TerminateReason]():  toStrings(TerminateReasons),
-	reflect.TypeFor[DropReason]():       toStrings(DropReasons),
+	reflect.TypeFor[DisconnectReason]():  toStrings(DisconnectReasons),
+	reflect.TypeFor[TerminateReason]():   toStrings(TerminateReasons),
+	reflect.TypeFor[DropReason]():        toStrings(DropReasons),
+	reflect.TypeFor[UnsubscribeReason](): toStrings(UnsubscribeReasons),
 }
 
 func toStrings[K ~string](m map[K]string) map[string]string {

@@ -98,6 +98,9 @@ type Disconnected struct {
 	MQTTReasonCode *int `json:"mqtt_reason_code,omitempty"`
 	// DurationMS is how long the connection was online, in milliseconds.
 	DurationMS int64 `json:"duration_ms"`
+	// Operator names the admin API token that ended the connection (reason
+	// administrative only).
+	Operator string `json:"operator,omitempty"`
 }
 
 // ConnectRejected is the data of mqtt.client.connect_rejected: a CONNECT was
@@ -149,6 +152,9 @@ type Terminated struct {
 	Session
 	// Reason says why the session ended.
 	Reason TerminateReason `json:"reason"`
+	// Operator names the admin API token that ended the session (reason
+	// administrative only).
+	Operator string `json:"operator,omitempty"`
 }
 
 // Subscription is one filter of a SUBSCRIBE with its options.
@@ -182,6 +188,11 @@ type Unsubscribed struct {
 	Session
 	// Filters are the filters removed, in packet order.
 	Filters []string `json:"filters"`
+	// Reason is set when the client did not ask for the removal.
+	Reason UnsubscribeReason `json:"reason,omitempty"`
+	// Operator names the admin API token that removed the filters (reason
+	// administrative only).
+	Operator string `json:"operator,omitempty"`
 }
 
 // MessageDropped is the data of mqtt.session.message_dropped: messages that

@@ -6,6 +6,7 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 )
 
 require (
@@ -41,6 +42,8 @@ require (
 replace github.com/tidemarkmq/tidemark/pkg/kafkalog => ../kafkalog
 
 replace github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
+
+replace github.com/tidemarkmq/tidemark/pkg/mqtt => ../mqtt
 
 replace github.com/tidemarkmq/tidemark/pkg/events => ../events
 

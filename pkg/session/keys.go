@@ -57,6 +57,11 @@ func (k Keys) QueueFrom(n int, cid string) string { return k.client("qfrom", n, 
 // Part is the set of ClientIDs whose ops live in sessions partition n.
 func (k Keys) Part(n int) string { return k.Prefix + "part:" + tag(n) }
 
+// Index is the sorted set (all scores 0, so ordered by ClientID) of the
+// ClientIDs of sessions partition n: the same members as Part, in an order
+// that pages stably while sessions come and go (see Reader.Page).
+func (k Keys) Index(n int) string { return k.Prefix + "index:" + tag(n) }
+
 // Applied holds the offset of the last op applied from sessions partition n.
 func (k Keys) Applied(n int) string { return k.Prefix + "applied:" + tag(n) }
 

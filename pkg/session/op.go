@@ -39,7 +39,32 @@ const (
 	// keeps expiry in the log, so a rebuild replays it, and fences it against
 	// a connect that races it.
 	OpExpire = "expire"
+
+	// Administrative ops, appended by the admin API on an operator's
+	// behalf. Each carries the epoch of the session as the operator saw
+	// it, so it is fenced like a connection's op: it never acts on a
+	// newer connection than the one the operator meant.
+	//
+	// OpAdminDisconnect ends the connection at the epoch (the frontend
+	// holding it closes it, MQTT 5: DISCONNECT 0x98); the session lives on
+	// offline as after any disconnect, or ends if it ends with its
+	// connection.
+	OpAdminDisconnect = "admin_disconnect"
+	// OpAdminDiscard ends the session at the epoch, online or not.
+	OpAdminDiscard = "admin_discard"
+	// OpAdminUnsubscribe removes the filters of Filters from the session
+	// at the epoch, online or not; an online client is not told.
+	OpAdminUnsubscribe = "admin_unsubscribe"
 )
+
+// IsAdmin reports whether kind is an administrative op.
+func IsAdmin(kind string) bool {
+	switch kind {
+	case OpAdminDisconnect, OpAdminDiscard, OpAdminUnsubscribe:
+		return true
+	}
+	return false
+}
 
 // Inflight states.
 const (
@@ -90,6 +115,9 @@ type Op struct {
 	Epoch    int64  `json:"epoch"`
 	Node     string `json:"node,omitempty"`
 	TS       int64  `json:"ts"`
+	// By names the admin API token of an administrative op: the audit
+	// trail of who did it.
+	By string `json:"by,omitempty"`
 
 	// connect, rejected
 	Proto      byte   `json:"proto,omitempty"`
@@ -111,7 +139,7 @@ type Op struct {
 	// disconnect: the MQTT reason code.
 	Code byte `json:"code,omitempty"`
 
-	// subscribe, unsubscribe
+	// subscribe, unsubscribe, admin_unsubscribe
 	Subs    []Subscription `json:"subs,omitempty"`
 	Filters []string       `json:"filters,omitempty"`
 

@@ -142,3 +142,73 @@ func (r *Reader) Load(ctx context.Context, n int, clientID string) (State, error
 	}
 	return st, nil
 }
+
+// Meta reads the session hash of cid (sessions partition n); nil when the
+// session does not exist.
+func (r *Reader) Meta(ctx context.Context, n int, cid string) (*Meta, error) {
+	h, err := r.rdb.HGetAll(ctx, r.keys.Session(n, cid)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read session %q: %w", cid, err)
+	}
+	return parseMeta(h)
+}
+
+// Metas reads the session hashes of cids, all of sessions partition n, in
+// one round trip; a ClientID without a session maps to nil.
+func (r *Reader) Metas(ctx context.Context, n int, cids []string) (map[string]*Meta, error) {
+	cmds := make([]*redis.MapStringStringCmd, len(cids))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, cid := range cids {
+			cmds[i] = p.HGetAll(ctx, r.keys.Session(n, cid))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d sessions: %w", len(cids), err)
+	}
+	out := make(map[string]*Meta, len(cids))
+	for i, cid := range cids {
+		m, err := parseMeta(cmds[i].Val())
+		if err != nil {
+			return nil, fmt.Errorf("read session %q: %w", cid, err)
+		}
+		out[cid] = m
+	}
+	return out, nil
+}
+
+// Applied returns the offset of the last op applied from sessions partition
+// n; ok is false when the view has no record of the partition (a new or
+// wiped Redis), which calls for a rebuild.
+func (r *Reader) Applied(ctx context.Context, n int) (offset int64, ok bool, err error) {
+	v, err := r.rdb.Get(ctx, r.keys.Applied(n)).Int64()
+	if errors.Is(err, redis.Nil) {
+		return -1, false, nil
+	}
+	if err != nil {
+		return -1, false, fmt.Errorf("read applied %d: %w", n, err)
+	}
+	return v, true, nil
+}
+
+// Page lists up to count ClientIDs of sessions partition n in byte order,
+// starting after the ClientID after ("" for the start) and keeping only
+// those that begin with prefix. Paging by the last ClientID seen returns
+// every session that exists from the first page to the last exactly once,
+// whatever is created or deleted in between.
+func (r *Reader) Page(ctx context.Context, n int, after, prefix string, count int) ([]string, error) {
+	lo, hi := "-", "+"
+	if prefix != "" {
+		// No byte of UTF-8 is 0xFF, so prefix+"\xff" sorts after every
+		// ClientID that starts with prefix.
+		lo, hi = "["+prefix, "["+prefix+"\xff"
+	}
+	if after != "" && (prefix == "" || after >= prefix) {
+		lo = "(" + after
+	}
+	v, err := r.rdb.ZRangeByLex(ctx, r.keys.Index(n), &redis.ZRangeBy{Min: lo, Max: hi, Count: int64(count)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("page partition %d: %w", n, err)
+	}
+	return v, nil
+}

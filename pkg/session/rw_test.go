@@ -3,7 +3,9 @@ package session_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,6 +29,9 @@ func TestReaderWriter(t *testing.T) {
 		{"DeleteRemovesEverything", testDeleteRemovesEverything},
 		{"ApplyBatchRecordsEachOffset", testApplyBatchRecordsEachOffset},
 		{"ApplyBatchFencing", testApplyBatchFencing},
+		{"PageWhileSessionsComeAndGo", testPageWhileSessionsComeAndGo},
+		{"MetaKeepsConnectDetails", testMetaKeepsConnectDetails},
+		{"IndexPartitionBackfills", testIndexPartitionBackfills},
 	}
 	backends := append([]redistest.Backend{{Name: "miniredis", Client: func(t testing.TB) redis.UniversalClient {
 		mr := miniredis.RunT(t)
@@ -245,6 +250,122 @@ func testApplyBatchFencing(t *testing.T, rdb redis.UniversalClient) {
 	}
 }
 
+// testPageWhileSessionsComeAndGo pages through a partition while sessions
+// are created and deleted between pages: every session that exists
+// throughout is listed exactly once, and the prefix filter holds.
+func testPageWhileSessionsComeAndGo(t *testing.T, rdb redis.UniversalClient) {
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	r := session.NewReaderOptions(rdb, opt)
+	ctx := context.Background()
+	off := int64(0)
+	put := func(cids ...string) {
+		t.Helper()
+		off++
+		if err := applyOne(ctx, w, 2, off, func(tx *session.Tx) {
+			for _, cid := range cids {
+				tx.PutSession(cid, &session.Meta{Epoch: off, Online: true})
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	del := func(cids ...string) {
+		t.Helper()
+		off++
+		if err := applyOne(ctx, w, 2, off, func(tx *session.Tx) {
+			for _, cid := range cids {
+				tx.Delete(cid)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var stable []string
+	for i := range 60 {
+		stable = append(stable, fmt.Sprintf("dev-%03d", i))
+	}
+	put(stable...)
+	put("tmp-a", "dev-010x", "aaa")
+	seen := map[string]int{}
+	after := ""
+	for page := 0; page < 100; page++ {
+		ids, err := r.Page(ctx, 2, after, "dev-", 7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ids) == 0 {
+			break
+		}
+		for _, id := range ids {
+			seen[id]++
+			if !strings.HasPrefix(id, "dev-") {
+				t.Fatalf("page has %q outside the prefix", id)
+			}
+		}
+		after = ids[len(ids)-1]
+		// Churn between pages: before and after the position.
+		del("dev-010x", "tmp-a")
+		put(fmt.Sprintf("dev-%03dz", page), fmt.Sprintf("dev-000-%d", page))
+	}
+	for _, id := range stable {
+		if seen[id] != 1 {
+			t.Errorf("%s listed %d times, want once", id, seen[id])
+		}
+	}
+	for id, n := range seen {
+		if n != 1 {
+			t.Errorf("%s listed %d times", id, n)
+		}
+	}
+}
+
+func testMetaKeepsConnectDetails(t *testing.T, rdb redis.UniversalClient) {
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	ctx := context.Background()
+	want := session.Meta{Epoch: 9, Conn: "c1", Node: "fe-1", Online: true, Proto: 5, Expiry: 60,
+		Created: 100, Since: 200, Username: "alice", Peer: "127.0.0.1:5000", Keepalive: 30}
+	m := want
+	if err := applyOne(ctx, w, 1, 9, func(tx *session.Tx) { tx.PutSession("c", &m) }); err != nil {
+		t.Fatal(err)
+	}
+	want.Applied, want.Partition = 9, 1
+	got, err := session.NewReaderOptions(rdb, opt).Meta(ctx, 1, "c")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got == nil || *got != want {
+		t.Fatalf("meta %+v, want %+v", got, want)
+	}
+	metas, err := session.NewReaderOptions(rdb, opt).Metas(ctx, 1, []string{"c", "none"})
+	if err != nil || metas["none"] != nil || metas["c"] == nil || *metas["c"] != want {
+		t.Fatalf("metas %v %v", metas, err)
+	}
+}
+
+// testIndexPartitionBackfills indexes the partition set of a view written
+// before the index existed.
+func testIndexPartitionBackfills(t *testing.T, rdb redis.UniversalClient) {
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	ctx := context.Background()
+	if err := applyOne(ctx, w, 3, 1, func(tx *session.Tx) { tx.PutSession("b", &session.Meta{Epoch: 1}) }); err != nil {
+		t.Fatal(err)
+	}
+	// An older writer registered "a" in the set only.
+	if err := rdb.SAdd(ctx, w.Keys().Part(3), "a").Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.IndexPartition(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	got, err := session.NewReaderOptions(rdb, opt).Page(ctx, 3, "", "", 10)
+	if err != nil || !reflect.DeepEqual(got, []string{"a", "b"}) {
+		t.Fatalf("page %v %v", got, err)
+	}
+}
+
 // TestKeysShareSlotPerPartition asks the Redis Cluster of the test stack
 // for the slot of every key a transaction of one sessions partition
 // touches: they must all be one slot, or the cluster refuses the
@@ -255,7 +376,7 @@ func TestKeysShareSlotPerPartition(t *testing.T) {
 	k := session.Keys{Prefix: "deploy."}
 	slots := map[int64]bool{}
 	for n := range 8 {
-		keys := []string{k.Owner(n), k.Applied(n), k.Part(n), k.Expiry(n)}
+		keys := []string{k.Owner(n), k.Applied(n), k.Part(n), k.Index(n), k.Expiry(n)}
 		for _, cid := range []string{"c", "dev/1", "{x}", "a:b:c", ""} {
 			keys = append(keys, k.Session(n, cid), k.Subs(n, cid), k.Cursor(n, cid), k.Inflight(n, cid),
 				k.QoS2In(n, cid), k.Queue(n, cid), k.QueueFrom(n, cid))

@@ -23,6 +23,10 @@ type Meta struct {
 	Created   int64  // unix ms when the session began
 	Since     int64  // unix ms when the connection at Epoch connected
 	Partition int    // sessions partition whose ops build this session
+	// From the connect at Epoch, for operators (the admin API).
+	Username  string
+	Peer      string
+	Keepalive uint16 // seconds
 }
 
 // Resumable reports whether a new connection may take the session over
@@ -36,6 +40,7 @@ func (m *Meta) fields() map[string]any {
 		"clean": b01(m.Clean), "proto": int(m.Proto), "expiry": int64(m.Expiry),
 		"expires_at": m.ExpiresAt, "present": b01(m.Present), "applied": m.Applied,
 		"created": m.Created, "since": m.Since, "partition": m.Partition,
+		"username": m.Username, "peer": m.Peer, "keepalive": int(m.Keepalive),
 	}
 }
 
@@ -73,6 +78,9 @@ func parseMeta(h map[string]string) (*Meta, error) {
 	m.Created = i64("created")
 	m.Since = i64("since")
 	m.Partition = int(i64("partition"))
+	m.Username = h["username"]
+	m.Peer = h["peer"]
+	m.Keepalive = uint16(i64("keepalive"))
 	if err != nil {
 		return nil, fmt.Errorf("parse session hash: %w", err)
 	}

@@ -28,57 +28,48 @@ func NewWriter(rdb redis.UniversalClient, opt Options) *Writer {
 // Keys returns the key names the Writer uses.
 func (w *Writer) Keys() Keys { return w.keys }
 
-// Meta reads the session hash of cid (sessions partition n); nil when the
-// session does not exist.
+// reader reads the view the Writer writes.
+func (w *Writer) reader() *Reader { return &Reader{rdb: w.rdb, keys: w.keys} }
+
+// Meta reads the session hash of cid (sessions partition n); see
+// Reader.Meta.
 func (w *Writer) Meta(ctx context.Context, n int, cid string) (*Meta, error) {
-	h, err := w.rdb.HGetAll(ctx, w.keys.Session(n, cid)).Result()
-	if err != nil {
-		return nil, fmt.Errorf("read session %q: %w", cid, err)
-	}
-	return parseMeta(h)
+	return w.reader().Meta(ctx, n, cid)
 }
 
 // Metas reads the session hashes of cids, all of sessions partition n, in
-// one round trip; a ClientID without a session maps to nil.
+// one round trip; see Reader.Metas.
 func (w *Writer) Metas(ctx context.Context, n int, cids []string) (map[string]*Meta, error) {
-	cmds := make([]*redis.MapStringStringCmd, len(cids))
-	_, err := w.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for i, cid := range cids {
-			cmds[i] = p.HGetAll(ctx, w.keys.Session(n, cid))
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read %d sessions: %w", len(cids), err)
-	}
-	out := make(map[string]*Meta, len(cids))
-	for i, cid := range cids {
-		m, err := parseMeta(cmds[i].Val())
-		if err != nil {
-			return nil, fmt.Errorf("read session %q: %w", cid, err)
-		}
-		out[cid] = m
-	}
-	return out, nil
+	return w.reader().Metas(ctx, n, cids)
 }
 
 // Load reads a whole session consistently (see Reader.Load).
 func (w *Writer) Load(ctx context.Context, n int, cid string) (State, error) {
-	return (&Reader{rdb: w.rdb, keys: w.keys}).Load(ctx, n, cid)
+	return w.reader().Load(ctx, n, cid)
 }
 
-// Applied returns the offset of the last op applied from sessions partition
-// n; ok is false when the view has no record of the partition (a new or
-// wiped Redis), which calls for a rebuild.
+// Applied returns the offset of the last op applied from sessions
+// partition n (see Reader.Applied).
 func (w *Writer) Applied(ctx context.Context, n int) (offset int64, ok bool, err error) {
-	v, err := w.rdb.Get(ctx, w.keys.Applied(n)).Int64()
-	if errors.Is(err, redis.Nil) {
-		return -1, false, nil
+	return w.reader().Applied(ctx, n)
+}
+
+// IndexPartition adds every ClientID of sessions partition n to its
+// index: views written before the index existed get it at the next
+// assignment, and adding what is there already changes nothing.
+func (w *Writer) IndexPartition(ctx context.Context, n int) error {
+	cids, err := w.Clients(ctx, n)
+	if err != nil || len(cids) == 0 {
+		return err
 	}
-	if err != nil {
-		return -1, false, fmt.Errorf("read applied %d: %w", n, err)
+	zs := make([]redis.Z, len(cids))
+	for i, cid := range cids {
+		zs[i] = redis.Z{Member: cid}
 	}
-	return v, true, nil
+	if err := w.rdb.ZAdd(ctx, w.keys.Index(n), zs...).Err(); err != nil {
+		return fmt.Errorf("index partition %d: %w", n, err)
+	}
+	return nil
 }
 
 // Clients lists the ClientIDs with a session in sessions partition n.
@@ -186,6 +177,7 @@ func (t *Tx) PutSession(cid string, m *Meta) {
 	t.p.Del(t.ctx, key)
 	t.p.HSet(t.ctx, key, m.fields())
 	t.p.SAdd(t.ctx, t.k.Part(t.partition), cid)
+	t.p.ZAdd(t.ctx, t.k.Index(t.partition), redis.Z{Member: cid})
 	if !m.Online && m.ExpiresAt > 0 {
 		t.p.ZAdd(t.ctx, t.k.Expiry(t.partition), redis.Z{Score: float64(m.ExpiresAt), Member: cid})
 	} else {
@@ -203,6 +195,7 @@ func (t *Tx) Touch(cid string) {
 func (t *Tx) Delete(cid string) {
 	t.p.Del(t.ctx, t.k.all(t.partition, cid)...)
 	t.p.SRem(t.ctx, t.k.Part(t.partition), cid)
+	t.p.ZRem(t.ctx, t.k.Index(t.partition), cid)
 	t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
 }
 

@@ -26,6 +26,9 @@ var (
 	// ErrKafkaUnavailable: a PUBLISH could not be logged within the retry
 	// bound; the connection closes so the client resends elsewhere or later.
 	ErrKafkaUnavailable = errors.New("message log unavailable")
+	// ErrAdministrative: an operator ended the connection or its session
+	// through the admin API (an administrative op on the sessions topic).
+	ErrAdministrative = errors.New("ended by an operator")
 )
 
 // closeReason derives, in one place, why a connection ended: the reason word
@@ -43,6 +46,8 @@ func closeReason(err error) (reason events.DisconnectReason, code mqtt.ReasonCod
 		return events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true
 	case errors.Is(err, ErrSlowConsumer):
 		return events.DisconnectSlowConsumer, mqtt.QuotaExceeded, true
+	case errors.Is(err, ErrAdministrative):
+		return events.DisconnectAdministrative, mqtt.AdministrativeAction, true
 	case errors.Is(err, ErrShutdown):
 		return events.DisconnectServerShutdown, mqtt.ServerShuttingDown, true
 	case errors.Is(err, ErrKafkaUnavailable):

@@ -28,6 +28,7 @@ func TestCloseReason(t *testing.T) {
 		{"keep alive", ErrKeepAlive, events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true},
 		{"deadline", fmt.Errorf("read: %w", os.ErrDeadlineExceeded), events.DisconnectKeepAliveTimeout, mqtt.KeepAliveTimeout, true},
 		{"slow consumer", ErrSlowConsumer, events.DisconnectSlowConsumer, mqtt.QuotaExceeded, true},
+		{"administrative", ErrAdministrative, events.DisconnectAdministrative, mqtt.AdministrativeAction, true},
 		{"shutdown", ErrShutdown, events.DisconnectServerShutdown, mqtt.ServerShuttingDown, true},
 		{"log unavailable", ErrKafkaUnavailable, events.DisconnectClosed, mqtt.ServerBusy, true},
 		{"malformed", fmt.Errorf("read packet: %w", mqtt.MalformedPacket), events.DisconnectProtocolError, mqtt.MalformedPacket, true},

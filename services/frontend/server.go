@@ -238,11 +238,13 @@ func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
 }
 
 // onSessionOp watches connect ops for takeover: a connect for a ClientID
-// connected here with a lower epoch closes that connection.
+// connected here with a lower epoch closes that connection. Operators'
+// ops are handed to onAdminOp.
 func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	// Marked seen only after any takeover below was acted on (see opWatermark).
 	defer s.opsSeen.advance(rec.Partition, rec.Offset+1)
 	if h, _ := rec.Header(session.HeaderOp); string(h) != session.OpConnect {
+		s.onAdminOp(rec, string(h))
 		return
 	}
 	cid := string(rec.Key)

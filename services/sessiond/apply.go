@@ -7,9 +7,13 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// MQTT reason code the server sends to a connection taken over by another
-// with the same ClientID (MQTT 5 Session taken over).
-const codeTakenOver = 0x8E
+// MQTT reason codes the server sends when it ends a connection: taken
+// over by another with the same ClientID (MQTT 5 Session taken over), and
+// ended by an operator (Administrative action).
+const (
+	codeTakenOver      = 0x8E
+	codeAdministrative = 0x98
+)
 
 // Results of deciding an op, for metrics.
 const (
@@ -107,6 +111,10 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 			Session: sess(m, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 		})
 		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
+	case session.OpAdminDiscard:
+		return s.decideAdminDiscard(b, op, m)
+	case session.OpAdminUnsubscribe:
+		return s.decideAdminUnsubscribe(b, op, m)
 	}
 
 	// Every other op belongs to the connection at the session's epoch;
@@ -144,6 +152,14 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		return outcome{tx: touch(func(tx *session.Tx) { tx.DelQoS2In(cid, op.PacketID) }), result: resultApplied}
 	case session.OpDisconnect:
 		return s.decideDisconnect(b, op, in, follow)
+	case session.OpAdminDisconnect:
+		// As if the connection's frontend had logged it: the frontend
+		// that closes the connection logs a disconnect that is then
+		// stale, as after a takeover.
+		kick := *op
+		kick.Reason, kick.Code, kick.Expiry = string(events.DisconnectAdministrative), codeAdministrative, m.Expiry
+		kick.Conn, kick.Node = m.Conn, m.Node
+		return s.decideDisconnect(b, &kick, in, follow)
 	}
 	s.log.Warn("unknown session op kind; skipped", "kind", op.Kind, "partition", b.partition, "offset", b.offset)
 	return outcome{result: resultStale}
@@ -189,6 +205,7 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 	m := &session.Meta{
 		Epoch: epoch, Conn: op.Conn, Node: op.Node, Online: true, Clean: op.Clean, Proto: op.Proto,
 		Expiry: expiry, Present: present, Created: ts, Since: ts,
+		Username: op.Username, Peer: op.Peer, Keepalive: op.Keepalive,
 	}
 	if present {
 		m.Created = old.Created
@@ -224,7 +241,9 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	if reason == "" {
 		reason = events.DisconnectClosed // a frontend that names no reason saw the socket end
 	}
-	b.add(events.ClientDisconnected, op.Node, cid, disconnected(old, cid, reason, op.Code, op.TS))
+	d := disconnected(old, cid, reason, op.Code, op.TS)
+	d.Operator = op.By
+	b.add(events.ClientDisconnected, op.Node, cid, d)
 	expiry := old.Expiry
 	if old.Proto >= 5 {
 		// MQTT 5 may change the expiry at DISCONNECT; the op carries the
@@ -232,8 +251,12 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		expiry = s.cfg.expiry(old.Proto, old.Clean, op.Expiry)
 	}
 	if expiry == 0 {
+		why := events.TerminateNormal
+		if reason == events.DisconnectAdministrative {
+			why = events.TerminateAdministrative
+		}
 		b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
-			Session: sess(old, cid, op.Conn, op.Node), Reason: events.TerminateNormal,
+			Session: sess(old, cid, op.Conn, op.Node), Reason: why, Operator: op.By,
 		})
 		return outcome{tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
 	}
@@ -262,6 +285,45 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)
 		},
+		result: resultApplied,
+	}
+}
+
+// decideAdminDiscard ends the session at the op's epoch, online or not:
+// its connection, if any, is announced disconnected (the frontend holding
+// it closes it when it reads the op), then the session terminated.
+func (s *Service) decideAdminDiscard(b *batch, op *session.Op, m *session.Meta) outcome {
+	if m == nil || m.Epoch != op.Epoch {
+		return outcome{result: resultStale}
+	}
+	cid := op.ClientID
+	if m.Online {
+		d := disconnected(m, cid, events.DisconnectAdministrative, codeAdministrative, op.TS)
+		d.Operator = op.By
+		b.add(events.ClientDisconnected, m.Node, cid, d)
+	}
+	b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
+		Session: sess(m, cid, "", op.Node), Reason: events.TerminateAdministrative, Operator: op.By,
+	})
+	return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
+}
+
+// decideAdminUnsubscribe removes filters from the session at the op's
+// epoch, online or not. An offline session leaves the offline queue
+// before the change and joins it again after, with its subscriptions as
+// they are then.
+func (s *Service) decideAdminUnsubscribe(b *batch, op *session.Op, m *session.Meta) outcome {
+	if m == nil || m.Epoch != op.Epoch || len(op.Filters) == 0 {
+		return outcome{result: resultStale}
+	}
+	cid := op.ClientID
+	b.add(events.SessionUnsubscribed, op.Node, cid, &events.Unsubscribed{
+		Session: sess(m, cid, "", op.Node), Filters: op.Filters,
+		Reason: events.UnsubscribeAdministrative, Operator: op.By,
+	})
+	return outcome{
+		leave:  !m.Online,
+		tx:     func(tx *session.Tx) { tx.DelSubs(cid, op.Filters...); tx.Touch(cid) },
 		result: resultApplied,
 	}
 }

@@ -107,6 +107,11 @@ func TestDecideStale(t *testing.T) {
 		{"offline session progress", off, session.Op{Kind: session.OpProgress, Epoch: 20}},
 		{"expire of an older epoch", off, session.Op{Kind: session.OpExpire, Epoch: 10}},
 		{"expire of an online session", cur, session.Op{Kind: session.OpExpire, Epoch: 20}},
+		{"admin disconnect of an older epoch", cur, session.Op{Kind: session.OpAdminDisconnect, Epoch: 10}},
+		{"admin disconnect of an offline session", off, session.Op{Kind: session.OpAdminDisconnect, Epoch: 20}},
+		{"admin discard of an older epoch", off, session.Op{Kind: session.OpAdminDiscard, Epoch: 10}},
+		{"admin discard of no session", nil, session.Op{Kind: session.OpAdminDiscard, Epoch: 20}},
+		{"admin unsubscribe of an older epoch", cur, session.Op{Kind: session.OpAdminUnsubscribe, Epoch: 10, Filters: []string{"a"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -242,6 +242,13 @@ func (c *conn) disconnect(reason events.DisconnectReason, expiry uint32) int64 {
 	return c.send(&session.Op{Kind: session.OpDisconnect, Reason: string(reason), Expiry: expiry})
 }
 
+// admin appends an administrative op for cid's session at epoch as the
+// admin API does, by the operator "ops".
+func (h *harness) admin(cid, kind string, epoch int64, filters ...string) int64 {
+	h.t.Helper()
+	return h.op(&session.Op{Kind: kind, ClientID: cid, Epoch: epoch, Node: "sessiond-test", By: "ops", Filters: filters})
+}
+
 // marker appends a rejected op for cid and waits until its event is seen:
 // every op of cid appended before has been processed by then.
 func (h *harness) marker(cid string) {
@@ -366,7 +373,7 @@ func summarize(e events.Envelope) want {
 	case *events.Subscribed:
 		w.conn = d.ConnID
 	case *events.Unsubscribed:
-		w.conn = d.ConnID
+		w.conn, w.reason = d.ConnID, string(d.Reason)
 	case *events.MessageDropped:
 		w.conn, w.reason = d.ConnID, string(d.Reason)
 	}

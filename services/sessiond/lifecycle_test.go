@@ -163,6 +163,81 @@ func lifecycleSequences(t *testing.T, h *harness) {
 				{typ: events.SessionUnsubscribed, conn: "A"},
 			},
 		},
+		{
+			name: "admin disconnect of a persistent session",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 60)
+				h.admin(cid, session.OpAdminDisconnect, a.epoch)
+				// The frontend closes the connection and logs its end: stale.
+				a.disconnect(events.DisconnectAdministrative, 60)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "administrative"},
+			},
+		},
+		{
+			name: "admin disconnect of a clean session ends it",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), true, v311, 0)
+				h.admin(cid, session.OpAdminDisconnect, a.epoch)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "administrative"},
+				{typ: events.SessionTerminated, conn: "A", reason: "administrative"},
+			},
+		},
+		{
+			name: "admin discard of an online session; a stale admin op does nothing",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 60)
+				h.admin(cid, session.OpAdminDiscard, a.epoch)
+				a.disconnect(events.DisconnectAdministrative, 60)
+				h.connect(cid, id("B"), false, v5, 60)
+				h.admin(cid, session.OpAdminDisconnect, a.epoch) // meant for A: fenced
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "administrative"},
+				{typ: events.SessionTerminated, reason: "administrative"},
+				{typ: events.SessionCreated, conn: "B"},
+				{typ: events.ClientConnected, conn: "B", present: false},
+			},
+		},
+		{
+			name: "admin discard of an offline session",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 60)
+				a.disconnect(events.DisconnectNormal, 60)
+				h.admin(cid, session.OpAdminDiscard, a.epoch)
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.SessionTerminated, reason: "administrative"},
+			},
+		},
+		{
+			name: "admin unsubscribe of an offline session",
+			run: func(h *harness, cid string, id func(string) string) {
+				a, _ := h.connect(cid, id("A"), false, v5, 60)
+				a.send(&session.Op{Kind: session.OpSubscribe, Subs: []session.Subscription{{Filter: "a/+", QoS: 1}, {Filter: "b/#", QoS: 1}}})
+				a.disconnect(events.DisconnectNormal, 60)
+				h.admin(cid, session.OpAdminUnsubscribe, a.epoch, "a/+")
+			},
+			want: []want{
+				{typ: events.SessionCreated, conn: "A"},
+				{typ: events.ClientConnected, conn: "A"},
+				{typ: events.SessionSubscribed, conn: "A"},
+				{typ: events.ClientDisconnected, conn: "A", reason: "normal"},
+				{typ: events.SessionUnsubscribed, reason: "administrative"},
+			},
+		},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,7 +251,9 @@ func lifecycleSequences(t *testing.T, h *harness) {
 			}
 			var exp []want
 			for _, w := range tc.want {
-				w.conn = id(w.conn)
+				if w.conn != "" {
+					w.conn = id(w.conn)
+				}
 				exp = append(exp, w)
 			}
 			if !reflect.DeepEqual(got, exp) {
@@ -198,6 +275,11 @@ func lifecycleSequences(t *testing.T, h *harness) {
 			{"client-h", false, false, nil},
 			{"client-i", false, false, nil},
 			{"client-j", true, true, []string{"b/#"}},
+			{"client-k", true, false, nil},
+			{"client-l", false, false, nil},
+			{"client-m", true, true, nil},
+			{"client-n", false, false, nil},
+			{"client-o", true, false, []string{"b/#"}},
 		}
 		for _, c := range cases {
 			st := h.load(c.cid)
@@ -211,6 +293,39 @@ func lifecycleSequences(t *testing.T, h *harness) {
 			if !reflect.DeepEqual(filters, c.filters) {
 				t.Errorf("%s: filters %v want %v", c.cid, filters, c.filters)
 			}
+		}
+	})
+	t.Run("administrative events name the operator", func(t *testing.T) {
+		n := 0
+		for _, cid := range []string{"client-k", "client-l", "client-m", "client-n", "client-o"} {
+			for _, e := range h.sequence(cid) {
+				switch d := e.Data.(type) {
+				case *events.Disconnected:
+					if d.Reason == events.DisconnectAdministrative {
+						n++
+						if d.Operator != "ops" || d.MQTTReasonCode == nil || *d.MQTTReasonCode != 0x98 {
+							t.Errorf("%s: disconnected %+v, want operator ops and code 0x98", cid, d)
+						}
+					}
+				case *events.Terminated:
+					if d.Reason == events.TerminateAdministrative {
+						n++
+						if d.Operator != "ops" {
+							t.Errorf("%s: terminated %+v, want operator ops", cid, d)
+						}
+					}
+				case *events.Unsubscribed:
+					if d.Reason == events.UnsubscribeAdministrative {
+						n++
+						if d.Operator != "ops" || !reflect.DeepEqual(d.Filters, []string{"a/+"}) {
+							t.Errorf("%s: unsubscribed %+v", cid, d)
+						}
+					}
+				}
+			}
+		}
+		if n != 7 {
+			t.Errorf("%d administrative events, want 7", n)
 		}
 	})
 	h.checkEvents()

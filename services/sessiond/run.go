@@ -266,7 +266,7 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 			}
 			touched = append(touched, op.ClientID)
 		}
-		if op.Kind == session.OpDisconnect && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
+		if (op.Kind == session.OpDisconnect || op.Kind == session.OpAdminDisconnect) && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
 			if err := s.full(ctx, p.n, in, op.ClientID); err != nil {
 				return err
 			}
@@ -374,7 +374,7 @@ func advance(in *input, op *session.Op, out outcome) {
 		if !out.meta.Present {
 			in.reset()
 		}
-	case session.OpDisconnect:
+	case session.OpDisconnect, session.OpAdminDisconnect:
 		if out.state == stateNone {
 			in.meta = nil
 			in.reset()
@@ -384,10 +384,14 @@ func advance(in *input, op *session.Op, out outcome) {
 		in.meta = out.meta
 		in.qfrom = out.qfrom
 		in.queued = true
-	case session.OpExpire:
+	case session.OpExpire, session.OpAdminDiscard:
 		in.meta = nil
 		in.reset()
 		in.queued = false
+	case session.OpAdminUnsubscribe:
+		// An offline session left the queue (outcome.leave); it joins
+		// again with its new subscriptions.
+		in.queued = in.meta != nil && !in.meta.Online
 	case session.OpProgress:
 		for p, o := range op.Cursor {
 			if in.loaded {

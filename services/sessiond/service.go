@@ -173,6 +173,11 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 		if err := s.w.Claim(ctx, n, s.token); err != nil {
 			return err
 		}
+		// The admin API pages sessions through the index; a view
+		// written before it existed gets it here.
+		if err := s.w.IndexPartition(ctx, n); err != nil {
+			return err
+		}
 		applied, ok, err := s.w.Applied(ctx, n)
 		if err != nil {
 			return err

@@ -20,6 +20,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
@@ -61,12 +62,14 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
+	github.com/tidemarkmq/tidemark/services/admin v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0-00010101000000-000000000000
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 )
 
 replace (
+	github.com/tidemarkmq/tidemark/pkg/adminapi => ../../pkg/adminapi
 	github.com/tidemarkmq/tidemark/pkg/auth => ../../pkg/auth
 	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
@@ -75,6 +78,7 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas
+	github.com/tidemarkmq/tidemark/services/admin => ../admin
 	github.com/tidemarkmq/tidemark/services/frontend => ../frontend
 	github.com/tidemarkmq/tidemark/services/sessiond => ../sessiond
 )

@@ -10,8 +10,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
+	"github.com/tidemarkmq/tidemark/services/admin"
 	"github.com/tidemarkmq/tidemark/services/frontend"
 	"github.com/tidemarkmq/tidemark/services/sessiond"
 )
@@ -50,6 +53,11 @@ type Config struct {
 	Auth frontend.Authorizer
 	// Limits are the frontend's limits (zero fields: its defaults).
 	Limits frontend.Limits
+	// AdminAddr serves the admin API (empty: off); AdminTokenFile is its
+	// token file (required with it), ACLFile the ACL its explain applies
+	// (the frontend's), both reloaded every ReloadInterval.
+	AdminAddr, AdminTokenFile, ACLFile string
+	ReloadInterval                     time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 }
@@ -93,7 +101,7 @@ func (c *Config) defaults() {
 // directory is writable, the embedded servers' addresses are loopback.
 func (c *Config) Validate() error {
 	c.defaults()
-	for _, l := range []struct{ name, addr string }{{"mqtt-addr", c.MQTTAddr}, {"ws-addr", c.WSAddr}, {"http-addr", c.HTTPAddr}, {"kafka-addr", c.KafkaAddr}, {"redis-addr", c.RedisAddr}} {
+	for _, l := range []struct{ name, addr string }{{"mqtt-addr", c.MQTTAddr}, {"ws-addr", c.WSAddr}, {"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr}, {"kafka-addr", c.KafkaAddr}, {"redis-addr", c.RedisAddr}} {
 		if err := telemetry.CheckListen(l.addr); err != nil {
 			return fmt.Errorf("%w: --%s: %w", ErrConfig, l.name, err)
 		}
@@ -108,6 +116,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
+	}
+	if c.AdminAddr != "" && c.AdminTokenFile == "" {
+		return fmt.Errorf("%w: --admin-addr needs --admin-tokens", ErrConfig)
 	}
 	return nil
 }
@@ -124,6 +135,7 @@ func (c *Config) retention() time.Duration {
 type Addrs struct {
 	MQTT, WS, HTTP net.Addr
 	Kafka, Redis   string
+	Admin          net.Addr
 }
 
 // Server is a running standalone broker.
@@ -135,6 +147,9 @@ type Server struct {
 	http  *telemetry.HTTPServer
 	fe    *frontend.Server
 	sd    *sessiond.Service
+	admin *admin.Server
+	// adminRdb is the admin API's client of the embedded Redis.
+	adminRdb *redis.Client
 
 	feCancel, sdCancel context.CancelFunc
 	feDone, sdDone     chan error
@@ -193,6 +208,21 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
+	}
+	if cfg.AdminAddr != "" {
+		s.adminRdb = redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
+		s.admin, err = admin.New(admin.Config{
+			Addr: cfg.AdminAddr, Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.adminRdb, Topics: topics,
+			TokenFile: cfg.AdminTokenFile, ACLFile: cfg.ACLFile, ReloadInterval: cfg.ReloadInterval,
+			Logger: cfg.Logger, Registry: reg,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("admin api: %w", err)
+		}
+		if err = s.admin.Start(); err != nil {
+			s.admin = nil
+			return nil, err
+		}
 	}
 	if cfg.HTTPAddr != "" {
 		// The frontend's checks cover Kafka and Redis for both.
@@ -254,6 +284,9 @@ func (s *Server) Addrs() Addrs {
 	if s.http != nil {
 		a.HTTP = s.http.Addr()
 	}
+	if s.admin != nil {
+		a.Admin = s.admin.Addr()
+	}
 	return a
 }
 
@@ -284,14 +317,24 @@ func (s *Server) stop() {
 			s.log.Error("did not stop in time; continuing shutdown", "component", name, "timeout", s.cfg.ShutdownTimeout)
 		}
 	}
+	// shutdown stops a server, giving it ShutdownTimeout.
+	shutdown := func(name string, f func(context.Context) error) {
+		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+		defer cancel()
+		if err := f(ctx); err != nil {
+			s.log.Warn("shutdown", "component", name, "err", err)
+		}
+	}
+	if s.admin != nil {
+		shutdown("admin api", s.admin.Shutdown)
+	}
+	if s.adminRdb != nil {
+		_ = s.adminRdb.Close()
+	}
 	wait("frontend", s.feCancel, s.feDone)
 	wait("sessiond", s.sdCancel, s.sdDone)
 	if s.http != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
-		if err := s.http.Shutdown(ctx); err != nil {
-			s.log.Warn("http shutdown", "err", err)
-		}
-		cancel()
+		shutdown("http", s.http.Shutdown)
 	}
 	if s.redis != nil {
 		if err := s.redis.Close(); err != nil {

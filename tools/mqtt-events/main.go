@@ -3,7 +3,7 @@
 //
 //	mqtt-events --kafka 127.0.0.1:9092 [--topic mqtt.lifecycle]
 //	    [--from-beginning] [--client ID,...] [--type connected,...]
-//	    [--summary] [--interval 1s] [--validate]
+//	    [--summary] [--interval 1s] [--validate] [--until-end]
 //
 // Every flag can also come from the environment as TIDEMARK_ plus the flag
 // name in upper case with '-' as '_' (e.g. TIDEMARK_KAFKA); flags win.
@@ -68,6 +68,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 	summary := fs.Bool("summary", false, "print a summary every interval instead of the events")
 	interval := fs.Duration("interval", time.Second, "summary period")
 	validate := fs.Bool("validate", false, "warn on stderr about events that do not match the published schemas")
+	untilEnd := fs.Bool("until-end", false, "exit once caught up with the end of the topic as it was at start (with --from-beginning: read the history and exit)")
 
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
@@ -104,6 +105,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (C
 		Summary:       *summary,
 		Interval:      *interval,
 		Validate:      *validate,
+		UntilEnd:      *untilEnd,
 	}, nil
 }
 

@@ -25,9 +25,9 @@ func TestParseConfig(t *testing.T) {
 		},
 		{
 			name: "flags",
-			args: []string{"--kafka", "k1:9092,k2:9092", "--topic", "t", "--from-beginning", "--client", "a,b", "--type", "connected,session.terminated", "--summary", "--interval", "2s", "--validate"},
+			args: []string{"--kafka", "k1:9092,k2:9092", "--topic", "t", "--from-beginning", "--client", "a,b", "--type", "connected,session.terminated", "--summary", "--interval", "2s", "--validate", "--until-end"},
 			want: Config{Kafka: kafkalog.Plain("k1:9092", "k2:9092"), Topic: "t", FromBeginning: true, Clients: []string{"a", "b"},
-				Types: []events.Type{events.ClientConnected, events.SessionTerminated}, Summary: true, Interval: 2 * time.Second, Validate: true},
+				Types: []events.Type{events.ClientConnected, events.SessionTerminated}, Summary: true, Interval: 2 * time.Second, Validate: true, UntilEnd: true},
 		},
 		{
 			name: "environment",

@@ -39,6 +39,9 @@ type Config struct {
 	Interval time.Duration
 	// Validate reports events that do not match the published schemas.
 	Validate bool
+	// UntilEnd stops once every partition was read up to the end it had
+	// at the start (as kcat -e does), so a script can read and exit.
+	UntilEnd bool
 	// Out receives the output lines; Logger the warnings.
 	Out    io.Writer
 	Logger *slog.Logger
@@ -117,11 +120,19 @@ func (t *Tail) Ready() <-chan struct{} { return t.ready }
 
 // Run tails every partition until ctx ends (one reader per partition, no
 // consumer group, so it commits nothing and disturbs no one) and returns
-// nil then.
+// nil then; with UntilEnd it returns once every partition was read up to
+// the end it had when Run started.
 func (t *Tail) Run(ctx context.Context) error {
 	start := kafkalog.Latest
 	if t.cfg.FromBeginning {
 		start = kafkalog.Earliest
+	}
+	var ends map[int]kafkalog.Bounds
+	if t.cfg.UntilEnd {
+		var err error
+		if ends, err = kafkalog.TopicBounds(ctx, t.cfg.Kafka, t.cfg.Topic); err != nil {
+			return fmt.Errorf("read the end of %s: %w", t.cfg.Topic, err)
+		}
 	}
 	f := kafkalog.NewFollower(t.cfg.Kafka, kafkalog.FollowerOptions{
 		Topic:   t.cfg.Topic,
@@ -141,24 +152,54 @@ func (t *Tail) Run(ctx context.Context) error {
 	case err := <-done:
 		return ignoreCanceled(err)
 	}
+	var sumTick, endTick <-chan time.Time
 	if t.cfg.Summary {
 		tick := time.NewTicker(t.cfg.Interval)
 		defer tick.Stop()
-		last := time.Now()
-		for {
-			select {
-			case now := <-tick.C:
-				t.mu.Lock()
-				line := t.sum.Line(now, now.Sub(last))
-				t.mu.Unlock()
-				last = now
-				fmt.Fprintln(t.cfg.Out, line)
-			case err := <-done:
-				return ignoreCanceled(err)
+		sumTick = tick.C
+	}
+	if ends != nil {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		endTick = tick.C
+	}
+	last := time.Now()
+	summary := func(now time.Time) {
+		t.mu.Lock()
+		line := t.sum.Line(now, now.Sub(last))
+		t.mu.Unlock()
+		last = now
+		fmt.Fprintln(t.cfg.Out, line)
+	}
+	for {
+		select {
+		case now := <-sumTick:
+			summary(now)
+		case <-endTick:
+			// Positions move only after their records were handled.
+			if !reached(f.Positions(), ends) {
+				continue
 			}
+			cancel()
+			err := <-done
+			if t.cfg.Summary {
+				summary(time.Now())
+			}
+			return ignoreCanceled(err)
+		case err := <-done:
+			return ignoreCanceled(err)
 		}
 	}
-	return ignoreCanceled(<-done)
+}
+
+// reached reports whether every partition's position is at its end.
+func reached(pos map[int]int64, ends map[int]kafkalog.Bounds) bool {
+	for p, b := range ends {
+		if pos[p] < b.Next {
+			return false
+		}
+	}
+	return true
 }
 
 func ignoreCanceled(err error) error {

@@ -295,3 +295,44 @@ func TestTailSummary(t *testing.T) {
 		return len(l) > 0 && strings.Contains(l[len(l)-1], want) && strings.Contains(l[len(l)-1], "disconnects: normal=2")
 	})
 }
+
+// TestTailUntilEnd reads the history and exits by itself: every event
+// appended before the start is printed, and Run returns; a summary run
+// prints its final line.
+func TestTailUntilEnd(t *testing.T) {
+	brokers := kafkatest.Cluster(t)
+	topic := kafkatest.NewTopic(t, 4)
+	envs := sampleEvents(time.Now())
+	appendEvents(t, brokers, topic, envs)
+	cases := []struct {
+		name    string
+		summary bool
+	}{{"events", false}, {"summary", true}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			out := newLines()
+			tail, err := NewTail(Config{Kafka: brokers, Topic: topic, FromBeginning: true, UntilEnd: true, Summary: tc.summary, Interval: time.Hour, Out: out})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			if err := tail.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if ctx.Err() != nil {
+				t.Fatal("Run returned only when its context ended")
+			}
+			lines := out.all()
+			if tc.summary {
+				if len(lines) != 1 || !strings.Contains(lines[0], "sessions=3") {
+					t.Fatalf("final summary %q", lines)
+				}
+				return
+			}
+			if len(lines) != len(envs) {
+				t.Fatalf("printed %d events, want %d", len(lines), len(envs))
+			}
+		})
+	}
+}

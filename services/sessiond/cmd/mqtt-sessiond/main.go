@@ -13,10 +13,12 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/auth"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session/redisconn"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
+	"github.com/tidemarkmq/tidemark/services/admin"
 	"github.com/tidemarkmq/tidemark/services/sessiond"
 )
 
@@ -45,6 +47,10 @@ func run(args []string) error {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
+		adminAddr     = fs.String("admin-addr", "", "address of the admin API (empty: off; needs --admin-tokens)")
+		adminTokens   = fs.String("admin-tokens", "", "admin API token file: name, role (read or admin) and secret per line, reloaded on change")
+		aclFile       = fs.String("acl-file", "", "the frontends' Mosquitto-format ACL file, for the admin API's explain (empty: ACL unchecked)")
+		reload        = fs.Duration("auth-reload-interval", auth.DefaultInterval, "how often the token and ACL files are checked for changes")
 	)
 	kafkaOpts := kafkalog.Flags(fs)
 	redisOpts := redisconn.Flags(fs)
@@ -111,6 +117,24 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
+	}
+	if *adminAddr != "" {
+		api, err := admin.New(admin.Config{
+			Addr: *adminAddr, Node: *node, Kafka: kafka, Redis: rdb,
+			TokenFile: *adminTokens, ACLFile: *aclFile, ReloadInterval: *reload,
+			Logger: log, Registry: reg,
+		})
+		if err != nil {
+			return fmt.Errorf("--admin-addr: %w", err)
+		}
+		if err := api.Start(); err != nil {
+			return err
+		}
+		defer func() {
+			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			_ = api.Shutdown(sctx)
+		}()
 	}
 	log.Info("session service starting", "kafka", kafka.String(), "redis", redisOpts.String(), "node", *node)
 	err = svc.Run(ctx)

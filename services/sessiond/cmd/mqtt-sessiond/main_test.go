@@ -17,6 +17,7 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 		{"bad log level", []string{"--log-level", "loud"}, nil, "log level"},
 		{"bad env value", nil, map[string]string{"TIDEMARK_MAX_QUEUED": "many"}, "TIDEMARK_MAX_QUEUED"},
 		{"bad log format from env", nil, map[string]string{"TIDEMARK_LOG_FORMAT": "xml"}, "log format"},
+		{"admin api without tokens", []string{"--admin-addr", "127.0.0.1:0", "--create-topics=false", "--http-addr", ""}, nil, "no token file"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -43,6 +43,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.QueueQoS0, "queue-qos0", true, "queue QoS 0 messages for offline sessions")
 	fs.DurationVar(&cfg.DefaultExpiry, "default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 clean-session=false clients")
 	fs.DurationVar(&cfg.MaxExpiry, "max-expiry", 0, "cap on any session expiry (0 = none)")
+	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "admin API listen address (empty = off; needs --admin-tokens)")
+	fs.StringVar(&cfg.AdminTokenFile, "admin-tokens", "", "admin API token file: name, role (read or admin) and secret per line, reloaded on change")
 	otlp := fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty = OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
@@ -64,6 +66,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	cfg.Logger = log
+	cfg.ACLFile, cfg.ReloadInterval = authOpts.ACLFile, authOpts.ReloadInterval
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
@@ -89,8 +92,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	a := srv.Addrs()
-	fmt.Fprintf(stdout, "mqtt-standalone started\n  mqtt:  %s\n  ws:    %s\n  http:  %s\n  kafka: %s (embedded)\n  redis: %s (embedded)\n  data:  %s\n",
-		addrOrOff(a.MQTT), addrOrOff(a.WS), addrOrOff(a.HTTP), a.Kafka, a.Redis, cfg.DataDir)
+	fmt.Fprintf(stdout, "mqtt-standalone started\n  mqtt:  %s\n  ws:    %s\n  http:  %s\n  admin: %s\n  kafka: %s (embedded)\n  redis: %s (embedded)\n  data:  %s\n",
+		addrOrOff(a.MQTT), addrOrOff(a.WS), addrOrOff(a.HTTP), addrOrOff(a.Admin), a.Kafka, a.Redis, cfg.DataDir)
 
 	<-ctx.Done()
 	stop() // a second signal kills the process the default way

@@ -1,0 +1,53 @@
+module github.com/tidemarkmq/tidemark/services/admin
+
+go 1.26.0
+
+require (
+	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
+	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/crypto v0.57.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace (
+	github.com/tidemarkmq/tidemark/pkg/adminapi => ../../pkg/adminapi
+	github.com/tidemarkmq/tidemark/pkg/auth => ../../pkg/auth
+	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
+	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
+	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
+	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
+	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles
+	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
+	github.com/tidemarkmq/tidemark/schemas => ../../schemas
+)
