@@ -137,6 +137,46 @@ func firstHeader(r *kafkalog.Record) []byte {
 	return r.Headers[0].Value
 }
 
+// TestAppendPinned: a pinned record lands in the partition it names, not
+// in its key's, and is read back there; unpinned records in the same
+// Append still follow their keys.
+func TestAppendPinned(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.NewTopic(t, 4)
+	ctx := testCtx(t)
+	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	defer a.Close()
+	key := []byte("same-key")
+	home := kafkalog.PartitionFor(key, 4)
+	var recs []*kafkalog.Record
+	for p := range 4 {
+		recs = append(recs, &kafkalog.Record{Topic: topic, Key: key, Value: fmt.Appendf(nil, "pinned-%d", p), Partition: p, Pinned: true})
+	}
+	recs = append(recs, &kafkalog.Record{Topic: topic, Key: key, Value: []byte("by key")})
+	if err := a.Append(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	for p, r := range recs[:4] {
+		if r.Partition != p {
+			t.Fatalf("pinned to %d, appended to %d", p, r.Partition)
+		}
+		var got []string
+		err := kafkalog.ReadRange(ctx, brokers, topic, p, r.Offset, r.Offset+1, func(rec *kafkalog.Record) error {
+			got = append(got, string(rec.Value))
+			return nil
+		})
+		if err != nil || len(got) != 1 || got[0] != fmt.Sprintf("pinned-%d", p) {
+			t.Fatalf("partition %d at %d: read %v, %v", p, r.Offset, got, err)
+		}
+	}
+	if last := recs[4]; last.Partition != home {
+		t.Fatalf("unpinned record in partition %d, its key's is %d", last.Partition, home)
+	}
+	if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: key, Partition: -1, Pinned: true}); err == nil {
+		t.Fatal("a record pinned to partition -1 was appended")
+	}
+}
+
 func TestReadRangeBounds(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	topic := kafkatest.NewTopic(t, 1)
