@@ -23,6 +23,7 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
@@ -32,3 +33,5 @@ require (
 replace github.com/tidemarkmq/tidemark/pkg/kafkalog => ../kafkalog
 
 replace github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
+
+replace github.com/tidemarkmq/tidemark/pkg/mqtt => ../mqtt

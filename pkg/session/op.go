@@ -39,6 +39,17 @@ const (
 	// keeps expiry in the log, so a rebuild replays it, and fences it against
 	// a connect that races it.
 	OpExpire = "expire"
+	// OpNodeDown is appended by the session service, pinned to one sessions
+	// partition and with no ClientID, when a frontend incarnation is
+	// declared dead: every session of the partition still online on that
+	// incarnation ends as a connection closed without DISCONNECT (reason
+	// node_down). Being in the partition orders it against every connect
+	// and disconnect of the partition's clients, and a rebuild replays it.
+	OpNodeDown = "node_down"
+	// OpWill is appended by the session service when a delayed will is
+	// due; it publishes the will only if it is still pending at the op's
+	// epoch (a connect of the ClientID cancels it).
+	OpWill = "will"
 )
 
 // Disconnect reasons carried by disconnect ops and client.disconnected
@@ -52,6 +63,9 @@ const (
 	ReasonProtocolError  = "protocol_error"
 	ReasonServerShutdown = "server_shutdown"
 	ReasonSlowConsumer   = "slow_consumer"
+	// ReasonNodeDown ends the connections of a frontend incarnation the
+	// cluster declared dead (it stopped beating, or restarted).
+	ReasonNodeDown = "node_down"
 )
 
 // Session termination reasons (session.terminated events).
@@ -60,6 +74,7 @@ const (
 	TerminatedConflict  = "conflict"
 	TerminatedDiscarded = "discarded"
 	TerminatedExpired   = "expired"
+	TerminatedNodeDown  = "node_down"
 )
 
 // Drop reasons (session.message_dropped events).
@@ -118,6 +133,9 @@ type Op struct {
 	Epoch    int64  `json:"epoch"`
 	Node     string `json:"node,omitempty"`
 	TS       int64  `json:"ts"`
+	// Inc is the frontend incarnation (a process start) that sent a
+	// connect, or the one a node_down op declares dead.
+	Inc string `json:"inc,omitempty"`
 
 	// connect, rejected
 	Proto      byte   `json:"proto,omitempty"`
@@ -132,7 +150,8 @@ type Op struct {
 	// disconnect); 0 ends the session with the connection.
 	Expiry uint32 `json:"expiry,omitempty"`
 
-	// rejected, disconnect, drop: a reason word (or text for rejected).
+	// rejected, disconnect, drop, node_down: a reason word (or text for
+	// rejected).
 	Reason string `json:"reason,omitempty"`
 	// disconnect: the MQTT reason code.
 	Code byte `json:"code,omitempty"`
@@ -172,6 +191,15 @@ func (o *Op) Record(sessionsTopic string) *kafkalog.Record {
 		Headers: []kafkalog.Header{{Key: HeaderOp, Value: []byte(o.Kind)}},
 		Time:    ts,
 	}
+}
+
+// PartitionRecord encodes an op that concerns a sessions partition rather
+// than one client (node_down) as a record pinned to that partition.
+func (o *Op) PartitionRecord(sessionsTopic string, partition int) *kafkalog.Record {
+	rec := o.Record(sessionsTopic)
+	rec.Key = nil
+	rec.Partition, rec.Pinned = partition, true
+	return rec
 }
 
 // DecodeOp decodes a sessions-topic record. The key wins over a differing

@@ -3,6 +3,7 @@ package session
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
@@ -13,11 +14,27 @@ import (
 // once, here, next to the protocol they carry.
 type Topics struct {
 	Messages, Retained, Sessions, Lifecycle string
+	// Nodes carries the liveness of every process incarnation (see package
+	// liveness). Empty: the sessions topic's name with its "sessions"
+	// suffix replaced by "nodes" ("mqtt.nodes"), or with ".nodes" added,
+	// so that a deployment (or a test) with its own sessions topic has its
+	// own nodes topic too: node names are only unique within one.
+	Nodes string
 }
 
 // DefaultTopics returns the topic names of docs/design.md.
 func DefaultTopics() Topics {
-	return Topics{Messages: "mqtt.messages", Retained: "mqtt.retained", Sessions: "mqtt.sessions", Lifecycle: "mqtt.lifecycle"}
+	return Topics{Messages: "mqtt.messages", Retained: "mqtt.retained", Sessions: "mqtt.sessions", Lifecycle: "mqtt.lifecycle", Nodes: "mqtt.nodes"}
+}
+
+// WithPrefix returns the default topic names with prefix in front of each,
+// for several deployments (or tests) sharing one Kafka cluster.
+func WithPrefix(prefix string) Topics {
+	t := DefaultTopics()
+	for _, n := range []*string{&t.Messages, &t.Retained, &t.Sessions, &t.Lifecycle, &t.Nodes} {
+		*n = prefix + *n
+	}
+	return t
 }
 
 // WithDefaults returns t with every empty name replaced by its default.
@@ -35,12 +52,27 @@ func (t Topics) WithDefaults() Topics {
 	if t.Lifecycle == "" {
 		t.Lifecycle = d.Lifecycle
 	}
+	if t.Nodes == "" {
+		if base, ok := strings.CutSuffix(t.Sessions, "sessions"); ok {
+			t.Nodes = base + "nodes"
+		} else {
+			t.Nodes = t.Sessions + ".nodes"
+		}
+	}
 	return t
+}
+
+// NodesSpec is the layout of the nodes topic: one partition, so that every
+// record of every process is in one order, compacted by node name, so that
+// it keeps the latest word of each node.
+func NodesSpec(name string) kafkalog.TopicSpec {
+	return kafkalog.TopicSpec{Name: name, Partitions: 1, Compact: true}
 }
 
 // EnsureTopics creates the broker's topics when they are missing (it is
 // idempotent), with the layout of docs/design.md: the retained topic
-// compacted, the others with the given partitions. retention applies to the
+// compacted, the nodes topic as NodesSpec, the others with the given
+// partitions. retention applies to the
 // messages and sessions topics, which must outlive the longest session
 // expiry; 0 keeps the cluster default.
 func EnsureTopics(ctx context.Context, brokers []string, t Topics, partitions int, retention time.Duration) error {
@@ -50,6 +82,7 @@ func EnsureTopics(ctx context.Context, brokers []string, t Topics, partitions in
 		kafkalog.TopicSpec{Name: t.Retained, Partitions: 1, Compact: true},
 		kafkalog.TopicSpec{Name: t.Sessions, Partitions: partitions, Retention: retention},
 		kafkalog.TopicSpec{Name: t.Lifecycle, Partitions: partitions},
+		NodesSpec(t.Nodes),
 	)
 	if err != nil {
 		return fmt.Errorf("ensure topics: %w", err)

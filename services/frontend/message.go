@@ -8,17 +8,19 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// Record headers on the messages and retained topics (docs/design.md).
+// Record headers on the messages and retained topics, as the session
+// protocol defines them (session.PublishRecord writes them).
 const (
-	hdrQoS         = "mqtt-qos"
-	hdrRetain      = "mqtt-retain"
-	hdrClient      = "mqtt-client"
-	hdrProps       = "mqtt-props"
-	hdrExpires     = "mqtt-expires"
-	hdrTraceparent = "traceparent"
-	hdrTracestate  = "tracestate"
+	hdrQoS         = session.HeaderQoS
+	hdrRetain      = session.HeaderRetain
+	hdrClient      = session.HeaderClient
+	hdrProps       = session.HeaderProps
+	hdrExpires     = session.HeaderExpires
+	hdrTraceparent = session.HeaderTraceparent
+	hdrTracestate  = session.HeaderTracestate
 )
 
 // message is one application message as read back from the log, decoded
@@ -81,45 +83,8 @@ func (m *message) expired(now time.Time) bool {
 	return m.expires != 0 && now.UnixMilli() >= m.expires
 }
 
-// Header values that never change, shared by every record: the Appender
-// and kafka-go only read them.
-var (
-	qosValue    = [4][]byte{[]byte("0"), []byte("1"), []byte("2"), []byte("3")}
-	retainValue = []byte("1")
-)
-
 // publishRecord builds the record of a client PUBLISH for topic t (the
-// messages or the retained topic). Topic Alias and Subscription Identifier
-// are connection-scoped and never logged.
+// messages or the retained topic); see session.PublishRecord.
 func publishRecord(t, client string, p *mqtt.Publish, now time.Time) *kafkalog.Record {
-	// One allocation for the key and the client header; room for the
-	// usual headers up front; constant values shared (never written to).
-	kb := make([]byte, 0, len(p.Topic)+len(client))
-	kb = append(append(kb, p.Topic...), client...)
-	rec := &kafkalog.Record{Topic: t, Key: kb[:len(p.Topic):len(p.Topic)], Value: p.Payload, Time: now,
-		Headers: make([]kafkalog.Header, 0, 4)}
-	rec.Headers = append(rec.Headers,
-		kafkalog.Header{Key: hdrQoS, Value: qosValue[p.QoS&3]},
-		kafkalog.Header{Key: hdrClient, Value: kb[len(p.Topic):]})
-	if p.Retain {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrRetain, Value: retainValue})
-	}
-	props := p.Properties
-	props.TopicAlias = nil
-	props.SubscriptionIDs = nil
-	if props.MessageExpiry != nil {
-		exp := now.Add(time.Duration(*props.MessageExpiry) * time.Second).UnixMilli()
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrExpires, Value: strconv.AppendInt(nil, exp, 10)})
-	}
-	if b := mqtt.AppendProperties(nil, &props); len(b) > 0 {
-		rec.Headers = append(rec.Headers, kafkalog.Header{Key: hdrProps, Value: b})
-	}
-	for _, up := range p.Properties.UserProperties {
-		// W3C trace context travels in user properties of MQTT 5 clients.
-		switch up.Key {
-		case hdrTraceparent, hdrTracestate:
-			rec.Headers = append(rec.Headers, kafkalog.Header{Key: up.Key, Value: []byte(up.Value)})
-		}
-	}
-	return rec
+	return session.PublishRecord(t, client, p, now)
 }

@@ -16,13 +16,6 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
 
-// Record headers of the messages topic the queue reads (docs/design.md).
-const (
-	headerQoS     = "mqtt-qos"
-	headerClient  = "mqtt-client"
-	headerExpires = "mqtt-expires"
-)
-
 // catchUpWorkers bounds the concurrent range reads of sessions that are
 // behind the follower.
 const catchUpWorkers = 4
@@ -311,7 +304,7 @@ type evaluation struct {
 // subscriptions: a queue ref, an expiry drop, or nothing.
 func (ev *evaluation) eval(s *Service, o *offline, r *kafkalog.Record, subs []session.Subscription) {
 	publisher := ""
-	if v, ok := r.Header(headerClient); ok {
+	if v, ok := r.Header(session.HeaderClient); ok {
 		publisher = string(v)
 	}
 	best := -1
@@ -325,14 +318,14 @@ func (ev *evaluation) eval(s *Service, o *offline, r *kafkalog.Record, subs []se
 		return
 	}
 	pubQoS := 0
-	if v, ok := r.Header(headerQoS); ok {
+	if v, ok := r.Header(session.HeaderQoS); ok {
 		pubQoS, _ = strconv.Atoi(string(v))
 	}
 	qos := min(best, pubQoS)
 	if qos == 0 && !s.cfg.QueueQoS0 {
 		return
 	}
-	if v, ok := r.Header(headerExpires); ok {
+	if v, ok := r.Header(session.HeaderExpires); ok {
 		if ms, err := strconv.ParseInt(string(v), 10, 64); err == nil && ms <= time.Now().UnixMilli() {
 			ev.expired = append(ev.expired, r)
 			return

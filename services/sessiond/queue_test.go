@@ -24,9 +24,9 @@ func (h *harness) publish(ms ...msg) []*kafkalog.Record {
 	h.t.Helper()
 	recs := make([]*kafkalog.Record, len(ms))
 	for i, m := range ms {
-		hs := []kafkalog.Header{{Key: headerQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: headerClient, Value: []byte(m.from)}}
+		hs := []kafkalog.Header{{Key: session.HeaderQoS, Value: []byte(strconv.Itoa(m.qos))}, {Key: session.HeaderClient, Value: []byte(m.from)}}
 		if m.expires != 0 {
-			hs = append(hs, kafkalog.Header{Key: headerExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
+			hs = append(hs, kafkalog.Header{Key: session.HeaderExpires, Value: []byte(strconv.FormatInt(time.Now().Add(m.expires).UnixMilli(), 10))})
 		}
 		recs[i] = &kafkalog.Record{Topic: h.topics.Messages, Key: []byte(m.topic), Value: []byte("payload"), Headers: hs}
 	}
