@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
 
 // Topics names the Kafka topics every process of a deployment shares; the
@@ -62,16 +63,10 @@ func (t Topics) WithDefaults() Topics {
 	return t
 }
 
-// NodesSpec is the layout of the nodes topic: one partition, so that every
-// record of every process is in one order, compacted by node name, so that
-// it keeps the latest word of each node.
-func NodesSpec(name string) kafkalog.TopicSpec {
-	return kafkalog.TopicSpec{Name: name, Partitions: 1, Compact: true}
-}
 
 // EnsureTopics creates the broker's topics when they are missing (it is
 // idempotent), with the layout of docs/design.md: the retained topic
-// compacted, the nodes topic as NodesSpec, the others with the given
+// compacted, the nodes topic as liveness.TopicSpec, the others with the given
 // partitions. retention applies to the
 // messages and sessions topics, which must outlive the longest session
 // expiry; 0 keeps the cluster default.
@@ -82,7 +77,7 @@ func EnsureTopics(ctx context.Context, brokers []string, t Topics, partitions in
 		kafkalog.TopicSpec{Name: t.Retained, Partitions: 1, Compact: true},
 		kafkalog.TopicSpec{Name: t.Sessions, Partitions: partitions, Retention: retention},
 		kafkalog.TopicSpec{Name: t.Lifecycle, Partitions: partitions},
-		NodesSpec(t.Nodes),
+		liveness.TopicSpec(t.Nodes),
 	)
 	if err != nil {
 		return fmt.Errorf("ensure topics: %w", err)
