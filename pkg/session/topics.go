@@ -63,7 +63,6 @@ func (t Topics) WithDefaults() Topics {
 	return t
 }
 
-
 // EnsureTopics creates the broker's topics when they are missing (it is
 // idempotent), with the layout of docs/design.md: the retained topic
 // compacted, the nodes topic as liveness.TopicSpec, the others with the given
