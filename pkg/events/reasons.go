@@ -47,6 +47,7 @@ const (
 	TerminateConflict  TerminateReason = "conflict"
 	TerminateExpired   TerminateReason = "expired"
 	TerminateDiscarded TerminateReason = "discarded"
+	TerminateNodeDown  TerminateReason = "node_down"
 )
 
 // TerminateReasons describes every TerminateReason; the schema's
@@ -56,6 +57,7 @@ var TerminateReasons = map[TerminateReason]string{
 	TerminateConflict:  "A newer connection with the same ClientID replaced this clean session while it was connected.",
 	TerminateExpired:   "The session stayed offline longer than its expiry interval.",
 	TerminateDiscarded: "A new connection with Clean Start (CleanSession=1) discarded this persistent session.",
+	TerminateNodeDown:  "The frontend node serving the connection of a session that ends with its connection stopped without closing it; the session service ended it on its behalf.",
 }
 
 // DropReason says why messages were dropped (mqtt.session.message_dropped).
@@ -78,4 +80,22 @@ var DropReasons = map[DropReason]string{
 	DropRetentionGap:   "Log retention deleted the records before they could be delivered; from/to name the gap.",
 	DropSlowConsumer:   "The client could not take the message in time (outbound queue full) and QoS 0 messages were shed.",
 	DropPacketTooLarge: "The PUBLISH would exceed the client's Maximum Packet Size, so it was discarded as MQTT 5 requires.",
+}
+
+// WillTrigger says what published a will (mqtt.session.will_published).
+type WillTrigger string
+
+// Will triggers. Consumers treat values they do not know as "other".
+const (
+	WillConnectionEnded WillTrigger = "connection_ended"
+	WillDelayElapsed    WillTrigger = "delay_elapsed"
+	WillSessionEnded    WillTrigger = "session_ended"
+)
+
+// WillTriggers describes every WillTrigger; the schema's descriptions must
+// say the same (checked by a test).
+var WillTriggers = map[WillTrigger]string{
+	WillConnectionEnded: "The connection ended other than by DISCONNECT with reason 0x00, and the will had no Will Delay Interval.",
+	WillDelayElapsed:    "The Will Delay Interval passed without a new connection of the ClientID.",
+	WillSessionEnded:    "The session ended (with its connection, or by expiry) before the Will Delay Interval passed.",
 }

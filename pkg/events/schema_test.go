@@ -84,6 +84,7 @@ var enumDescriptions = map[reflect.Type]map[string]string{
 	reflect.TypeFor[DisconnectReason](): toStrings(DisconnectReasons),
 	reflect.TypeFor[TerminateReason]():  toStrings(TerminateReasons),
 	reflect.TypeFor[DropReason]():       toStrings(DropReasons),
+	reflect.TypeFor[WillTrigger]():      toStrings(WillTriggers),
 }
 
 func toStrings[K ~string](m map[K]string) map[string]string {
