@@ -467,6 +467,35 @@ func TestGroupCommitAndResume(t *testing.T) {
 	}
 }
 
+// TestGroupRejoin: Rejoin ends the generation with no record to handle:
+// the partitions are revoked and assigned again.
+func TestGroupRejoin(t *testing.T) {
+	brokers := kafkatest.Brokers(t)
+	topic := kafkatest.NewTopic(t, 2)
+	ctx := testCtx(t)
+	h := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 4), revoked: make(chan []int, 4)}
+	h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Brokers: brokers, GroupID: kafkatest.UniqueName(t, "group"), Topic: topic}, h)
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.g.Run(gctx) }()
+	defer func() { stop(); <-done }()
+	for round := range 2 {
+		select {
+		case <-h.assigned:
+		case <-ctx.Done():
+			t.Fatalf("round %d: not assigned", round)
+		}
+		if round == 0 {
+			h.g.Rejoin()
+			select {
+			case <-h.revoked:
+			case <-ctx.Done():
+				t.Fatal("Rejoin did not end the generation")
+			}
+		}
+	}
+}
+
 func TestAppendUnreachable(t *testing.T) {
 	// Port 1 on loopback refuses connections: nothing listens there.
 	a := kafkalog.NewAppender([]string{"127.0.0.1:1"}, kafkalog.AppenderOptions{Timeout: time.Second})
