@@ -30,6 +30,7 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
 	go.opentelemetry.io/otel/exporters/otlp/otlptrace v1.47.0 // indirect
@@ -57,3 +58,5 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas
 )
+
+replace github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt

@@ -20,6 +20,11 @@ type TrackerConfig struct {
 	Timeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
+	// OnDeath, when set, is called (without the Tracker's lock held) when
+	// a record makes an incarnation dead at once: a newer incarnation of
+	// its node announced itself, or it is down. Judging at once then
+	// spares the wait for the next periodic judgement.
+	OnDeath func()
 }
 
 // Tracker follows the nodes topic from its start and knows, for every
@@ -115,6 +120,14 @@ func (t *Tracker) hearingLocked(now time.Time) bool {
 
 // Observe applies one record of the nodes topic (Run calls it for each).
 func (t *Tracker) Observe(b *Beat) {
+	if t.observe(b) && t.cfg.OnDeath != nil {
+		t.cfg.OnDeath()
+	}
+}
+
+// observe is Observe under the lock; it reports whether the record made an
+// incarnation dead.
+func (t *Tracker) observe(b *Beat) (death bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
@@ -128,11 +141,12 @@ func (t *Tracker) Observe(b *Beat) {
 		if st.down == nil {
 			d := *b
 			st.down = &d
+			death = true
 		}
 		if t.current[b.Node] == b.Inc {
 			delete(t.current, b.Node)
 		}
-		return
+		return death
 	}
 	if b.Inc == t.witness {
 		if !t.hearingLocked(now) {
@@ -145,10 +159,14 @@ func (t *Tracker) Observe(b *Beat) {
 		t.heard = now
 	}
 	if st.down != nil {
-		return // dead stays dead, whatever it still says
+		return false // dead stays dead, whatever it still says
 	}
 	st.last, st.heard = *b, now
+	if prev := t.current[b.Node]; prev != "" && prev != b.Inc {
+		death = true
+	}
 	t.current[b.Node] = b.Inc
+	return death
 }
 
 // Verdict is the Tracker's judgement of one incarnation.
