@@ -70,8 +70,10 @@ type conn struct {
 	err     error         // first cause of the end
 	dead    chan struct{} // closed with the first cause
 	expiry  uint32
-	will    *mqtt.Will
 	killers sync.Once
+	// inc is the frontend incarnation the connection's connect op named:
+	// the one the cluster ends it with if this process is declared dead.
+	inc string
 
 	opMu sync.Mutex // serialises this connection's session ops
 
@@ -406,7 +408,6 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	}
 	c.connExp = c.sessionExpiry(cp)
 	c.expiry = c.connExp
-	c.will = cp.Will
 	ka := cp.KeepAlive
 	serverKA := false
 	// Only MQTT 5 can be told a shorter keep alive (Server Keep Alive); a
@@ -419,9 +420,10 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	}
 
 	c.s.expect(c)
+	c.inc = c.s.heart.Inc()
 	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
 		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
-			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
+			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String(), Inc: c.inc}
 		if cp.Properties.ReceiveMaximum != nil {
 			op.ReceiveMax = *cp.Properties.ReceiveMaximum
 		}
@@ -622,12 +624,9 @@ func (c *conn) onDisconnect(p *mqtt.Disconnect) error {
 		c.expiry = exp
 		c.errMu.Unlock()
 	}
-	if p.ReasonCode != mqtt.DisconnectWithWillMessage {
-		c.errMu.Lock()
-		c.will = nil // [MQTT-3.14.4-3]
-		c.errMu.Unlock()
-	}
-	return ErrClientDisconnect
+	// The session service publishes the will unless the code is 0x00
+	// [MQTT-3.14.4-3]; the disconnect op carries it.
+	return clientDisconnect(p.ReasonCode)
 }
 
 func (c *conn) onPublish(p *mqtt.Publish) error {
@@ -912,8 +911,9 @@ func (c *conn) mayRead(topic string) bool {
 	return !ok || rc.Read(c.ctx, c.info, topic)
 }
 
-// finish runs once when the connection ends: it stops delivery, logs the
-// final progress and the disconnect op, and publishes the will when due.
+// finish runs once when the connection ends: it stops delivery and logs
+// the final progress and the disconnect op (the session service publishes
+// the will from there).
 func (c *conn) finish() {
 	c.killers.Do(func() {
 		err := c.cause()
@@ -952,7 +952,7 @@ func (c *conn) finish() {
 			c.s.m.takeovers.Inc()
 		}
 		c.errMu.Lock()
-		exp, will := c.expiry, c.will
+		exp := c.expiry
 		c.errMu.Unlock()
 		if c.epoch.Load() >= 0 {
 			// Log the final state before closing the socket: a client that
@@ -975,9 +975,5 @@ func (c *conn) finish() {
 		}
 		// The one line per session connection at info: its end and why.
 		c.log.Info("connection ended", "reason", reason, "err", err)
-		// A normal DISCONNECT cleared the will unless it asked for it (0x04).
-		if will != nil {
-			c.s.scheduleWill(c.clientID, c.info, will, exp, reason)
-		}
 	})
 }

@@ -21,6 +21,9 @@ func TestCloseReason(t *testing.T) {
 		send   bool
 	}{
 		{"client disconnect", ErrClientDisconnect, session.ReasonNormal, mqtt.NormalDisconnection, false},
+		{"client disconnect 0x00", clientDisconnect(mqtt.NormalDisconnection), session.ReasonNormal, mqtt.NormalDisconnection, false},
+		{"client disconnect with will", fmt.Errorf("read: %w", clientDisconnect(mqtt.DisconnectWithWillMessage)), session.ReasonNormal, mqtt.DisconnectWithWillMessage, false},
+		{"declared down", ErrNodeDown, session.ReasonNodeDown, mqtt.ServerShuttingDown, true},
 		{"eof", fmt.Errorf("read packet: %w", io.EOF), session.ReasonClosed, mqtt.UnspecifiedError, false},
 		{"eof inside a packet", fmt.Errorf("read: %w", io.ErrUnexpectedEOF), session.ReasonClosed, mqtt.UnspecifiedError, false},
 		{"reset", &net.OpError{Op: "read", Err: errors.New("connection reset by peer")}, session.ReasonClosed, mqtt.UnspecifiedError, false},

@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 	"github.com/tidemarkmq/tidemark/services/frontend/wsnet"
 )
 
@@ -59,10 +60,9 @@ type Server struct {
 	clients  map[string]*conn   // by ClientID, once the connect op is logged
 	logging  map[string][]*conn // by ClientID, while the connect op is being logged
 	conns    map[*conn]struct{} // every open connection
-	wills    map[string]*time.Timer
 	draining bool
 	connWG   sync.WaitGroup
-	bg       sync.WaitGroup // wills being published
+	heart    *liveness.Heart // this process's incarnation on the nodes topic
 
 	addrMu sync.Mutex
 	addrs  map[string]net.Addr
@@ -96,11 +96,11 @@ func New(cfg Config) (*Server, error) {
 		clients:  make(map[string]*conn),
 		logging:  make(map[string][]*conn),
 		conns:    make(map[*conn]struct{}),
-		wills:    make(map[string]*time.Timer),
 		addrs:    make(map[string]net.Addr),
 		readyCh:  make(chan struct{}),
 	}
 	s.shares = newShares(s)
+	s.heart = s.newHeart()
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(s.lim.collectors()...)
 	}
@@ -146,6 +146,10 @@ func (s *Server) Run(ctx context.Context) error {
 	pctx, stopProgress := context.WithCancel(context.Background())
 	progressDone := make(chan struct{})
 	go func() { defer close(progressDone); s.progressLoop(pctx) }()
+	// The heart beats until the connections are drained: a frontend that
+	// is still ending them is alive.
+	heartDone := make(chan struct{})
+	go func() { defer close(heartDone); s.heart.Run(pctx) }()
 
 	var lwg sync.WaitGroup
 	for _, l := range lns {
@@ -163,9 +167,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.shares.stopAll()
 	stopProgress()
 	<-progressDone
+	<-heartDone
 	stopFollowers()
 	fwg.Wait()
-	s.bg.Wait()
+	s.signOff()
 	if err := s.app.Close(); err != nil {
 		s.log.Warn("close appender", "err", err)
 	}
@@ -184,12 +189,17 @@ func (s *Server) followers() []*kafkalog.Follower {
 	}
 }
 
-// becomeReady waits for the followers to position themselves and for the
+// becomeReady waits for the incarnation's announcement (no connect op may
+// name it before), for the followers to position themselves and for the
 // retained copy to catch up, then opens CONNECT handling.
 func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
+	ready := []<-chan struct{}{s.heart.Announced()}
 	for _, f := range fs {
+		ready = append(ready, f.Ready())
+	}
+	for _, ch := range ready {
 		select {
-		case <-f.Ready():
+		case <-ch:
 		case <-ctx.Done():
 			return
 		}
@@ -228,12 +238,16 @@ func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
 func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	// Marked seen only after any takeover below was acted on (see opWatermark).
 	defer s.opsSeen.advance(rec.Partition, rec.Offset+1)
-	if h, _ := rec.Header(session.HeaderOp); string(h) != session.OpConnect {
+	switch h, _ := rec.Header(session.HeaderOp); string(h) {
+	case session.OpConnect:
+	case session.OpNodeDown:
+		s.onNodeDown(rec)
+		return
+	default:
 		return
 	}
 	cid := string(rec.Key)
 	s.log.Debug("connect op seen", "client", cid, "offset", rec.Offset)
-	s.cancelWill(cid)
 	s.mu.Lock()
 	c := s.clients[cid]
 	for _, pc := range s.logging[cid] {
@@ -308,7 +322,6 @@ func (s *Server) unexpect(c *conn) {
 // watch has already read a newer connect op for the ClientID: c is the
 // one taken over.
 func (s *Server) register(c *conn) bool {
-	s.cancelWill(c.clientID)
 	epoch := c.epoch.Load()
 	s.mu.Lock()
 	s.unexpectLocked(c)

@@ -4,7 +4,6 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -35,7 +34,7 @@ func TestRegisterAfterNewerConnect(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), opsSeen: newOpWatermark(),
-				clients: map[string]*conn{}, logging: map[string][]*conn{}, wills: map[string]*time.Timer{}}
+				clients: map[string]*conn{}, logging: map[string][]*conn{}}
 			c := &conn{s: s, clientID: "dev", log: s.log}
 			c.epoch.Store(-1)
 			s.expect(c)
