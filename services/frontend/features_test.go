@@ -132,4 +132,3 @@ func TestSlowConsumer(t *testing.T) {
 		t.Fatalf("disconnect reason %q, want slow_consumer", op.Reason)
 	}
 }
-
