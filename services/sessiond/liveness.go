@@ -96,7 +96,7 @@ func (s *Service) declared(ctx context.Context, node, inc string, v liveness.Ver
 	}
 	// On the nodes topic too, so every reader knows it is gone and ignores
 	// what it may still say.
-	b := &liveness.Beat{Kind: liveness.KindDown, Node: node, Inc: inc, TS: v.LastAlive, Reason: v.Reason, By: s.cfg.Node}
+	b := &liveness.Beat{Kind: liveness.KindDown, Node: node, Inc: inc, Role: liveness.RoleFrontend, TS: v.LastAlive, Reason: v.Reason, By: s.cfg.Node}
 	if err := s.app.Append(ctx, b.Record(s.cfg.Topics.Nodes)); err != nil {
 		s.log.Warn("write down record", "frontend", node, "err", err)
 	}

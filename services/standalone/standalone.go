@@ -40,6 +40,10 @@ type Config struct {
 	MaxQueued                int
 	QueueQoS0                bool
 	DefaultExpiry, MaxExpiry time.Duration
+	// NodeTimeout is the session service's node timeout (see
+	// sessiond.Config); default 10s. After a crash, the restarted broker's
+	// new incarnation ends the old one's connections at once.
+	NodeTimeout time.Duration
 	// ShutdownTimeout bounds each shutdown step; default 15s.
 	ShutdownTimeout time.Duration
 	// CleanerInterval is how often the embedded Kafka compacts and applies
@@ -106,7 +110,7 @@ func (c *Config) Validate() error {
 	if err := telemetry.CheckWritableDir(c.DataDir); err != nil {
 		return fmt.Errorf("%w: --data-dir: %w", ErrConfig, err)
 	}
-	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 {
+	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 || c.NodeTimeout < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
 	}
 	return nil
@@ -178,7 +182,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Node: cfg.Node, Kafka: s.kafka.Brokers(), Redis: s.redis.Addr(),
 		Topics:    topics,
 		MaxQueued: cfg.MaxQueued, QueueQoS0: cfg.QueueQoS0,
-		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
+		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry, NodeTimeout: cfg.NodeTimeout,
 		Logger: cfg.Logger, Registry: reg,
 	})
 	if err != nil {

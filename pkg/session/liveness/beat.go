@@ -7,7 +7,7 @@
 // service reads the same history and reaches the same verdicts.
 //
 // The topic has one partition (one order for everyone) and is compacted by
-// node name (it keeps each node's latest word). Silence is measured on the
+// role and node name (it keeps each process's latest word). Silence is measured on the
 // reader's clock, and only while the reader hears its own beats come back:
 // a reader that cannot read the topic, or was itself paused, declares
 // nobody dead.
@@ -58,7 +58,7 @@ const (
 // record.
 var ErrBadBeat = errors.New("bad nodes record")
 
-// Beat is one record of the nodes topic, keyed by node name.
+// Beat is one record of the nodes topic, keyed by role and node name.
 type Beat struct {
 	Kind string `json:"kind"`
 	Node string `json:"node"`
@@ -79,15 +79,17 @@ type Beat struct {
 	By string `json:"by,omitempty"`
 }
 
-// Record encodes the beat for the nodes topic: key = node name, so that
-// compaction keeps each node's latest record.
+// Record encodes the beat for the nodes topic: key = role/node, so that
+// compaction keeps each process's latest record. A frontend and a session
+// service may share a node name (the standalone broker, one host): they
+// are different processes.
 func (b *Beat) Record(topic string) *kafkalog.Record {
 	v, err := json.Marshal(b)
 	if err != nil {
 		// Beat holds only marshalable types; this cannot happen.
 		panic(fmt.Sprintf("marshal beat: %v", err))
 	}
-	return &kafkalog.Record{Topic: topic, Key: []byte(b.Node), Value: v, Time: time.UnixMilli(b.TS)}
+	return &kafkalog.Record{Topic: topic, Key: []byte(b.Role + "/" + b.Node), Value: v, Time: time.UnixMilli(b.TS)}
 }
 
 // Decode reads a nodes-topic record.
@@ -103,7 +105,7 @@ func Decode(rec *kafkalog.Record) (*Beat, error) {
 }
 
 // TopicSpec is the layout of the nodes topic: one partition, so every
-// record of every process is in one order; compacted by node name.
+// record of every process is in one order; compacted by role and node.
 func TopicSpec(name string) kafkalog.TopicSpec {
 	return kafkalog.TopicSpec{Name: name, Partitions: 1, Compact: true}
 }

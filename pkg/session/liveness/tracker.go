@@ -38,7 +38,7 @@ type Tracker struct {
 
 	mu      sync.Mutex
 	incs    map[string]*incState
-	current map[string]string // node -> its latest incarnation not down
+	current map[string]string // role/node -> its latest incarnation not down
 	// witness is the reader's own incarnation: silence is only counted
 	// while its beats come back (heard is when the last one did).
 	witness string
@@ -143,8 +143,8 @@ func (t *Tracker) observe(b *Beat) (death bool) {
 			st.down = &d
 			death = true
 		}
-		if t.current[b.Node] == b.Inc {
-			delete(t.current, b.Node)
+		if k := st.key(); t.current[k] == b.Inc {
+			delete(t.current, k)
 		}
 		return death
 	}
@@ -162,12 +162,16 @@ func (t *Tracker) observe(b *Beat) (death bool) {
 		return false // dead stays dead, whatever it still says
 	}
 	st.last, st.heard = *b, now
-	if prev := t.current[b.Node]; prev != "" && prev != b.Inc {
+	k := st.key()
+	if prev := t.current[k]; prev != "" && prev != b.Inc {
 		death = true
 	}
-	t.current[b.Node] = b.Inc
+	t.current[k] = b.Inc
 	return death
 }
+
+// key names the process an incarnation is one start of.
+func (st *incState) key() string { return st.last.Role + "/" + st.last.Node }
 
 // Verdict is the Tracker's judgement of one incarnation.
 type Verdict struct {
@@ -179,7 +183,7 @@ type Verdict struct {
 }
 
 // Judge says whether incarnation inc of node is dead: down on the topic,
-// superseded by a newer incarnation of node, silent longer than the
+// superseded by a newer incarnation of the same process, silent longer than the
 // timeout, or unknown to the topic for longer than the timeout (its
 // records were compacted away, or never written). While the Tracker is
 // not Hearing, only the first two count.
@@ -201,7 +205,7 @@ func (t *Tracker) Judge(inc, node string) Verdict {
 		}
 	case st.down != nil:
 		return Verdict{Dead: true, Reason: st.down.Reason, LastAlive: min(st.last.TS, st.down.TS)}
-	case t.current[st.last.Node] != inc:
+	case t.current[st.key()] != inc:
 		return Verdict{Dead: true, Reason: DownRestarted, LastAlive: st.last.TS}
 	case hearing && now.Sub(st.heard) > t.cfg.Timeout:
 		return Verdict{Dead: true, Reason: DownTimeout, LastAlive: st.last.TS}
@@ -239,7 +243,7 @@ func (t *Tracker) Nodes() []NodeStatus {
 		switch {
 		case st.down != nil:
 			ns.State, ns.DownReason = StateDown, st.down.Reason
-		case t.current[st.last.Node] != inc:
+		case t.current[st.key()] != inc:
 			ns.State = StateSuperseded
 		case now.Sub(st.heard) > t.cfg.Timeout:
 			ns.State = StateSilent

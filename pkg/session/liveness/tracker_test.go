@@ -33,7 +33,7 @@ func TestJudge(t *testing.T) {
 		node    string
 		want    Verdict
 	}
-	self := func(ts int64) *Beat { return beat(KindBeat, "sd", "self", ts) }
+	self := func(ts int64) *Beat { return &Beat{Kind: KindBeat, Node: "sd", Inc: "self", Role: RoleSessiond, TS: ts} }
 	cases := []struct {
 		name  string
 		steps []step
@@ -62,6 +62,10 @@ func TestJudge(t *testing.T) {
 			{feed: []*Beat{self(1), beat(KindAnnounce, "fe", "a", 10), beat(KindBeat, "fe", "a", 11)}, inc: "a", node: "fe"},
 			{feed: []*Beat{beat(KindAnnounce, "fe", "b", 30)}, inc: "a", node: "fe", want: Verdict{Dead: true, Reason: DownRestarted, LastAlive: 11}},
 			{inc: "b", node: "fe"},
+		}},
+		{"a frontend and a session service of one node name are two processes", []step{
+			{feed: []*Beat{beat(KindAnnounce, "sd", "a", 10), self(11)}, inc: "a", node: "sd"},
+			{advance: time.Second, feed: []*Beat{beat(KindBeat, "sd", "a", 12), self(12)}, inc: "a", node: "sd"},
 		}},
 		{"down stays down", []step{
 			{feed: []*Beat{self(1), beat(KindAnnounce, "fe", "a", 10)}, inc: "a", node: "fe"},

@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 	"github.com/tidemarkmq/tidemark/services/sessiond"
@@ -46,6 +47,9 @@ func run(args []string) error {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
+		nodeTimeout   = fs.Duration("node-timeout", 10*time.Second, "silence after which a frontend is declared dead and its connections ended (node_down); also bounds how long a dead instance keeps its partitions")
+		topicPrefix   = fs.String("topic-prefix", "", "prefix of every topic name, for deployments sharing one Kafka cluster (the same in every process)")
+		keyPrefix     = fs.String("key-prefix", "", "prefix of every Redis key, for deployments sharing one Redis (the same in every process)")
 	)
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -67,9 +71,10 @@ func run(args []string) error {
 	}
 	defer stopTracing()
 
+	topics := session.WithPrefix(*topicPrefix)
 	if *createTopics {
 		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err := sessiond.EnsureTopics(tctx, brokers, sessiond.DefaultTopics(), *partitions, retention(*maxExpiry))
+		err := sessiond.EnsureTopics(tctx, brokers, topics, *partitions, retention(*maxExpiry))
 		cancel()
 		if err != nil {
 			return err
@@ -77,7 +82,7 @@ func run(args []string) error {
 	}
 	reg := telemetry.NewRegistry()
 	svc, err := sessiond.New(sessiond.Config{
-		Node: *node, Kafka: brokers, Redis: *redisAddr, GroupID: *groupID,
+		Node: *node, Kafka: brokers, Redis: *redisAddr, KeyPrefix: *keyPrefix, Topics: topics, GroupID: *groupID, NodeTimeout: *nodeTimeout,
 		MaxQueued: *maxQueued, QueueQoS0: *queueQoS0, DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry,
 		ExpiryCheck: *expiryCheck, Logger: log, Registry: reg,
 	})

@@ -43,6 +43,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&cfg.QueueQoS0, "queue-qos0", true, "queue QoS 0 messages for offline sessions")
 	fs.DurationVar(&cfg.DefaultExpiry, "default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 clean-session=false clients")
 	fs.DurationVar(&cfg.MaxExpiry, "max-expiry", 0, "cap on any session expiry (0 = none)")
+	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", 10*time.Second, "silence after which a frontend is declared dead and its connections ended (node_down)")
 	otlp := fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty = OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
