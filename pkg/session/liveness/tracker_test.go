@@ -33,7 +33,9 @@ func TestJudge(t *testing.T) {
 		node    string
 		want    Verdict
 	}
-	self := func(ts int64) *Beat { return &Beat{Kind: KindBeat, Node: "sd", Inc: "self", Role: RoleSessiond, TS: ts} }
+	self := func(ts int64) *Beat {
+		return &Beat{Kind: KindBeat, Node: "sd", Inc: "self", Role: RoleSessiond, TS: ts}
+	}
 	cases := []struct {
 		name  string
 		steps []step
