@@ -30,6 +30,8 @@ import (
 var (
 	disconnectedDown = step{events.ClientDisconnected, "node_down"}
 	terminatedDown   = step{events.SessionTerminated, "node_down"}
+	subscribed       = step{Type: events.SessionSubscribed}
+	willPublished    = step{Type: events.SessionWillPublished}
 )
 
 // downEvent waits for cid's disconnected event with reason node_down.
@@ -229,13 +231,15 @@ func TestFrontendKilled(t *testing.T) {
 	down := map[string]events.Envelope{}
 	for _, cid := range victims {
 		if cid == "k-sub-now" {
-			c.life.waitSteps(cid, created, connectedFresh, disconnectedTaken, resumed, connectedPresent)
+			c.life.waitSteps(cid, created, connectedFresh, subscribed, disconnectedTaken, resumed, connectedPresent)
 			continue
 		}
 		e := c.life.downEvent(cid)
-		if at := c.life.receivedAt(e.ID); at.After(bound) {
+		at := c.life.receivedAt(e.ID)
+		if at.After(bound) {
 			t.Errorf("%s: disconnected (node_down) announced %v after the kill, beyond the node timeout plus 5s", cid, at.Sub(killed))
 		}
+		t.Logf("%s: disconnected (node_down) announced %v after the kill", cid, at.Sub(killed))
 		down[cid] = e
 		c.life.waitPaired(cid)
 	}
@@ -266,7 +270,7 @@ func TestFrontendKilled(t *testing.T) {
 	if d := published.Data.(*events.WillPublished); d.Trigger != events.WillConnectionEnded {
 		t.Errorf("k-will0: will published by %s", d.Trigger)
 	}
-	c.life.waitSteps("k-will0", created, connectedFresh, disconnectedDown, step{Type: events.SessionWillPublished}, terminatedDown)
+	c.life.waitSteps("k-will0", created, connectedFresh, disconnectedDown, willPublished, terminatedDown)
 	for _, cid := range []string{"k-clean", "k-will0"} {
 		eventually(t, cid+" gone from Redis", func() bool {
 			st, err := view.Load(context.Background(), cid)
@@ -319,10 +323,10 @@ func TestFrontendKilled(t *testing.T) {
 		return metric(t, sd.process, "tidemark_sessiond_frontends_alive") == 2 && metric(t, sd.process, "tidemark_sessiond_wills_pending") == 0
 	})
 	for name, want := range map[string]float64{
-		`tidemark_sessiond_node_down_total{reason="timeout"}`:                 1,
-		`tidemark_sessiond_node_down_connections_total`:                       float64(len(down)),
-		`tidemark_sessiond_wills_published_total{trigger="connection_ended"}`: 1,
-		`tidemark_sessiond_wills_published_total{trigger="delay_elapsed"}`:    1,
+		`tidemark_sessiond_node_down_total{reason=timeout}`:                 1,
+		`tidemark_sessiond_node_down_connections_total`:                     float64(len(down)),
+		`tidemark_sessiond_wills_published_total{trigger=connection_ended}`: 1,
+		`tidemark_sessiond_wills_published_total{trigger=delay_elapsed}`:    1,
 	} {
 		if got := metric(t, sd.process, name); got != want {
 			t.Errorf("%s = %v, want %v", name, got, want)
@@ -514,9 +518,11 @@ func TestFrontendRestartSameNode(t *testing.T) {
 	}
 	for _, cid := range cids {
 		e := c.life.downEvent(cid)
-		if at := c.life.receivedAt(e.ID); at.Sub(start) > 2*time.Second {
-			t.Errorf("%s: declared down %v after the new incarnation started, want within 2s", cid, at.Sub(start))
+		took := c.life.receivedAt(e.ID).Sub(start)
+		if took > 2*time.Second {
+			t.Errorf("%s: declared down %v after the new incarnation started, want within 2s", cid, took)
 		}
+		t.Logf("%s: declared down %v after the new incarnation started", cid, took)
 	}
 	c.life.waitSteps("r-clean", created, connectedFresh, disconnectedDown, terminatedDown)
 	c.life.willEvent("r-will", events.SessionWillPublished)
@@ -569,7 +575,7 @@ func TestFrontendStoppedAndContinued(t *testing.T) {
 	if _, present := dialV3(t, fe.mqtt, "s-persist", false); !present {
 		t.Error("s-persist: session not present after the frontend came back")
 	}
-	c.life.waitSteps("s-persist", created, connectedFresh, disconnectedDown, resumed, connectedPresent)
+	c.life.waitSteps("s-persist", created, connectedFresh, subscribed, disconnectedDown, resumed, connectedPresent)
 }
 
 // TestStandaloneCrashRestart: the standalone broker killed with SIGKILL
@@ -603,7 +609,7 @@ func TestStandaloneCrashRestart(t *testing.T) {
 		life.downEvent(cid)
 	}
 	life.waitSteps("sa-clean", created, connectedFresh, disconnectedDown, terminatedDown)
-	life.waitSteps("sa-will", created, connectedFresh, disconnectedDown, step{Type: events.SessionWillPublished}, terminatedDown)
+	life.waitSteps("sa-will", created, connectedFresh, disconnectedDown, willPublished, terminatedDown)
 	if n := willsLogged(t, brokers, topics.Messages)["wills/sa-will"]; n != 1 {
 		t.Errorf("will logged %d times, want once", n)
 	}

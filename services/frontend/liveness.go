@@ -42,10 +42,11 @@ func (s *Server) onNodeDown(rec *kafkalog.Record) {
 	if err != nil || op.Node != s.cfg.Node {
 		return
 	}
-	renewed := false
-	if op.Inc == s.heart.Inc() {
+	// One op comes per sessions partition: the first renews, every one
+	// makes sure (kill is idempotent).
+	renewed := op.Inc == s.heart.Inc()
+	if renewed {
 		s.heart.Renew()
-		renewed = true
 	}
 	s.mu.Lock()
 	var doomed []*conn
@@ -55,12 +56,11 @@ func (s *Server) onNodeDown(rec *kafkalog.Record) {
 		}
 	}
 	s.mu.Unlock()
-	if !renewed && len(doomed) == 0 {
-		return // another partition's op for an incarnation already handled
+	if renewed {
+		s.m.declaredDown.Inc()
+		s.log.Error("the cluster declared this frontend dead; closing that incarnation's connections",
+			"inc", op.Inc, "reason", op.Reason, "connections", len(doomed), "new_inc", s.heart.Inc())
 	}
-	s.m.declaredDown.Inc()
-	s.log.Error("the cluster declared this frontend dead; closing that incarnation's connections",
-		"inc", op.Inc, "reason", op.Reason, "connections", len(doomed), "new_inc", s.heart.Inc())
 	for _, c := range doomed {
 		c.kill(ErrNodeDown)
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -32,6 +34,7 @@ func TestDeclaredDown(t *testing.T) {
 		t.Fatal("incarnation renewed for another node's or incarnation's node_down")
 	}
 	nodeDown(s.cfg.Node, old)
+	nodeDown(s.cfg.Node, old) // the op of another sessions partition
 	p := c.next(5 * time.Second)
 	if d, ok := p.(*mqtt.Disconnect); !ok || d.ReasonCode != mqtt.ServerShuttingDown {
 		t.Fatalf("got %v, want DISCONNECT 0x8B", p)
@@ -42,6 +45,9 @@ func TestDeclaredDown(t *testing.T) {
 	}
 	if s.heart.Inc() == old {
 		t.Fatal("incarnation not renewed")
+	}
+	if got := testutil.ToFloat64(s.m.declaredDown); got != 1 {
+		t.Fatalf("declared down counted %v times, want once", got)
 	}
 	c2 := dialPipe(t, s, mqtt.V5)
 	c2.connect(&mqtt.Connect{ClientID: "after", CleanStart: true})
