@@ -15,28 +15,39 @@ import (
 // against a connect that races them. What fell due while no instance ran
 // is due at the first check.
 func (s *Service) expiryLoop(ctx context.Context) {
-	t := time.NewTicker(s.cfg.ExpiryCheck)
+	// A new assignment may bring sessions whose deadline passed while no
+	// instance owned them: check at once.
+	s.everyPartition(ctx, s.cfg.ExpiryCheck, s.assignedNow, "expiry check", func(ctx context.Context, p *part) error {
+		if err := s.expirePartition(ctx, p); err != nil {
+			return err
+		}
+		n, err := s.w.PendingWills(ctx, p.n)
+		if err != nil {
+			return err
+		}
+		p.pendingWills.Store(n)
+		return nil
+	})
+}
+
+// everyPartition calls fn for each owned partition every interval and
+// whenever wake fires, until ctx ends; a failure is logged and retried at
+// the next round.
+func (s *Service) everyPartition(ctx context.Context, every time.Duration, wake <-chan struct{}, what string, fn func(context.Context, *part) error) {
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		case <-s.assignedNow:
-			// A new assignment may bring sessions whose deadline passed
-			// while no instance owned them: check at once.
+		case <-wake:
 		}
-		var pending int64
 		for _, p := range s.owned() {
-			if err := s.expirePartition(ctx, p); err != nil && ctx.Err() == nil {
-				s.log.Warn("expiry check failed; will retry", "partition", p.n, "err", err)
-			}
-			n, err := s.w.PendingWills(ctx, p.n)
-			if err == nil {
-				pending += n
+			if err := fn(ctx, p); err != nil && ctx.Err() == nil {
+				s.log.Warn(what+" failed; will retry", "partition", p.n, "err", err)
 			}
 		}
-		s.met.willsPending.Set(float64(pending))
 	}
 }
 

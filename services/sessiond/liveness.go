@@ -23,21 +23,7 @@ import (
 // judgeLoop judges the owned partitions' incarnations every eighth of the
 // node timeout, and at once when the tracker reads a death.
 func (s *Service) judgeLoop(ctx context.Context) {
-	t := time.NewTicker(max(s.cfg.NodeTimeout/8, 50*time.Millisecond))
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-s.judgeNow:
-		}
-		for _, p := range s.owned() {
-			if err := s.judgePartition(ctx, p); err != nil && ctx.Err() == nil {
-				s.log.Warn("node judgement failed; will retry", "partition", p.n, "err", err)
-			}
-		}
-	}
+	s.everyPartition(ctx, max(s.cfg.NodeTimeout/8, 50*time.Millisecond), s.judgeNow, "node judgement", s.judgePartition)
 }
 
 // poke asks the judge loop to judge now.

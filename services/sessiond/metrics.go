@@ -26,7 +26,6 @@ type metrics struct {
 	nodeDown      *prometheus.CounterVec // incarnations declared down, by reason
 	nodeDownConns prometheus.Counter     // connections ended by node_down ops
 	wills         *prometheus.CounterVec // wills published, by trigger
-	willsPending  prometheus.Gauge       // delayed wills waiting in owned partitions
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -74,15 +73,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		wills: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "tidemark_sessiond_wills_published_total", Help: "Will messages published, by trigger (connection_ended, delay_elapsed, session_ended).",
 		}, []string{"trigger"}),
-		willsPending: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "tidemark_sessiond_wills_pending", Help: "Delayed wills waiting out their Will Delay Interval in the partitions this instance owns.",
-		}),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs,
-		m.nodeDown, m.nodeDownConns, m.wills, m.willsPending} {
+		m.nodeDown, m.nodeDownConns, m.wills} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -106,18 +102,25 @@ func observeQueue(reg prometheus.Registerer, q *queue) error {
 	return nil
 }
 
-// observeNodes registers the count of live frontends, read from the
-// tracker at scrape time.
-func observeNodes(reg prometheus.Registerer, t *liveness.Tracker) error {
+// observeNodes registers the gauges of liveness and wills computed at
+// scrape time: live frontends (from the tracker) and delayed wills.
+func observeNodes(reg prometheus.Registerer, t *liveness.Tracker, pendingWills func() float64) error {
 	if reg == nil {
 		return nil
 	}
-	err := reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
-		Name: "tidemark_sessiond_frontends_alive",
-		Help: "Frontend incarnations beating on the nodes topic within the node timeout.",
-	}, func() float64 { return float64(t.Alive(liveness.RoleFrontend)) }))
-	if err != nil {
-		return fmt.Errorf("register metrics: %w", err)
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_frontends_alive",
+			Help: "Frontend incarnations beating on the nodes topic within the node timeout.",
+		}, func() float64 { return float64(t.Alive(liveness.RoleFrontend)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_wills_pending",
+			Help: "Delayed wills waiting out their Will Delay Interval in the partitions this instance owns.",
+		}, pendingWills),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	return nil
 }

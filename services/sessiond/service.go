@@ -60,6 +60,8 @@ type part struct {
 
 	// sessions by state (online, offline), for the sessions gauge
 	online, offline atomic.Int64
+	// pendingWills counts the delayed wills (expiry loop), for its gauge.
+	pendingWills atomic.Int64
 
 	// handling is held while a run of ops is processed, so the final
 	// commit at shutdown waits for the run in flight and covers it.
@@ -123,7 +125,7 @@ func New(cfg Config) (*Service, error) {
 	if err := observeQueue(cfg.Registry, s.q); err != nil {
 		return nil, err
 	}
-	if err := observeNodes(cfg.Registry, s.tracker); err != nil {
+	if err := observeNodes(cfg.Registry, s.tracker, s.pendingWills); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -277,6 +279,15 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 	default:
 	}
 	return nil
+}
+
+// pendingWills sums the delayed wills of the owned partitions.
+func (s *Service) pendingWills() float64 {
+	var n int64
+	for _, p := range s.owned() {
+		n += p.pendingWills.Load()
+	}
+	return float64(n)
 }
 
 // updateGauges recomputes the gauges summed over owned partitions.
