@@ -71,8 +71,9 @@ type conn struct {
 	dead    chan struct{} // closed with the first cause
 	expiry  uint32
 	killers sync.Once
-	// inc is the frontend incarnation the connection's connect op named:
+	// inc is the frontend incarnation the connection's connect op names:
 	// the one the cluster ends it with if this process is declared dead.
+	// Set by Server.expect; guarded by Server.mu.
 	inc string
 
 	opMu sync.Mutex // serialises this connection's session ops
@@ -420,7 +421,6 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	}
 
 	c.s.expect(c)
-	c.inc = c.s.heart.Inc()
 	rec, err := c.appendOp(c.withConnSpan(c.ctx), func() *session.Op {
 		op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
 			Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String(), Inc: c.inc}

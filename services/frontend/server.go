@@ -282,13 +282,15 @@ func (s *Server) untrack(c *conn) {
 	s.connWG.Done()
 }
 
-// expect notes that c is about to log its connect op. The takeover watch
-// may read a newer CONNECT for the same ClientID before c's append returns
-// and c knows its epoch; expect makes the watch record it on c, so that
-// register can refuse c instead of leaving two live connections.
+// expect notes that c is about to log its connect op, under the current
+// incarnation. The takeover watch may read a newer CONNECT for the same
+// ClientID before c's append returns and c knows its epoch; expect makes
+// the watch record it on c, so that register can refuse c instead of
+// leaving two live connections.
 func (s *Server) expect(c *conn) {
 	s.mu.Lock()
 	c.newestSeen = -1
+	c.inc = s.heart.Inc()
 	s.logging[c.clientID] = append(s.logging[c.clientID], c)
 	s.mu.Unlock()
 }
