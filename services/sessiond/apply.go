@@ -129,7 +129,7 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		}
 		w := s.publishWill(b, cid, m, s.cfg.Node, events.WillDelayElapsed)
 		after := *m
-		after.Will, after.WillDue = nil, 0
+		after.Will, after.WillDue, after.WillParent, after.WillState = nil, 0, "", ""
 		return outcome{meta: &after, tx: func(tx *session.Tx) { tx.PutSession(cid, &after) }, result: resultApplied, wills: []willPub{w}}
 	}
 
@@ -331,7 +331,7 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	if expiry != 0xFFFFFFFF {
 		m.ExpiresAt = op.TS + int64(expiry)*int64(time.Second/time.Millisecond)
 	}
-	m.Will, m.WillDue = nil, 0
+	m.Will, m.WillDue, m.WillParent, m.WillState = nil, 0, "", ""
 	switch {
 	case will == nil:
 	case will.Delay == 0:
@@ -339,7 +339,8 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	default:
 		// Held by the cluster until its delay or the session's end,
 		// whichever comes first; a new connection cancels it.
-		m.Will, m.WillDue = will, op.TS+int64(will.Delay)*int64(time.Second/time.Millisecond)
+		m.Will, m.WillParent, m.WillState = will, old.WillParent, old.WillState
+		m.WillDue = op.TS + int64(will.Delay)*int64(time.Second/time.Millisecond)
 		if m.ExpiresAt > 0 {
 			m.WillDue = min(m.WillDue, m.ExpiresAt)
 		}
