@@ -223,15 +223,3 @@ func TestACLOnEveryDeliveryPath(t *testing.T) {
 		t.Errorf("read denials counted %v, want at least 9", n)
 	}
 }
-
-// waitUntil polls cond until it holds or waitFor passes.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(waitFor)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}

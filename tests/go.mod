@@ -3,6 +3,7 @@ module github.com/tidemarkmq/tidemark/tests
 go 1.26.0
 
 require (
+	github.com/eclipse/paho.golang v0.23.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/google/uuid v1.6.0
 	github.com/pb33f/libopenapi v0.42.4

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -231,14 +232,21 @@ type message struct {
 // CONNACK accepts it, and returns the CONNACK's Session Present.
 func (c *cluster) dial(i int, id string, clean bool) (*client, bool) {
 	c.t.Helper()
-	return c.dialAs(i, id, "", clean)
+	return dialV3(c.t, c.addr(i), id, "", clean)
 }
 
 // dialAs is dial with a user name (no password).
 func (c *cluster) dialAs(i int, id, user string, clean bool) (*client, bool) {
 	c.t.Helper()
-	cl := &client{t: c.t, id: id, lost: make(chan error, 1), added: make(chan struct{}, 1)}
-	opts := paho.NewClientOptions().AddBroker("tcp://" + c.addr(i)).SetClientID(id).SetCleanSession(clean).SetUsername(user).
+	return dialV3(c.t, c.addr(i), id, user, clean)
+}
+
+// dialV3 connects a 3.1.1 client, with a user name when user is set, to the
+// broker at addr (host:port), as cluster.dial does.
+func dialV3(t *testing.T, addr, id, user string, clean bool) (*client, bool) {
+	t.Helper()
+	cl := &client{t: t, id: id, lost: make(chan error, 1), added: make(chan struct{}, 1)}
+	opts := paho.NewClientOptions().AddBroker("tcp://" + addr).SetClientID(id).SetCleanSession(clean).SetUsername(user).
 		SetAutoReconnect(false).SetConnectRetry(false).SetKeepAlive(30 * time.Second).SetProtocolVersion(4).
 		SetOrderMatters(true).SetConnectTimeout(waitFor).
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) { cl.record(m) }).
@@ -246,12 +254,12 @@ func (c *cluster) dialAs(i int, id, user string, clean bool) (*client, bool) {
 	cl.paho = paho.NewClient(opts)
 	tok := cl.paho.Connect()
 	if !tok.WaitTimeout(waitFor) {
-		c.t.Fatalf("%s: connect timed out", id)
+		t.Fatalf("%s: connect timed out", id)
 	}
 	if err := tok.Error(); err != nil {
-		c.t.Fatalf("%s: connect: %v", id, err)
+		t.Fatalf("%s: connect: %v", id, err)
 	}
-	c.t.Cleanup(func() {
+	t.Cleanup(func() {
 		if cl.paho.IsConnectionOpen() {
 			cl.paho.Disconnect(100)
 		}
@@ -329,24 +337,43 @@ func (cl *client) waitLost() {
 // lifecycle collects the lifecycle topic, validating every event against
 // its schema as it arrives.
 type lifecycle struct {
-	t      *testing.T
-	valid  *events.Validator
-	mu     sync.Mutex
-	byCID  map[string][]events.Envelope
-	ids    map[string]int
-	bad    []string
-	notify chan struct{}
+	t     *testing.T
+	valid *events.Validator
+	// repeatable: an event may be announced again, with the same id and
+	// the same content, as after a crash of the session service; the
+	// repeat is checked and then ignored.
+	repeatable bool
+	mu         sync.Mutex
+	byCID      map[string][]events.Envelope
+	ids        map[string]int
+	first      map[string][]byte    // repeatable: the value first seen per id
+	seenAt     map[string]time.Time // when each event id was first read
+	bad        []string
+	notify     chan struct{}
 }
 
 func followLifecycle(t *testing.T, kc kafkalog.Cluster, topic string) *lifecycle {
+	t.Helper()
+	return newLifecycle(t, kc, topic, false)
+}
+
+// followLifecycleRepeats is followLifecycle for tests that crash the
+// session service: events may be announced again, as designed.
+func followLifecycleRepeats(t *testing.T, kc kafkalog.Cluster, topic string) *lifecycle {
+	t.Helper()
+	return newLifecycle(t, kc, topic, true)
+}
+
+func newLifecycle(t *testing.T, brokers kafkalog.Cluster, topic string, repeatable bool) *lifecycle {
 	t.Helper()
 	v, err := events.NewValidator()
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := &lifecycle{t: t, valid: v, byCID: map[string][]events.Envelope{}, ids: map[string]int{}, notify: make(chan struct{})}
+	l := &lifecycle{t: t, valid: v, repeatable: repeatable, byCID: map[string][]events.Envelope{}, ids: map[string]int{},
+		first: map[string][]byte{}, seenAt: map[string]time.Time{}, notify: make(chan struct{})}
 	ctx, cancel := context.WithCancel(context.Background())
-	f := kafkalog.NewFollower(kc, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, l.add)
+	f := kafkalog.NewFollower(brokers, kafkalog.FollowerOptions{Topic: topic, Default: kafkalog.Earliest}, l.add)
 	done := make(chan struct{})
 	go func() { defer close(done); _ = f.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done })
@@ -373,8 +400,19 @@ func (l *lifecycle) add(r *kafkalog.Record) {
 		l.bad = append(l.bad, fmt.Sprintf("%s: record key %q is not the subject %q", env.Type, r.Key, env.Subject))
 	}
 	l.ids[env.ID]++
-	if l.ids[env.ID] > 1 {
+	switch {
+	case l.ids[env.ID] == 1:
+		l.seenAt[env.ID] = time.Now()
+		if l.repeatable {
+			l.first[env.ID] = bytes.Clone(r.Value)
+		}
+	case !l.repeatable:
 		l.bad = append(l.bad, fmt.Sprintf("event id %s announced %d times", env.ID, l.ids[env.ID]))
+	case !bytes.Equal(l.first[env.ID], r.Value):
+		l.bad = append(l.bad, fmt.Sprintf("event id %s announced again with another content:\n%s\n%s", env.ID, l.first[env.ID], r.Value))
+		return
+	default:
+		return // the same event again, as designed
 	}
 	l.byCID[env.Subject] = append(l.byCID[env.Subject], *env)
 	close(l.notify)
@@ -572,4 +610,23 @@ func missingStack(t *testing.T, msg string) {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
+}
+
+// receivedAt returns when the event with id was first read.
+func (l *lifecycle) receivedAt(id string) time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.seenAt[id]
+}
+
+// waitUntil polls cond until it holds or waitFor passes.
+func waitUntil(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitFor)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }

@@ -107,9 +107,8 @@ func (p *process) terminate(t *testing.T) {
 func TestRollingRestartProcesses(t *testing.T) {
 	brokers := kafkatest.Brokers(t)
 	redisAddr := redistest.Addr(t)
-	bins := t.TempDir()
-	frontendBin := buildBinary(t, bins, "services/frontend/cmd/mqtt-frontend", "mqtt-frontend")
-	sessiondBin := buildBinary(t, bins, "services/sessiond/cmd/mqtt-sessiond", "mqtt-sessiond")
+	frontendBin := binary(t, "services/frontend/cmd/mqtt-frontend")
+	sessiondBin := binary(t, "services/sessiond/cmd/mqtt-sessiond")
 	logs := t.TempDir()
 	common := []string{"--kafka", strings.Join(brokers, ","), "--redis", redisAddr, "--partitions", "4", "--log-level", "warn"}
 	// The binaries use the default topic names and consumer group: this is

@@ -19,6 +19,7 @@ const (
 	TopicRetained    = "mqtt.retained"
 	TopicSessions    = "mqtt.sessions"
 	TopicLifecycle   = "mqtt.lifecycle"
+	TopicNodes       = "mqtt.nodes"
 	SessionsWorkload = "mqtt-sessiond"
 	FrontendWorkload = "mqtt-frontend"
 
@@ -54,7 +55,7 @@ func (t *kafkaTopic) name() string {
 }
 
 // CheckTidemark checks the rules that tie the manifests to the broker's
-// design: the four topics exist with the cleanup each needs, the message and
+// design: the five topics exist with the cleanup each needs, the message and
 // session logs outlive the longest session, the session service has no more
 // replicas than the partitions it consumes, and every Strimzi resource and
 // the Kafka bootstrap address name a Kafka cluster of the overlay.
@@ -89,13 +90,18 @@ func CheckTidemark(objs []*Object) error {
 	if len(clusters) == 0 {
 		return errors.Join(errs...) // Kafka is external: nothing below applies
 	}
-	for _, n := range []string{TopicMessages, TopicRetained, TopicSessions, TopicLifecycle} {
+	for _, n := range []string{TopicMessages, TopicRetained, TopicSessions, TopicLifecycle, TopicNodes} {
 		if topics[n] == nil {
 			fail("no KafkaTopic for %s", n)
 		}
 	}
-	if t := topics[TopicRetained]; t != nil && t.Spec.Config["cleanup.policy"] != "compact" {
-		fail("%s must be compacted (cleanup.policy: compact), has %v", TopicRetained, t.Spec.Config["cleanup.policy"])
+	for _, n := range []string{TopicRetained, TopicNodes} {
+		if t := topics[n]; t != nil && t.Spec.Config["cleanup.policy"] != "compact" {
+			fail("%s must be compacted (cleanup.policy: compact), has %v", n, t.Spec.Config["cleanup.policy"])
+		}
+	}
+	if t := topics[TopicNodes]; t != nil && t.Spec.Partitions != 1 {
+		fail("%s must have one partition (one order for every process's beats), has %d", TopicNodes, t.Spec.Partitions)
 	}
 
 	env := configEnv(objs)

@@ -237,6 +237,10 @@ func DataFor(kind Type) any {
 		return new(Unsubscribed)
 	case SessionMessageDropped:
 		return new(MessageDropped)
+	case SessionWillPublished:
+		return new(WillPublished)
+	case SessionWillCancelled:
+		return new(WillCancelled)
 	}
 	return nil
 }

@@ -38,6 +38,9 @@ func samples() map[Type]any {
 		}},
 		SessionUnsubscribed:   &Unsubscribed{Session: sess, Filters: []string{"a/+/c"}, Reason: UnsubscribeAdministrative, Operator: "ops-alice"},
 		SessionMessageDropped: &MessageDropped{Session: Session{ClientID: "dev-1", Node: "sd-1", Epoch: 42, Proto: 4}, Reason: DropQueueFull, Topic: "a/b/c", Partition: 3, From: 100, To: 101, Count: 1},
+		SessionWillPublished: &WillPublished{Session: Session{ClientID: "dev-1", ConnID: testConn, Node: "sd-1", Epoch: 42, Proto: 5},
+			Topic: "status/dev-1", QoS: 1, Retain: true, WillDelay: 5, Trigger: WillDelayElapsed},
+		SessionWillCancelled: &WillCancelled{Session: sess, Topic: "status/dev-1", WillConnID: "4f1b0b2e-2a7c-4d52-9a43-0c1f1d2e3f40", WillDelay: 5},
 	}
 }
 

@@ -51,6 +51,7 @@ const (
 	TerminateDiscarded TerminateReason = "discarded"
 	// TerminateAdministrative: an operator acted through the admin API.
 	TerminateAdministrative TerminateReason = "administrative"
+	TerminateNodeDown       TerminateReason = "node_down"
 )
 
 // TerminateReasons describes every TerminateReason; the schema's
@@ -61,6 +62,7 @@ var TerminateReasons = map[TerminateReason]string{
 	TerminateExpired:        "The session stayed offline longer than its expiry interval.",
 	TerminateDiscarded:      "A new connection with Clean Start (CleanSession=1) discarded this persistent session.",
 	TerminateAdministrative: "An operator ended the session through the admin API: discarded it, or disconnected a connection whose session ends with it.",
+	TerminateNodeDown:       "The frontend node serving the connection of a session that ends with its connection stopped without closing it; the session service ended it on its behalf.",
 }
 
 // DropReason says why messages were dropped (mqtt.session.message_dropped).
@@ -98,4 +100,22 @@ const (
 // descriptions must say the same (checked by a test).
 var UnsubscribeReasons = map[UnsubscribeReason]string{
 	UnsubscribeAdministrative: "An operator removed the subscription through the admin API; the client was not told.",
+}
+
+// WillTrigger says what published a will (mqtt.session.will_published).
+type WillTrigger string
+
+// Will triggers. Consumers treat values they do not know as "other".
+const (
+	WillConnectionEnded WillTrigger = "connection_ended"
+	WillDelayElapsed    WillTrigger = "delay_elapsed"
+	WillSessionEnded    WillTrigger = "session_ended"
+)
+
+// WillTriggers describes every WillTrigger; the schema's descriptions must
+// say the same (checked by a test).
+var WillTriggers = map[WillTrigger]string{
+	WillConnectionEnded: "The connection ended other than by DISCONNECT with reason 0x00, and the will had no Will Delay Interval.",
+	WillDelayElapsed:    "The Will Delay Interval passed without a new connection of the ClientID.",
+	WillSessionEnded:    "The session ended (with its connection, or by expiry) before the Will Delay Interval passed.",
 }

@@ -85,6 +85,7 @@ var enumDescriptions = map[reflect.Type]map[string]string{
 	reflect.TypeFor[TerminateReason]():   toStrings(TerminateReasons),
 	reflect.TypeFor[DropReason]():        toStrings(DropReasons),
 	reflect.TypeFor[UnsubscribeReason](): toStrings(UnsubscribeReasons),
+	reflect.TypeFor[WillTrigger]():       toStrings(WillTriggers),
 }
 
 func toStrings[K ~string](m map[K]string) map[string]string {

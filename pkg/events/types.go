@@ -22,6 +22,8 @@ const (
 	SessionSubscribed     Type = "mqtt.session.subscribed"
 	SessionUnsubscribed   Type = "mqtt.session.unsubscribed"
 	SessionMessageDropped Type = "mqtt.session.message_dropped"
+	SessionWillPublished  Type = "mqtt.session.will_published"
+	SessionWillCancelled  Type = "mqtt.session.will_cancelled"
 )
 
 // Types lists every lifecycle event type, in documentation order.
@@ -29,6 +31,7 @@ var Types = []Type{
 	ClientConnected, ClientDisconnected, ClientConnectRejected,
 	SessionCreated, SessionResumed, SessionTerminated,
 	SessionSubscribed, SessionUnsubscribed, SessionMessageDropped,
+	SessionWillPublished, SessionWillCancelled,
 }
 
 // Connection holds the fields common to the client.* events. ConnID is
@@ -212,4 +215,38 @@ type MessageDropped struct {
 	// Count is how many messages were dropped: for retention_gap the number
 	// of records lost in the range, whether or not each matched.
 	Count int64 `json:"count"`
+}
+
+// WillPublished is the data of mqtt.session.will_published: the session
+// service appended a will message to the messages topic (and to the
+// retained topic when it is retained). The record carries this event's id
+// in its mqtt-will header. Session names the connection the will belongs
+// to; Node is its frontend when the will went out as the connection ended,
+// the session service node when it went out later.
+type WillPublished struct {
+	Session
+	// Topic is the will's topic name.
+	Topic string `json:"topic"`
+	// QoS is the will's QoS (0, 1 or 2).
+	QoS byte `json:"qos"`
+	// Retain is the will's retain flag.
+	Retain bool `json:"retain"`
+	// WillDelay is the Will Delay Interval the client asked for, in
+	// seconds (0 for MQTT 3.x).
+	WillDelay uint32 `json:"will_delay"`
+	// Trigger says what published it.
+	Trigger WillTrigger `json:"trigger"`
+}
+
+// WillCancelled is the data of mqtt.session.will_cancelled: a will waiting
+// out its Will Delay Interval was dropped because a new connection of the
+// ClientID was accepted [MQTT-3.1.3-9]. Session names that new connection.
+type WillCancelled struct {
+	Session
+	// Topic is the cancelled will's topic name.
+	Topic string `json:"topic"`
+	// WillConnID is the connection the will belonged to.
+	WillConnID string `json:"will_conn_id"`
+	// WillDelay is its Will Delay Interval, in seconds.
+	WillDelay uint32 `json:"will_delay"`
 }

@@ -54,6 +54,8 @@ type Appender struct {
 // slot receives one message's outcome from the writer's goroutine; it is
 // read only after WriteMessages returned, which orders the two.
 type slot struct {
+	pinned    bool // write to pin, not to the key's partition
+	pin       int
 	partition int
 	offset    int64
 	time      time.Time
@@ -76,7 +78,7 @@ func NewAppender(c Cluster, opt AppenderOptions) *Appender {
 	t := newTransport(c)
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(c.Brokers...),
-		Balancer:     &kafka.Murmur2Balancer{},
+		Balancer:     pinningBalancer{},
 		RequiredAcks: kafka.RequireAll,
 		BatchTimeout: opt.BatchTimeout,
 		// Concurrent callers fill batches; BatchSize records or 1 MiB
@@ -130,6 +132,10 @@ func (a *Appender) Append(ctx context.Context, recs ...*Record) error {
 		if r.Topic == "" {
 			return fmt.Errorf("append: record %d has no topic", i)
 		}
+		if r.Pinned && r.Partition < 0 {
+			return fmt.Errorf("append: record %d pinned to partition %d", i, r.Partition)
+		}
+		slots[i].pinned, slots[i].pin = r.Pinned, r.Partition
 		m := kafka.Message{Topic: r.Topic, Key: r.Key, Value: r.Value, Time: r.Time, WriterData: &slots[i]}
 		if len(r.Headers) > 0 {
 			m.Headers = make([]kafka.Header, len(r.Headers))
@@ -165,6 +171,17 @@ func (a *Appender) Append(ctx context.Context, recs ...*Record) error {
 		}
 	}
 	return nil
+}
+
+// pinningBalancer is murmur2 of the key, as the Java client does, except
+// for pinned records, which go to the partition they name.
+type pinningBalancer struct{ kafka.Murmur2Balancer }
+
+func (b pinningBalancer) Balance(msg kafka.Message, partitions ...int) int {
+	if s, ok := msg.WriterData.(*slot); ok && s.pinned {
+		return s.pin
+	}
+	return b.Murmur2Balancer.Balance(msg, partitions...)
 }
 
 // wrapWriteErrors reduces kafka.WriteErrors (one per message, mostly the

@@ -64,9 +64,10 @@ type Group struct {
 	t   *kafka.Transport
 	c   *kafka.Client
 
-	mu    sync.Mutex // guards gen and owned
-	gen   *kafka.Generation
-	owned map[int]bool
+	mu     sync.Mutex // guards gen, owned and rejoin
+	gen    *kafka.Generation
+	owned  map[int]bool
+	rejoin chan struct{} // closed by Rejoin to end the generation
 }
 
 // NewGroup returns a Group; it does nothing until Run.
@@ -159,9 +160,17 @@ func (g *Group) startGeneration(runCtx context.Context, gen *kafka.Generation) {
 	for _, p := range ids {
 		owned[p] = true
 	}
+	rejoin := make(chan struct{})
 	g.mu.Lock()
-	g.gen, g.owned = gen, owned
+	g.gen, g.owned, g.rejoin = gen, owned, rejoin
 	g.mu.Unlock()
+	gen.Start(func(ctx context.Context) {
+		// Returning ends the generation (kafka-go's rule).
+		select {
+		case <-ctx.Done():
+		case <-rejoin:
+		}
+	})
 
 	var wg sync.WaitGroup
 	wg.Add(len(ids))
@@ -181,7 +190,7 @@ func (g *Group) startGeneration(runCtx context.Context, gen *kafka.Generation) {
 		g.h.Revoked(ids)
 		g.mu.Lock()
 		if g.gen == gen {
-			g.gen, g.owned = nil, nil
+			g.gen, g.owned, g.rejoin = nil, nil, nil
 		}
 		g.mu.Unlock()
 	})
@@ -230,6 +239,18 @@ func (g *Group) consume(ctx context.Context, p int, pos int64) {
 		if !sleep(ctx, b.next()) {
 			return
 		}
+	}
+}
+
+// Rejoin ends the current generation, as a failing Handle does, so that
+// the group rejoins and calls Assigned again: for a handler that finds it
+// can no longer process a partition when no record may come to say so.
+func (g *Group) Rejoin() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.rejoin != nil {
+		close(g.rejoin)
+		g.rejoin = nil
 	}
 }
 

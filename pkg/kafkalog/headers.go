@@ -17,6 +17,10 @@ const (
 	// HeaderExpires is the unix time in milliseconds when the message
 	// expires (Message Expiry Interval); absent when it never does.
 	HeaderExpires = "mqtt-expires"
+	// HeaderWill marks a will published by the session service: the id of
+	// its mqtt.session.will_published event, which also lets a recovering
+	// session service find out whether it was appended.
+	HeaderWill = "mqtt-will"
 	// HeaderTraceparent and HeaderTracestate carry the W3C trace context
 	// of the publish span.
 	HeaderTraceparent = "traceparent"

@@ -137,6 +137,46 @@ func firstHeader(r *kafkalog.Record) []byte {
 	return r.Headers[0].Value
 }
 
+// TestAppendPinned: a pinned record lands in the partition it names, not
+// in its key's, and is read back there; unpinned records in the same
+// Append still follow their keys.
+func TestAppendPinned(t *testing.T) {
+	brokers := kafkatest.Cluster(t)
+	topic := kafkatest.NewTopic(t, 4)
+	ctx := testCtx(t)
+	a := kafkalog.NewAppender(brokers, kafkalog.AppenderOptions{})
+	defer a.Close()
+	key := []byte("same-key")
+	home := kafkalog.PartitionFor(key, 4)
+	var recs []*kafkalog.Record
+	for p := range 4 {
+		recs = append(recs, &kafkalog.Record{Topic: topic, Key: key, Value: fmt.Appendf(nil, "pinned-%d", p), Partition: p, Pinned: true})
+	}
+	recs = append(recs, &kafkalog.Record{Topic: topic, Key: key, Value: []byte("by key")})
+	if err := a.Append(ctx, recs...); err != nil {
+		t.Fatal(err)
+	}
+	for p, r := range recs[:4] {
+		if r.Partition != p {
+			t.Fatalf("pinned to %d, appended to %d", p, r.Partition)
+		}
+		var got []string
+		err := kafkalog.ReadRange(ctx, brokers, topic, p, r.Offset, r.Offset+1, func(rec *kafkalog.Record) error {
+			got = append(got, string(rec.Value))
+			return nil
+		})
+		if err != nil || len(got) != 1 || got[0] != fmt.Sprintf("pinned-%d", p) {
+			t.Fatalf("partition %d at %d: read %v, %v", p, r.Offset, got, err)
+		}
+	}
+	if last := recs[4]; last.Partition != home {
+		t.Fatalf("unpinned record in partition %d, its key's is %d", last.Partition, home)
+	}
+	if err := a.Append(ctx, &kafkalog.Record{Topic: topic, Key: key, Partition: -1, Pinned: true}); err == nil {
+		t.Fatal("a record pinned to partition -1 was appended")
+	}
+}
+
 func TestReadRangeBounds(t *testing.T) {
 	kc := kafkatest.Cluster(t)
 	topic := kafkatest.NewTopic(t, 1)
@@ -424,6 +464,35 @@ func TestGroupCommitAndResume(t *testing.T) {
 	}
 	if want := map[int][]int64{0: {3, 4}, 1: {3, 4}}; !maps.EqualFunc(got, want, slices.Equal) {
 		t.Fatalf("second run got %v, want %v", got, want)
+	}
+}
+
+// TestGroupRejoin: Rejoin ends the generation with no record to handle:
+// the partitions are revoked and assigned again.
+func TestGroupRejoin(t *testing.T) {
+	brokers := kafkatest.Cluster(t)
+	topic := kafkatest.NewTopic(t, 2)
+	ctx := testCtx(t)
+	h := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 4), revoked: make(chan []int, 4)}
+	h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: brokers, GroupID: kafkatest.UniqueName(t, "group"), Topic: topic}, h)
+	gctx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- h.g.Run(gctx) }()
+	defer func() { stop(); <-done }()
+	for round := range 2 {
+		select {
+		case <-h.assigned:
+		case <-ctx.Done():
+			t.Fatalf("round %d: not assigned", round)
+		}
+		if round == 0 {
+			h.g.Rejoin()
+			select {
+			case <-h.revoked:
+			case <-ctx.Done():
+				t.Fatal("Rejoin did not end the generation")
+			}
+		}
 	}
 }
 

@@ -36,6 +36,11 @@ type Record struct {
 	Value     []byte
 	Headers   []Header
 	Time      time.Time
+	// Pinned makes Append write the record to Partition rather than to
+	// the partition of its key: for records about a partition as a whole
+	// (the session service's node_down ops), which must be ordered with
+	// that partition's other records whatever their key.
+	Pinned bool
 }
 
 // Header returns the value of the first header named key. Records carry few

@@ -73,6 +73,30 @@ func (k Keys) Owner(n int) string { return k.Prefix + "owner:" + tag(n) }
 // sessions of sessions partition n that will expire.
 func (k Keys) Expiry(n int) string { return k.Prefix + "expiry:" + tag(n) }
 
+// Held is the set of ClientIDs of sessions partition n whose session is
+// online on frontend incarnation inc: what a node_down op for inc ends.
+func (k Keys) Held(n int, inc string) string {
+	return k.Prefix + "held:" + tag(n) + ":" + inc
+}
+
+// Incarnations is the hash inc -> node name of the frontend incarnations
+// that have had sessions of partition n online and were not declared down
+// there yet: what the partition's owner judges alive or dead.
+func (k Keys) Incarnations(n int) string { return k.Prefix + "incs:" + tag(n) }
+
+// Down is the sorted set (score = when it was last known alive, unix ms)
+// of the incarnations declared down in sessions partition n.
+func (k Keys) Down(n int) string { return k.Prefix + "down:" + tag(n) }
+
+// Wills is the sorted set (score = due, unix ms) of the offline sessions of
+// sessions partition n whose will waits out its Will Delay Interval.
+func (k Keys) Wills(n int) string { return k.Prefix + "wills:" + tag(n) }
+
+// WillMarks is the hash will id -> "p:o" of the wills of sessions
+// partition n being published: p is the will's messages partition, o its
+// end offset before the append (see Writer.MarkWills).
+func (k Keys) WillMarks(n int) string { return k.Prefix + "willmarks:" + tag(n) }
+
 // all returns every per-client key, for deletion.
 func (k Keys) all(n int, cid string) []string {
 	return append(k.state(n, cid), k.Session(n, cid))

@@ -16,10 +16,13 @@ var (
 )
 
 // PublishRecord builds the record of a PUBLISH for topic t (the messages
-// or the retained topic), published by ClientID client at now. Topic
-// Alias and Subscription Identifier are connection-scoped and never
-// logged. An empty payload on the retained topic is a tombstone: the
-// caller sets Value to nil for that.
+// or the retained topic), published by ClientID client at now (a frontend
+// for a client's PUBLISH, the session service for a will, the admin API).
+// Topic Alias and Subscription Identifier are connection-scoped and never
+// logged; a W3C trace context in the user properties is copied to the
+// headers, so the trace follows the message even where nothing traces. An
+// empty payload on the retained topic is a tombstone: the caller sets
+// Value to nil for that.
 func PublishRecord(t, client string, p *mqtt.Publish, now time.Time) *kafkalog.Record {
 	// One allocation for the key and the client header; room for the
 	// usual headers up front; constant values shared (never written to).

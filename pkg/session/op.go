@@ -55,6 +55,18 @@ const (
 	// OpAdminUnsubscribe removes the filters of Filters from the session
 	// at the epoch, online or not; an online client is not told.
 	OpAdminUnsubscribe = "admin_unsubscribe"
+
+	// OpNodeDown is appended by the session service, pinned to one sessions
+	// partition and with no ClientID, when a frontend incarnation is
+	// declared dead: every session of the partition still online on that
+	// incarnation ends as a connection closed without DISCONNECT (reason
+	// node_down). Being in the partition orders it against every connect
+	// and disconnect of the partition's clients, and a rebuild replays it.
+	OpNodeDown = "node_down"
+	// OpWill is appended by the session service when a delayed will is
+	// due; it publishes the will only if it is still pending at the op's
+	// epoch (a connect of the ClientID cancels it).
+	OpWill = "will"
 )
 
 // IsAdmin reports whether kind is an administrative op.
@@ -118,6 +130,9 @@ type Op struct {
 	// By names the admin API token of an administrative op: the audit
 	// trail of who did it.
 	By string `json:"by,omitempty"`
+	// Inc is the frontend incarnation (a process start) that sent a
+	// connect, or the one a node_down op declares dead.
+	Inc string `json:"inc,omitempty"`
 
 	// connect, rejected
 	Proto      byte   `json:"proto,omitempty"`
@@ -138,6 +153,10 @@ type Op struct {
 	Reason string `json:"reason,omitempty"`
 	// disconnect: the MQTT reason code.
 	Code byte `json:"code,omitempty"`
+	// disconnect: the connection never got a successful CONNACK (refused
+	// after its connect op was logged, or ended before it): a will
+	// belongs to an accepted connection only, so it is not published.
+	Unaccepted bool `json:"unaccepted,omitempty"`
 
 	// subscribe, unsubscribe, admin_unsubscribe
 	Subs    []Subscription `json:"subs,omitempty"`
@@ -174,6 +193,15 @@ func (o *Op) Record(sessionsTopic string) *kafkalog.Record {
 		Headers: []kafkalog.Header{{Key: HeaderOp, Value: []byte(o.Kind)}},
 		Time:    ts,
 	}
+}
+
+// PartitionRecord encodes an op that concerns a sessions partition rather
+// than one client (node_down) as a record pinned to that partition.
+func (o *Op) PartitionRecord(sessionsTopic string, partition int) *kafkalog.Record {
+	rec := o.Record(sessionsTopic)
+	rec.Key = nil
+	rec.Partition, rec.Pinned = partition, true
+	return rec
 }
 
 // DecodeOp decodes a sessions-topic record. The key wins over a differing

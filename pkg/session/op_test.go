@@ -14,7 +14,7 @@ func TestOpRoundTrip(t *testing.T) {
 		op   Op
 	}{
 		{"connect", Op{Kind: OpConnect, ClientID: "c1", Conn: "u1", Epoch: 0, Node: "n", TS: 5, Proto: 5, Clean: true, Expiry: 60, Keepalive: 30,
-			Will: &Will{Topic: "w", Payload: []byte{0, 1, 2}, QoS: 1}}},
+			Inc: "i1", Will: &Will{Topic: "w", Payload: []byte{0, 1, 2}, QoS: 1, Delay: 5}}},
 		{"subscribe", Op{Kind: OpSubscribe, ClientID: "c1", Epoch: 7, Subs: []Subscription{{Filter: "a/+", QoS: 2, NoLocal: true, SubID: 3}}}},
 		{"progress at zero", Op{Kind: OpProgress, ClientID: "c1", Epoch: 7, Cursor: map[int]int64{0: 0, 3: 12},
 			Inflight: []Inflight{{PacketID: 1, Partition: 0, Offset: 0, QoS: 1, State: InflightSent}}}},
@@ -37,6 +37,20 @@ func TestOpRoundTrip(t *testing.T) {
 				t.Fatalf("got %+v\nwant %+v", *got, tc.op)
 			}
 		})
+	}
+}
+
+// TestPartitionRecord: a node_down op names no client and is pinned to the
+// partition it concerns.
+func TestPartitionRecord(t *testing.T) {
+	op := Op{Kind: OpNodeDown, Node: "fe-1", Inc: "i1", TS: 7, Reason: "timeout"}
+	rec := op.PartitionRecord("sessions", 3)
+	if rec.Key != nil || !rec.Pinned || rec.Partition != 3 {
+		t.Fatalf("record key %q pinned %v partition %d", rec.Key, rec.Pinned, rec.Partition)
+	}
+	got, err := DecodeOp(rec)
+	if err != nil || !reflect.DeepEqual(*got, op) {
+		t.Fatalf("decoded %+v, %v", got, err)
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,9 @@ func TestReaderWriter(t *testing.T) {
 		{"PageWhileSessionsComeAndGo", testPageWhileSessionsComeAndGo},
 		{"MetaKeepsConnectDetails", testMetaKeepsConnectDetails},
 		{"IndexPartitionBackfills", testIndexPartitionBackfills},
+		{"IncarnationIndex", testIncarnationIndex},
+		{"DelayedWill", testDelayedWill},
+		{"WillMarks", testWillMarks},
 	}
 	backends := append([]redistest.Backend{{Name: "miniredis", Client: func(t testing.TB) redis.UniversalClient {
 		mr := miniredis.RunT(t)
@@ -376,7 +380,8 @@ func TestKeysShareSlotPerPartition(t *testing.T) {
 	k := session.Keys{Prefix: "deploy."}
 	slots := map[int64]bool{}
 	for n := range 8 {
-		keys := []string{k.Owner(n), k.Applied(n), k.Part(n), k.Index(n), k.Expiry(n)}
+		keys := []string{k.Owner(n), k.Applied(n), k.Part(n), k.Index(n), k.Expiry(n),
+			k.Held(n, "inc-1"), k.Incarnations(n), k.Down(n), k.Wills(n), k.WillMarks(n)}
 		for _, cid := range []string{"c", "dev/1", "{x}", "a:b:c", ""} {
 			keys = append(keys, k.Session(n, cid), k.Subs(n, cid), k.Cursor(n, cid), k.Inflight(n, cid),
 				k.QoS2In(n, cid), k.Queue(n, cid), k.QueueFrom(n, cid))
@@ -394,5 +399,111 @@ func TestKeysShareSlotPerPartition(t *testing.T) {
 	}
 	if len(slots) < 2 {
 		t.Errorf("8 partitions share %d slot(s)", len(slots))
+	}
+}
+
+// testIncarnationIndex: the sessions held by a frontend incarnation are
+// found by a node_down, which then forgets the incarnation except as down.
+func testIncarnationIndex(t *testing.T, rdb redis.UniversalClient) {
+	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
+	ctx := context.Background()
+	const day = 24 * 60 * 60 * 1000
+	err := w.ApplyBatch(ctx, 2, "", []session.Step{
+		{Offset: 1, Fn: func(tx *session.Tx) {
+			tx.Hold("a", "inc-1", "fe-1")
+			tx.Hold("b", "inc-1", "fe-1")
+			tx.Hold("c", "inc-2", "fe-2")
+		}},
+		{Offset: 2, Fn: func(tx *session.Tx) { tx.Release("b", "inc-1"); tx.Hold("x", "", "fe-3") }},
+		{Offset: 3, Fn: func(tx *session.Tx) { tx.NodeDown("inc-old", 1) }},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	incs, err := w.Incarnations(ctx, 2)
+	if err != nil || !reflect.DeepEqual(incs, map[string]string{"inc-1": "fe-1", "inc-2": "fe-2"}) {
+		t.Fatalf("incarnations %v %v", incs, err)
+	}
+	if held, err := w.Held(ctx, 2, "inc-1"); err != nil || !reflect.DeepEqual(held, []string{"a"}) {
+		t.Fatalf("held by inc-1: %v %v", held, err)
+	}
+	// A declaration ends the incarnation's index; one older than the
+	// partition's memory of declarations is forgotten.
+	if err := applyOne(ctx, w, 2, 4, func(tx *session.Tx) { tx.NodeDown("inc-1", 8*day) }); err != nil {
+		t.Fatal(err)
+	}
+	incs, _ = w.Incarnations(ctx, 2)
+	held, _ := w.Held(ctx, 2, "inc-1")
+	down, err := w.Down(ctx, 2)
+	if err != nil || !reflect.DeepEqual(incs, map[string]string{"inc-2": "fe-2"}) || len(held) != 0 || !reflect.DeepEqual(down, map[string]bool{"inc-1": true}) {
+		t.Fatalf("after node down: incarnations %v, held %v, down %v %v", incs, held, down, err)
+	}
+}
+
+// testDelayedWill: a pending will lives in the session hash and is due in
+// the partition's will set while the session is offline.
+func testDelayedWill(t *testing.T, rdb redis.UniversalClient) {
+	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
+	ctx := context.Background()
+	will := &session.Will{Topic: "w/t", Payload: []byte{0, 'x'}, QoS: 1, Retain: true, Props: []byte{1, 1}, Delay: 5}
+	put := func(off int64, online bool, due int64) {
+		t.Helper()
+		m := &session.Meta{Epoch: 1, Online: online, Will: will, WillDue: due, WillParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Inc: "i"}
+		if err := applyOne(ctx, w, 0, off, func(tx *session.Tx) { tx.PutSession("c", m) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cases := []struct {
+		name         string
+		online       bool
+		due, now     int64
+		wantDue      []string
+		wantPending  int64
+		deleteBefore bool
+	}{
+		{"online: armed, not scheduled", true, 0, 100, nil, 0, false},
+		{"offline, not yet due", false, 500, 100, nil, 1, false},
+		{"offline, due", false, 500, 500, []string{"c"}, 1, false},
+		{"deleted", false, 500, 500, nil, 0, true},
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			put(int64(10+2*i), tc.online, tc.due)
+			if tc.deleteBefore {
+				if err := applyOne(ctx, w, 0, int64(11+2*i), func(tx *session.Tx) { tx.Delete("c") }); err != nil {
+					t.Fatal(err)
+				}
+			} else if m, err := w.Meta(ctx, 0, "c"); err != nil || !reflect.DeepEqual(m.Will, will) || m.WillDue != tc.due || m.Inc != "i" || m.WillParent == "" {
+				t.Fatalf("meta %+v %v", m, err)
+			}
+			due, err := w.DueWills(ctx, 0, tc.now)
+			if err != nil || !slices.Equal(due, tc.wantDue) {
+				t.Fatalf("due %v %v, want %v", due, err, tc.wantDue)
+			}
+			if n, err := w.PendingWills(ctx, 0); err != nil || n != tc.wantPending {
+				t.Fatalf("pending %d %v, want %d", n, err, tc.wantPending)
+			}
+		})
+	}
+}
+
+// testWillMarks: marks written before a will's append are found again
+// until the run's transaction removes them.
+func testWillMarks(t *testing.T, rdb redis.UniversalClient) {
+	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
+	ctx := context.Background()
+	marks := map[string]session.WillMark{"id-1": {Partition: 3, From: 40}, "id-2": {Partition: 0, From: 0}}
+	if err := w.MarkWills(ctx, 1, marks); err != nil {
+		t.Fatal(err)
+	}
+	got, err := w.WillMarks(ctx, 1, []string{"id-1", "id-2", "id-3"})
+	if err != nil || !reflect.DeepEqual(got, marks) {
+		t.Fatalf("marks %v %v", got, err)
+	}
+	if err := applyOne(ctx, w, 1, 9, func(tx *session.Tx) { tx.UnmarkWills("id-1", "id-2") }); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := w.WillMarks(ctx, 1, []string{"id-1", "id-2"}); err != nil || len(got) != 0 {
+		t.Fatalf("marks after the run %v %v", got, err)
 	}
 }

@@ -27,6 +27,16 @@ type Meta struct {
 	Username  string
 	Peer      string
 	Keepalive uint16 // seconds
+	Inc       string // frontend incarnation of the connection at Epoch
+	// Will is the will of the connection at Epoch: armed while it is
+	// online, pending while it waits out its delay offline (WillDue > 0);
+	// nil when there is none or it was published, cancelled or discarded.
+	Will    *Will
+	WillDue int64 // unix ms when a pending will is published; 0 otherwise
+	// WillParent and WillState are the W3C trace context (traceparent,
+	// tracestate) of the connect that carried the will: its publication,
+	// possibly by another process much later, joins that trace.
+	WillParent, WillState string
 }
 
 // Resumable reports whether a new connection may take the session over
@@ -41,7 +51,21 @@ func (m *Meta) fields() map[string]any {
 		"expires_at": m.ExpiresAt, "present": b01(m.Present), "applied": m.Applied,
 		"created": m.Created, "since": m.Since, "partition": m.Partition,
 		"username": m.Username, "peer": m.Peer, "keepalive": int(m.Keepalive),
+		"inc": m.Inc, "will": willJSON(m.Will), "will_due": m.WillDue,
+		"will_parent": m.WillParent, "will_state": m.WillState,
 	}
+}
+
+func willJSON(w *Will) string {
+	if w == nil {
+		return ""
+	}
+	b, err := json.Marshal(w)
+	if err != nil {
+		// Will holds only marshalable types; this cannot happen.
+		panic(fmt.Sprintf("marshal will: %v", err))
+	}
+	return string(b)
 }
 
 func parseMeta(h map[string]string) (*Meta, error) {
@@ -81,6 +105,15 @@ func parseMeta(h map[string]string) (*Meta, error) {
 	m.Username = h["username"]
 	m.Peer = h["peer"]
 	m.Keepalive = uint16(i64("keepalive"))
+	m.Inc = h["inc"]
+	m.WillDue = i64("will_due")
+	m.WillParent, m.WillState = h["will_parent"], h["will_state"]
+	if w := h["will"]; w != "" && err == nil {
+		m.Will = new(Will)
+		if jerr := json.Unmarshal([]byte(w), m.Will); jerr != nil {
+			err = fmt.Errorf("field will: %w", jerr)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("parse session hash: %w", err)
 	}

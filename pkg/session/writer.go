@@ -5,7 +5,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sort"
 	"strconv"
+	"strings"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -91,6 +94,117 @@ func (w *Writer) Due(ctx context.Context, n int, nowMs int64) ([]string, error) 
 	return v, nil
 }
 
+// DueWills lists the sessions of partition n whose delayed will is due at
+// or before nowMs.
+func (w *Writer) DueWills(ctx context.Context, n int, nowMs int64) ([]string, error) {
+	v, err := w.rdb.ZRangeByScore(ctx, w.keys.Wills(n), &redis.ZRangeBy{Min: "-inf", Max: strconv.FormatInt(nowMs, 10)}).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list due wills %d: %w", n, err)
+	}
+	return v, nil
+}
+
+// PendingWills counts the delayed wills of partition n.
+func (w *Writer) PendingWills(ctx context.Context, n int) (int64, error) {
+	v, err := w.rdb.ZCard(ctx, w.keys.Wills(n)).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count wills %d: %w", n, err)
+	}
+	return v, nil
+}
+
+// Held lists, sorted, the ClientIDs of partition n online on frontend
+// incarnation inc.
+func (w *Writer) Held(ctx context.Context, n int, inc string) ([]string, error) {
+	v, err := w.rdb.SMembers(ctx, w.keys.Held(n, inc)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list sessions of %s in %d: %w", inc, n, err)
+	}
+	sort.Strings(v)
+	return v, nil
+}
+
+// Incarnations returns the frontend incarnations (inc -> node name) that
+// have had sessions of partition n online and were not declared down there.
+func (w *Writer) Incarnations(ctx context.Context, n int) (map[string]string, error) {
+	v, err := w.rdb.HGetAll(ctx, w.keys.Incarnations(n)).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list incarnations %d: %w", n, err)
+	}
+	return v, nil
+}
+
+// Down returns the incarnations declared down in partition n.
+func (w *Writer) Down(ctx context.Context, n int) (map[string]bool, error) {
+	v, err := w.rdb.ZRange(ctx, w.keys.Down(n), 0, -1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("list incarnations down %d: %w", n, err)
+	}
+	out := make(map[string]bool, len(v))
+	for _, inc := range v {
+		out[inc] = true
+	}
+	return out, nil
+}
+
+// WillMark records where a will being published was appended after: its
+// messages partition and that partition's end offset before the append.
+type WillMark struct {
+	Partition int
+	From      int64
+}
+
+// MarkWills records, before their append, the wills a run of partition n
+// is about to publish. A crash between the append and the run's Redis
+// transaction (which removes the marks, see Tx.UnmarkWills) leaves the
+// marks: whoever applies the run again looks for each marked will in its
+// partition from From on, and publishes only those not found.
+func (w *Writer) MarkWills(ctx context.Context, n int, marks map[string]WillMark) error {
+	if len(marks) == 0 {
+		return nil
+	}
+	vals := make([]any, 0, 2*len(marks))
+	for id, m := range marks {
+		vals = append(vals, id, strconv.Itoa(m.Partition)+":"+strconv.FormatInt(m.From, 10))
+	}
+	if err := w.rdb.HSet(ctx, w.keys.WillMarks(n), vals...).Err(); err != nil {
+		return fmt.Errorf("mark wills %d: %w", n, err)
+	}
+	return nil
+}
+
+// WillMarks returns the marks of the given will ids that exist.
+func (w *Writer) WillMarks(ctx context.Context, n int, ids []string) (map[string]WillMark, error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	v, err := w.rdb.HMGet(ctx, w.keys.WillMarks(n), ids...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read will marks %d: %w", n, err)
+	}
+	out := map[string]WillMark{}
+	for i, x := range v {
+		s, ok := x.(string)
+		if !ok {
+			continue
+		}
+		ps, os, _ := strings.Cut(s, ":")
+		p, err1 := strconv.Atoi(ps)
+		o, err2 := strconv.ParseInt(os, 10, 64)
+		if err1 != nil || err2 != nil {
+			return nil, fmt.Errorf("read will marks %d: bad mark %q", n, s)
+		}
+		out[ids[i]] = WillMark{Partition: p, From: o}
+	}
+	return out, nil
+}
+
+// Apply runs fn's changes and the `applied:<n>` = offset mark in one
+// MULTI/EXEC: ApplyBatch of one step, without an owner check.
+func (w *Writer) Apply(ctx context.Context, partition int, offset int64, fn func(*Tx)) error {
+	return w.ApplyBatch(ctx, partition, "", []Step{{Offset: offset, Fn: fn}})
+}
+
 // ErrNotOwner is returned by ApplyBatch when another instance has claimed
 // the partition since this one did (or the claim was wiped): this
 // instance's ownership is stale and it must stop writing.
@@ -168,8 +282,8 @@ type Tx struct {
 
 // PutSession replaces the session hash with m (Applied and Partition are
 // set from the op), registers the client in its partition, and schedules
-// or cancels its expiry: an offline session with ExpiresAt > 0 is
-// scheduled.
+// or cancels its expiry and its delayed will: an offline session with
+// ExpiresAt > 0 (WillDue > 0) is scheduled.
 func (t *Tx) PutSession(cid string, m *Meta) {
 	m.Applied = t.offset
 	m.Partition = t.partition
@@ -178,11 +292,60 @@ func (t *Tx) PutSession(cid string, m *Meta) {
 	t.p.HSet(t.ctx, key, m.fields())
 	t.p.SAdd(t.ctx, t.k.Part(t.partition), cid)
 	t.p.ZAdd(t.ctx, t.k.Index(t.partition), redis.Z{Member: cid})
-	if !m.Online && m.ExpiresAt > 0 {
-		t.p.ZAdd(t.ctx, t.k.Expiry(t.partition), redis.Z{Score: float64(m.ExpiresAt), Member: cid})
+	t.schedule(t.k.Expiry(t.partition), cid, !m.Online, m.ExpiresAt)
+	t.schedule(t.k.Wills(t.partition), cid, !m.Online, m.WillDue)
+}
+
+// schedule adds cid to the due set key at `at` when on and at > 0, and
+// removes it otherwise.
+func (t *Tx) schedule(key, cid string, on bool, at int64) {
+	if on && at > 0 {
+		t.p.ZAdd(t.ctx, key, redis.Z{Score: float64(at), Member: cid})
 	} else {
-		t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
+		t.p.ZRem(t.ctx, key, cid)
 	}
+}
+
+// downMemory is how long a partition remembers an incarnation declared
+// down: a connect op of that incarnation logged after the declaration (a
+// frontend that was cut off and came back) is ignored meanwhile.
+const downMemory = 7 * 24 * time.Hour
+
+// Hold records that cid's session is online on frontend incarnation inc
+// (of node), so that a node_down op for inc finds it.
+func (t *Tx) Hold(cid, inc, node string) {
+	if inc == "" {
+		return
+	}
+	t.p.SAdd(t.ctx, t.k.Held(t.partition, inc), cid)
+	t.p.HSet(t.ctx, t.k.Incarnations(t.partition), inc, node)
+}
+
+// Release undoes Hold: cid's connection on inc ended.
+func (t *Tx) Release(cid, inc string) {
+	if inc == "" {
+		return
+	}
+	t.p.SRem(t.ctx, t.k.Held(t.partition, inc), cid)
+}
+
+// NodeDown records that incarnation inc, last known alive at aliveMs, was
+// declared down in the partition: it holds nothing any more and is no
+// longer judged; declarations older than downMemory are forgotten.
+func (t *Tx) NodeDown(inc string, aliveMs int64) {
+	t.p.Del(t.ctx, t.k.Held(t.partition, inc))
+	t.p.HDel(t.ctx, t.k.Incarnations(t.partition), inc)
+	t.p.ZAdd(t.ctx, t.k.Down(t.partition), redis.Z{Score: float64(aliveMs), Member: inc})
+	t.p.ZRemRangeByScore(t.ctx, t.k.Down(t.partition), "-inf", "("+strconv.FormatInt(aliveMs-downMemory.Milliseconds(), 10))
+}
+
+// UnmarkWills removes the marks of wills whose publication the run
+// completes (see Writer.MarkWills).
+func (t *Tx) UnmarkWills(ids ...string) {
+	if len(ids) == 0 {
+		return
+	}
+	t.p.HDel(t.ctx, t.k.WillMarks(t.partition), ids...)
 }
 
 // Touch records that the op was applied to an existing session without
@@ -197,6 +360,7 @@ func (t *Tx) Delete(cid string) {
 	t.p.SRem(t.ctx, t.k.Part(t.partition), cid)
 	t.p.ZRem(t.ctx, t.k.Index(t.partition), cid)
 	t.p.ZRem(t.ctx, t.k.Expiry(t.partition), cid)
+	t.p.ZRem(t.ctx, t.k.Wills(t.partition), cid)
 }
 
 // Discard removes the session's contents (subscriptions, cursor, inflight,

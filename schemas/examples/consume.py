@@ -38,6 +38,8 @@ KNOWN_TYPES = {
     "mqtt.session.subscribed",
     "mqtt.session.unsubscribed",
     "mqtt.session.message_dropped",
+    "mqtt.session.will_published",
+    "mqtt.session.will_cancelled",
 }
 
 # Enum values this consumer was written for; anything else counts as "other".
@@ -46,7 +48,7 @@ DISCONNECT_REASONS = {
     "protocol_error", "server_shutdown", "slow_consumer", "node_down",
     "not_authorized", "packet_too_large", "quota_exceeded",
 }
-TERMINATE_REASONS = {"normal", "conflict", "expired", "discarded"}
+TERMINATE_REASONS = {"normal", "conflict", "expired", "discarded", "node_down"}
 
 
 def known(value, allowed):

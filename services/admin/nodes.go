@@ -9,20 +9,40 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/auth"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
 
-// NodeLister lists the frontend nodes for GET /nodes.
-//
-// Frontend liveness (each frontend's incarnation and heartbeats in Kafka)
-// is its own piece of work; until a lister built on it is wired in here,
-// SessionNodes stands in: it lists the nodes that hold online sessions in
-// the view, with their connection counts, and knows nothing of versions,
-// start times or nodes without connections.
+// NodeLister lists the frontend nodes for GET /nodes. The session service
+// and the standalone broker give LivenessNodes; without one, SessionNodes
+// answers from the view.
 type NodeLister interface {
 	Nodes(ctx context.Context) (adminapi.NodeList, error)
 }
 
-// SessionNodes lists the nodes holding online sessions in the view.
+// LivenessNodes lists the frontends alive from the nodes topic (each
+// incarnation's announcement and heartbeats, judged by the session
+// service's tracker): their node, connections at the last beat, version,
+// start and last beat.
+type LivenessNodes func() []liveness.NodeStatus
+
+// Nodes lists the frontend incarnations the tracker holds alive.
+func (l LivenessNodes) Nodes(context.Context) (adminapi.NodeList, error) {
+	out := adminapi.NodeList{Nodes: []adminapi.Node{}, Source: "liveness"}
+	for _, n := range l() {
+		if n.Role != liveness.RoleFrontend || n.State != liveness.StateAlive {
+			continue
+		}
+		started, seen := n.Started, n.LastBeat
+		out.Nodes = append(out.Nodes, adminapi.Node{Node: n.Node, Connections: n.Conns, Version: n.Version,
+			StartedAt: &started, LastSeen: &seen})
+	}
+	sort.Slice(out.Nodes, func(i, j int) bool { return out.Nodes[i].Node < out.Nodes[j].Node })
+	return out, nil
+}
+
+// SessionNodes lists the nodes holding online sessions in the view, with
+// their connection counts; it knows nothing of versions, start times or
+// nodes without connections.
 type SessionNodes struct {
 	Kafka  kafkalog.Cluster
 	Topic  string // sessions topic

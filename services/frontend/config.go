@@ -74,6 +74,9 @@ type Config struct {
 	PublishRetry time.Duration
 	// ProgressInterval is how often changed cursors are logged; default 200ms.
 	ProgressInterval time.Duration
+	// HeartbeatInterval is how often the frontend beats on the nodes topic;
+	// default 1s. Keep it well below the session service's node timeout.
+	HeartbeatInterval time.Duration
 	// Auth decides CONNECT, SUBSCRIBE and PUBLISH; default AllowAll.
 	Auth Authorizer
 	// Limits bound connections, rates, subscriptions and topics; zero
@@ -123,6 +126,9 @@ func (c *Config) applyDefaults() error {
 	}
 	if c.ProgressInterval <= 0 {
 		c.ProgressInterval = 200 * time.Millisecond
+	}
+	if c.HeartbeatInterval <= 0 {
+		c.HeartbeatInterval = time.Second
 	}
 	if c.Auth == nil {
 		c.Auth = AllowAll{}

@@ -52,6 +52,10 @@ type conn struct {
 	// the takeover watch read while this connection's own connect op was
 	// being logged (see Server.expect); guarded by Server.mu.
 	newestSeen int64
+	// inc is the frontend incarnation the connection's connect op names:
+	// the one the cluster ends it with if this process is declared dead.
+	// Set by Server.expect; guarded by Server.mu.
+	inc string
 	// attached: the loop runs the session (the progress ticker may ask).
 	attached atomic.Bool
 	// dirty: the delivery state changed since the last progress op;
@@ -84,8 +88,7 @@ type conn struct {
 	// q2in holds the inbound QoS 2 packet ids logged and awaiting PUBREL;
 	// q2logging the ones whose message is being logged.
 	q2in, q2logging map[uint16]struct{}
-	expiry          uint32     // session expiry at the end (DISCONNECT may change it)
-	will            *mqtt.Will // armed at CONNACK; cleared by DISCONNECT 0x00
+	expiry          uint32 // session expiry at the end (DISCONNECT may change it)
 	ctrl            []mqtt.Packet
 	// heldQ2 holds a written-out batch whose QoS 2 PUBLISHes wait for
 	// their qos2_out ops (see opWatermark); nothing more is taken

@@ -174,7 +174,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 
 	c.s.expect(c)
 	op := &session.Op{Kind: session.OpConnect, Proto: byte(cp.Version), Clean: cp.CleanStart,
-		Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String()}
+		Expiry: c.connExp, Keepalive: ka, Username: cp.Username, Peer: c.nc.RemoteAddr().String(), Inc: c.inc}
 	if cp.Properties.ReceiveMaximum != nil {
 		op.ReceiveMax = *cp.Properties.ReceiveMaximum
 	}
@@ -264,14 +264,11 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 		}
 	}
 	if err := c.writeNow(ack); err != nil {
-		// The client never saw its CONNACK: not accepted, no will. Its
-		// session is settled by the loop's end like any other.
+		// The client never saw its CONNACK. Its session is settled by the
+		// loop's end like any other.
 		c.kill(err)
 		return st, true
 	}
-	// The will belongs to the accepted connection only: a CONNECT refused
-	// or superseded before this point never publishes one.
-	c.will = cp.Will
 	c.connacked.Store(true)
 	c.s.m.connects.WithLabelValues("accepted").Inc()
 	return st, true
@@ -279,11 +276,11 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 
 // endUnaccepted ends a connection whose connect op was logged but that got
 // no CONNACK: its disconnect op settles the session, and nothing more is
-// owed (no will, no progress: it delivered nothing).
+// owed (no progress: it delivered nothing).
 func (c *conn) endUnaccepted() {
 	reason, code, _ := closeReason(c.cause())
 	if err := c.logOp(&session.Op{Kind: session.OpDisconnect, Reason: string(reason),
-		Code: byte(code), Expiry: c.connExp}); err != nil {
+		Code: byte(code), Expiry: c.connExp, Unaccepted: true}); err != nil {
 		c.logger().Warn("log disconnect", "err", err)
 	}
 	c.nc.Close()

@@ -25,7 +25,8 @@ import (
 //     disconnect op are appended, after whatever the ops lane holds.
 //  3. finishEnd, when they are logged (or failed): the socket closes, so a
 //     client that reconnects as soon as it sees the close finds its state
-//     applied; then metrics, the log line and the will.
+//     applied; then metrics and the log line. The session service
+//     publishes the will from the disconnect op.
 
 // beginEnd is step 1; called again while ending, it retries step 2.
 func (c *conn) beginEnd() {
@@ -97,10 +98,6 @@ func (c *conn) finishEnd(reason events.DisconnectReason) {
 	}
 	// The one line per session connection at info: its end and why.
 	c.logger().Info("connection ended", "reason", reason, "err", c.cause())
-	// A normal DISCONNECT cleared the will unless it asked for it (0x04).
-	if c.will != nil && c.connacked.Load() {
-		c.s.scheduleWill(c.clientID, c.info, c.will, c.expiry, reason)
-	}
 	c.queuedN.Store(0)
 	c.unackedN.Store(0)
 	c.in.mu.Lock()

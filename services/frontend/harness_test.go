@@ -170,6 +170,7 @@ func newUnitServer(t *testing.T, mutate func(*Config)) (*Server, *memLog) {
 		}
 	}
 	s.app = log
+	s.heart = s.newHeart() // on the in-memory log too
 	s.reader = fakeSessions{}
 	close(s.readyCh)
 	s.router.setStart(map[int]int64{0: 0})

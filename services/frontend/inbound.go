@@ -55,10 +55,9 @@ func (c *conn) onDisconnect(p *mqtt.Disconnect) error {
 		}
 		c.expiry = exp
 	}
-	if p.ReasonCode != mqtt.DisconnectWithWillMessage {
-		c.will = nil // [MQTT-3.14.4-3]
-	}
-	return ErrClientDisconnect
+	// The session service publishes the will unless the code is 0x00
+	// [MQTT-3.14.4-3]; the disconnect op carries it.
+	return clientDisconnect(p.ReasonCode)
 }
 
 // inPacket is one item for the publish lane: a PUBLISH, or a PUBREL

@@ -14,10 +14,11 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog/kafkatest"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
 // closeGuard is the server's appender with a check that nothing appends
-// once Run closed it. Appends of records keyed slow take a while first, as
+// once Run closed it. Appends of ops of kind slow take a while first, as
 // they may when Kafka is busy, so that work still under way at shutdown
 // shows.
 type closeGuard struct {
@@ -30,7 +31,7 @@ type closeGuard struct {
 
 func (g *closeGuard) Append(ctx context.Context, recs ...*kafkalog.Record) error {
 	for _, r := range recs {
-		if string(r.Key) == g.slow {
+		if h, _ := r.Header(session.HeaderOp); string(h) == g.slow {
 			time.Sleep(500 * time.Millisecond)
 			break
 		}
@@ -53,11 +54,11 @@ func (g *closeGuard) Close() error {
 }
 
 // TestRunLeavesNothingRunning: once Run returns, no goroutine of the
-// frontend is left (wills being published, delayed wills, share groups,
+// frontend is left (connections' loops, lanes and replayers, share groups,
 // left ones included) and nothing was appended through the closed
-// appender. The connections cover each of those at shutdown: a will due
-// at once (published during the drain), a delayed will still waiting, a
-// share that was left and one still joined.
+// appender. The connections cover each of those at shutdown: final ops
+// still being appended (slowly) during the drain, a share that was left
+// and one still joined.
 func TestRunLeavesNothingRunning(t *testing.T) {
 	// Real Kafka topics, and no session service: its goroutines would be
 	// told apart from the frontend's by nothing. Sessions apply at once.
@@ -78,7 +79,7 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 	}
 	s.reader = fakeSessions{}
 	base := uniqueTopic(t)
-	guard := &closeGuard{appender: s.app, slow: base + "/shutdown"}
+	guard := &closeGuard{appender: s.app, slow: session.OpDisconnect}
 	s.app = guard
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -95,10 +96,7 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 		}
 		return c
 	}
-	delayed := dial("delayed", &mqtt.Will{Topic: base + "/delayed", Payload: []byte("later"), QoS: 1,
-		Properties: mqtt.Properties{WillDelay: mqtt.Ptr(uint32(3600))}})
-	delayed.nc.Close() // its will now waits an hour
-	dial("at-shutdown", &mqtt.Will{Topic: base + "/shutdown", Payload: []byte("now"), QoS: 1})
+	dial("at-shutdown", nil)
 	left := dial("left-share", nil)
 	subscribe(t, left, 1, mqtt.Subscription{Filter: "$share/left/" + base + "/#", QoS: 1})
 	left.send(&mqtt.Unsubscribe{PacketID: 2, Filters: []string{"$share/left/" + base + "/#"}})
@@ -107,11 +105,6 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 	}
 	joined := dial("joined-share", nil)
 	subscribe(t, joined, 1, mqtt.Subscription{Filter: "$share/joined/" + base + "/#", QoS: 1})
-	waitFor(t, 30*time.Second, "the delayed will scheduled", func() bool {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		return len(s.wills) == 1
-	})
 
 	cancel()
 	select {

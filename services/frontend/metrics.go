@@ -25,6 +25,7 @@ type metrics struct {
 	appendFailures prometheus.Counter
 	bytesIn        prometheus.Counter
 	bytesOut       prometheus.Counter
+	declaredDown   prometheus.Counter // times the cluster declared this frontend dead
 
 	followers atomic.Pointer[[]*kafkalog.Follower] // for the lag gauges, once running
 }
@@ -69,10 +70,14 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		bytesOut: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_frontend_payload_bytes_out_total", Help: "Payload bytes of the PUBLISHes written to clients.",
 		}),
+		declaredDown: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_frontend_declared_down_total",
+			Help: "Times the cluster declared this frontend's incarnation dead (cut off or paused past the node timeout), so it closed that incarnation's connections.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connects, m.disconnects, m.messagesIn, m.messagesOut,
-			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.appendFailures, m.bytesIn, m.bytesOut)
+			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.appendFailures, m.bytesIn, m.bytesOut, m.declaredDown)
 	}
 	return m
 }

@@ -2,6 +2,7 @@ package frontend
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -29,7 +30,22 @@ var (
 	// ErrAdministrative: an operator ended the connection or its session
 	// through the admin API (an administrative op on the sessions topic).
 	ErrAdministrative = errors.New("ended by an operator")
+	// ErrNodeDown: the cluster declared this frontend's incarnation dead
+	// (it was cut off, or paused, past the node timeout) and has already
+	// ended the connection's session; the socket must not stay open.
+	ErrNodeDown = errors.New("frontend declared down by the cluster")
 )
+
+// clientDisconnect is the end by the client's DISCONNECT, with its reason
+// code: the session service publishes the will unless it is 0x00.
+type clientDisconnect mqtt.ReasonCode
+
+func (d clientDisconnect) Error() string {
+	return fmt.Sprintf("%s (0x%02x)", ErrClientDisconnect, byte(d))
+}
+
+// Is makes a clientDisconnect an ErrClientDisconnect.
+func (d clientDisconnect) Is(target error) bool { return target == ErrClientDisconnect }
 
 // closeReason derives, in one place, why a connection ended: the reason word
 // of the disconnect op and event, the MQTT 5 reason code, and whether the
@@ -37,7 +53,10 @@ var (
 // own DISCONNECT or a dead socket).
 func closeReason(err error) (reason events.DisconnectReason, code mqtt.ReasonCode, send bool) {
 	var rc mqtt.ReasonCode
+	var cd clientDisconnect
 	switch {
+	case errors.As(err, &cd):
+		return events.DisconnectNormal, mqtt.ReasonCode(cd), false
 	case err == nil, errors.Is(err, ErrClientDisconnect):
 		return events.DisconnectNormal, mqtt.NormalDisconnection, false
 	case errors.Is(err, ErrTakenOver):
@@ -50,6 +69,9 @@ func closeReason(err error) (reason events.DisconnectReason, code mqtt.ReasonCod
 		return events.DisconnectAdministrative, mqtt.AdministrativeAction, true
 	case errors.Is(err, ErrShutdown):
 		return events.DisconnectServerShutdown, mqtt.ServerShuttingDown, true
+	case errors.Is(err, ErrNodeDown):
+		// For the client, this node has stopped serving it.
+		return events.DisconnectNodeDown, mqtt.ServerShuttingDown, true
 	case errors.Is(err, ErrKafkaUnavailable):
 		return events.DisconnectClosed, mqtt.ServerBusy, true
 	case errors.Is(err, os.ErrDeadlineExceeded):

@@ -35,6 +35,9 @@ func TestCloseReason(t *testing.T) {
 		{"protocol error", fmt.Errorf("read packet: %w", mqtt.ProtocolError), events.DisconnectProtocolError, mqtt.ProtocolError, true},
 		{"too large", fmt.Errorf("read packet: %w", mqtt.PacketTooLarge), events.DisconnectPacketTooLarge, mqtt.PacketTooLarge, true},
 		{"topic alias", fmt.Errorf("alias: %w", mqtt.TopicAliasInvalid), events.DisconnectProtocolError, mqtt.TopicAliasInvalid, true},
+		{"client disconnect 0x00", clientDisconnect(mqtt.NormalDisconnection), events.DisconnectNormal, mqtt.NormalDisconnection, false},
+		{"client disconnect with will", fmt.Errorf("read: %w", clientDisconnect(mqtt.DisconnectWithWillMessage)), events.DisconnectNormal, mqtt.DisconnectWithWillMessage, false},
+		{"declared down", ErrNodeDown, events.DisconnectNodeDown, mqtt.ServerShuttingDown, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

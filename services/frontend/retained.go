@@ -2,11 +2,15 @@ package frontend
 
 import (
 	"sync"
+	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/topic"
 )
+
+// nowFunc is the clock; a variable so expiry tests need not sleep.
+var nowFunc = time.Now
 
 // retainedStore is the in-memory copy of the compacted retained topic,
 // keyed by MQTT topic name. Every frontend follows the topic from the

@@ -25,6 +25,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 	"github.com/tidemarkmq/tidemark/services/frontend/wsnet"
 )
 
@@ -56,18 +57,15 @@ type Server struct {
 	opsSeen  *opWatermark // how far the takeover watch has read the sessions topic
 	shares   *shares
 
-	mu      sync.Mutex
-	clients map[string]*conn   // by ClientID, once the connect op is logged
-	logging map[string][]*conn // by ClientID, while the connect op is being logged
-	conns   map[*conn]struct{} // every open connection
-	wills   map[string]*time.Timer
-	// willsClosed is set by stopWills: no will is published from then on.
-	willsClosed bool
-	draining    bool
-	connWG      sync.WaitGroup // connections, from accept to the end of their end
-	laneWG      sync.WaitGroup // append lanes' goroutines (lane.go)
-	replayWG    sync.WaitGroup // replayers (replay.go)
-	bg          sync.WaitGroup // wills being published; Add under mu while !willsClosed
+	mu       sync.Mutex
+	clients  map[string]*conn   // by ClientID, once the connect op is logged
+	logging  map[string][]*conn // by ClientID, while the connect op is being logged
+	conns    map[*conn]struct{} // every open connection
+	draining bool
+	connWG   sync.WaitGroup  // connections, from accept to the end of their end
+	laneWG   sync.WaitGroup  // append lanes' goroutines (lane.go)
+	replayWG sync.WaitGroup  // replayers (replay.go)
+	heart    *liveness.Heart // this process's incarnation on the nodes topic
 
 	addrMu sync.Mutex
 	addrs  map[string]net.Addr
@@ -105,11 +103,11 @@ func New(cfg Config) (*Server, error) {
 		clients:  make(map[string]*conn),
 		logging:  make(map[string][]*conn),
 		conns:    make(map[*conn]struct{}),
-		wills:    make(map[string]*time.Timer),
 		addrs:    make(map[string]net.Addr),
 		readyCh:  make(chan struct{}),
 	}
 	s.shares = newShares(s)
+	s.heart = s.newHeart()
 	if cfg.Registry != nil {
 		cfg.Registry.MustRegister(s.lim.collectors()...)
 	}
@@ -157,6 +155,10 @@ func (s *Server) Run(ctx context.Context) error {
 	pctx, stopProgress := context.WithCancel(context.Background())
 	progressDone := make(chan struct{})
 	go func() { defer close(progressDone); s.progressLoop(pctx) }()
+	// The heart beats until the connections are drained: a frontend that
+	// is still ending them is alive.
+	heartDone := make(chan struct{})
+	go func() { defer close(heartDone); s.heart.Run(pctx) }()
 
 	var lwg sync.WaitGroup
 	for _, l := range lns {
@@ -177,9 +179,10 @@ func (s *Server) Run(ctx context.Context) error {
 	s.shares.stopAll()
 	stopProgress()
 	<-progressDone
+	<-heartDone
 	stopFollowers()
 	fwg.Wait()
-	s.stopWills()
+	s.signOff()
 	if err := s.app.Close(); err != nil {
 		s.log.Warn("close appender", "err", err)
 	}
@@ -198,12 +201,17 @@ func (s *Server) followers() []*kafkalog.Follower {
 	}
 }
 
-// becomeReady waits for the followers to position themselves and for the
+// becomeReady waits for the incarnation's announcement (no connect op may
+// name it before), for the followers to position themselves and for the
 // retained copy to catch up, then opens CONNECT handling.
 func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
+	ready := []<-chan struct{}{s.heart.Announced()}
 	for _, f := range fs {
+		ready = append(ready, f.Ready())
+	}
+	for _, ch := range ready {
 		select {
-		case <-f.Ready():
+		case <-ch:
 		case <-ctx.Done():
 			return
 		}
@@ -243,13 +251,17 @@ func (s *Server) becomeReady(ctx context.Context, fs []*kafkalog.Follower) {
 func (s *Server) onSessionOp(rec *kafkalog.Record) {
 	// Marked seen only after any takeover below was acted on (see opWatermark).
 	defer s.opsSeen.advance(rec.Partition, rec.Offset+1)
-	if h, _ := rec.Header(session.HeaderOp); string(h) != session.OpConnect {
+	switch h, _ := rec.Header(session.HeaderOp); string(h) {
+	case session.OpConnect:
+	case session.OpNodeDown:
+		s.onNodeDown(rec)
+		return
+	default:
 		s.onAdminOp(rec, string(h))
 		return
 	}
 	cid := string(rec.Key)
 	s.log.Debug("connect op seen", "client", cid, "offset", rec.Offset)
-	s.cancelWill(cid)
 	s.mu.Lock()
 	c := s.clients[cid]
 	for _, pc := range s.logging[cid] {
@@ -284,13 +296,15 @@ func (s *Server) untrack(c *conn) {
 	s.connWG.Done()
 }
 
-// expect notes that c is about to log its connect op. The takeover watch
-// may read a newer CONNECT for the same ClientID before c's append returns
-// and c knows its epoch; expect makes the watch record it on c, so that
-// register can refuse c instead of leaving two live connections.
+// expect notes that c is about to log its connect op, under the current
+// incarnation. The takeover watch may read a newer CONNECT for the same
+// ClientID before c's append returns and c knows its epoch; expect makes
+// the watch record it on c, so that register can refuse c instead of
+// leaving two live connections.
 func (s *Server) expect(c *conn) {
 	s.mu.Lock()
 	c.newestSeen = -1
+	c.inc = s.heart.Inc()
 	s.logging[c.clientID] = append(s.logging[c.clientID], c)
 	s.mu.Unlock()
 }
@@ -324,7 +338,6 @@ func (s *Server) unexpect(c *conn) {
 // watch has already read a newer connect op for the ClientID: c is the
 // one taken over.
 func (s *Server) register(c *conn) bool {
-	s.cancelWill(c.clientID)
 	epoch := c.epoch.Load()
 	s.mu.Lock()
 	s.unexpectLocked(c)

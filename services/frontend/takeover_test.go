@@ -4,10 +4,10 @@ import (
 	"io"
 	"log/slog"
 	"testing"
-	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
 
 // TestRegisterAfterNewerConnect covers the window between sending a connect
@@ -35,7 +35,7 @@ func TestRegisterAfterNewerConnect(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Server{log: slog.New(slog.NewTextHandler(io.Discard, nil)), opsSeen: newOpWatermark(),
-				clients: map[string]*conn{}, logging: map[string][]*conn{}, wills: map[string]*time.Timer{}}
+				clients: map[string]*conn{}, logging: map[string][]*conn{}, heart: liveness.NewHeart(nil, liveness.HeartConfig{})}
 			c := &conn{s: s, clientID: "dev"}
 			c.epoch.Store(-1)
 			s.expect(c)

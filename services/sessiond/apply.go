@@ -53,6 +53,8 @@ type outcome struct {
 	// start, when it writes them (kept for inspection).
 	meta  *session.Meta
 	qfrom map[int]int64
+	// wills are the wills the op publishes; their events are in the batch.
+	wills []willPub
 }
 
 // input is the view of one client before an op: meta is nil when no
@@ -61,6 +63,12 @@ type input struct {
 	meta   *session.Meta
 	cursor map[int]int64
 	qfrom  map[int]int64
+	// incDown says the connect's frontend incarnation was declared down in
+	// this partition before the connect was logged.
+	incDown bool
+	// parent and state are the W3C trace context of the op's record: a
+	// connect's is kept with its will.
+	parent, state string
 
 	// Overlay bookkeeping (see run.go): loaded says cursor and qfrom are
 	// known; delta holds cursor changes of the run made before they were;
@@ -81,7 +89,7 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 	m := in.meta
 	switch op.Kind {
 	case session.OpConnect:
-		return s.decideConnect(b, op, m)
+		return s.decideConnect(b, op, in)
 	case session.OpRejected:
 		b.add(events.ClientConnectRejected, op.Node, cid, &events.ConnectRejected{
 			ClientID: cid, ConnID: op.Conn, Node: op.Node, Epoch: b.offset, Proto: int(op.Proto),
@@ -107,14 +115,27 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		if m == nil || m.Epoch != op.Epoch || m.Online {
 			return outcome{result: resultStale}
 		}
+		var wills []willPub
+		if pending(m) {
+			// The session ends before the will's delay did [MQTT-3.1.2-8].
+			wills = append(wills, s.publishWill(b, cid, m, s.cfg.Node, events.WillSessionEnded))
+		}
 		b.add(events.SessionTerminated, s.cfg.Node, cid, &events.Terminated{
 			Session: sess(m, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 		})
-		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
+		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied, wills: wills}
 	case session.OpAdminDiscard:
 		return s.decideAdminDiscard(b, op, m)
 	case session.OpAdminUnsubscribe:
 		return s.decideAdminUnsubscribe(b, op, m)
+	case session.OpWill:
+		if m == nil || m.Epoch != op.Epoch || m.Online || !pending(m) {
+			return outcome{result: resultStale} // published, cancelled or the session ended
+		}
+		w := s.publishWill(b, cid, m, s.cfg.Node, events.WillDelayElapsed)
+		after := *m
+		after.Will, after.WillDue, after.WillParent, after.WillState = nil, 0, "", ""
+		return outcome{meta: &after, tx: func(tx *session.Tx) { tx.PutSession(cid, &after) }, result: resultApplied, wills: []willPub{w}}
 	}
 
 	// Every other op belongs to the connection at the session's epoch;
@@ -169,14 +190,49 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 // previous connection (if online) is announced disconnected first, then
 // the old session ends or is resumed, then the new connection is
 // announced. The connect's offset is its epoch.
-func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) outcome {
+func (s *Service) decideConnect(b *batch, op *session.Op, in input) outcome {
+	if in.incDown {
+		// Logged by a frontend the cluster has declared dead (cut off, or
+		// paused, past the node timeout): it will close the connection
+		// when it learns so, and the connection must not own the session
+		// meanwhile, nor become one nobody will ever declare down.
+		return outcome{result: resultStale}
+	}
 	cid := op.ClientID
+	old := in.meta
 	epoch := b.offset
 	ts := op.TS
 	expiry := s.cfg.expiry(op.Proto, op.Clean, op.Expiry)
 	present := false
+	var wills []willPub
 	if old != nil {
 		expired := !old.Online && old.ExpiresAt > 0 && old.ExpiresAt <= ts
+		// The old connection's will, announced right after its end.
+		oldWill := func() {
+			switch {
+			case old.Will == nil:
+			case old.Online && old.Will.Delay == 0:
+				wills = append(wills, s.publishWill(b, cid, old, old.Node, events.WillConnectionEnded))
+			case !old.Online && !pending(old):
+			case !old.Online && old.WillDue <= ts:
+				// Due before this connect; its will op has not come round.
+				trigger := events.WillDelayElapsed
+				if expired && old.WillDue >= old.ExpiresAt {
+					trigger = events.WillSessionEnded
+				}
+				wills = append(wills, s.publishWill(b, cid, old, s.cfg.Node, trigger))
+			default:
+				// A new connection within the Will Delay Interval
+				// [MQTT-3.1.3-9].
+				b.add(events.SessionWillCancelled, op.Node, cid, &events.WillCancelled{
+					Session: events.Session{ClientID: cid, ConnID: op.Conn, Node: op.Node, Epoch: epoch, Proto: int(op.Proto)},
+					Topic:   old.Will.Topic, WillConnID: old.Conn, WillDelay: old.Will.Delay,
+				})
+			}
+		}
+		if !old.Online {
+			oldWill()
+		}
 		switch {
 		case expired:
 			// The expire op has not come round yet; the session is gone
@@ -186,9 +242,11 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 			})
 		case old.Online && old.Resumable() && !op.Clean:
 			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectTakenOver, codeTakenOver, ts))
+			oldWill()
 			present = true
 		case old.Online:
 			b.add(events.ClientDisconnected, old.Node, cid, disconnected(old, cid, events.DisconnectDiscarded, codeTakenOver, ts))
+			oldWill()
 			reason := events.TerminateConflict
 			if old.Resumable() {
 				reason = events.TerminateDiscarded
@@ -204,8 +262,11 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 	}
 	m := &session.Meta{
 		Epoch: epoch, Conn: op.Conn, Node: op.Node, Online: true, Clean: op.Clean, Proto: op.Proto,
-		Expiry: expiry, Present: present, Created: ts, Since: ts,
+		Expiry: expiry, Present: present, Created: ts, Since: ts, Inc: op.Inc, Will: op.Will,
 		Username: op.Username, Peer: op.Peer, Keepalive: op.Keepalive,
+	}
+	if op.Will != nil {
+		m.WillParent, m.WillState = in.parent, in.state
 	}
 	if present {
 		m.Created = old.Created
@@ -225,15 +286,22 @@ func (s *Service) decideConnect(b *batch, op *session.Op, old *session.Meta) out
 			if !present {
 				tx.Discard(cid)
 			}
+			if old != nil && old.Online {
+				tx.Release(cid, old.Inc)
+			}
 			tx.PutSession(cid, m)
+			tx.Hold(cid, m.Inc, m.Node)
 		},
 		result: resultApplied,
+		wills:  wills,
 	}
 }
 
 // decideDisconnect ends the connection; a session that ends with it is
 // deleted, a persistent one goes offline with its queue restarting at the
-// cursor.
+// cursor. The connection's will is published unless the client sent
+// DISCONNECT 0x00 [MQTT-3.14.4-3]: at once, or when its delay passes or
+// the session ends, whichever comes first [MQTT-3.1.2-8].
 func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow map[int]int64) outcome {
 	cid := op.ClientID
 	old := in.meta
@@ -250,15 +318,30 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		// effective value.
 		expiry = s.cfg.expiry(old.Proto, old.Clean, op.Expiry)
 	}
+	will := old.Will
+	if (reason == events.DisconnectNormal && op.Code == 0) || op.Unaccepted {
+		will = nil
+	}
+	var wills []willPub
 	if expiry == 0 {
-		why := events.TerminateNormal
-		if reason == events.DisconnectAdministrative {
-			why = events.TerminateAdministrative
+		if will != nil {
+			trigger := events.WillSessionEnded
+			if will.Delay == 0 {
+				trigger = events.WillConnectionEnded
+			}
+			wills = append(wills, s.publishWill(b, cid, old, op.Node, trigger))
+		}
+		terminated := events.TerminateNormal
+		switch reason {
+		case events.DisconnectAdministrative:
+			terminated = events.TerminateAdministrative
+		case events.DisconnectNodeDown:
+			terminated = events.TerminateNodeDown
 		}
 		b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
-			Session: sess(old, cid, op.Conn, op.Node), Reason: why, Operator: op.By,
+			Session: sess(old, cid, op.Conn, op.Node), Reason: terminated, Operator: op.By,
 		})
-		return outcome{tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
+		return outcome{tx: func(tx *session.Tx) { tx.Release(cid, old.Inc); tx.Delete(cid) }, state: stateNone, result: resultApplied, wills: wills}
 	}
 	m := *old
 	m.Online = false
@@ -266,6 +349,20 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	m.ExpiresAt = 0
 	if expiry != 0xFFFFFFFF {
 		m.ExpiresAt = op.TS + int64(expiry)*int64(time.Second/time.Millisecond)
+	}
+	m.Will, m.WillDue, m.WillParent, m.WillState = nil, 0, "", ""
+	switch {
+	case will == nil:
+	case will.Delay == 0:
+		wills = append(wills, s.publishWill(b, cid, old, op.Node, events.WillConnectionEnded))
+	default:
+		// Held by the cluster until its delay or the session's end,
+		// whichever comes first; a new connection cancels it.
+		m.Will, m.WillParent, m.WillState = will, old.WillParent, old.WillState
+		m.WillDue = op.TS + int64(will.Delay)*int64(time.Second/time.Millisecond)
+		if m.ExpiresAt > 0 {
+			m.WillDue = min(m.WillDue, m.ExpiresAt)
+		}
 	}
 	qfrom := make(map[int]int64, len(follow))
 	for p, o := range follow {
@@ -282,10 +379,12 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		meta:  &m,
 		qfrom: qfrom,
 		tx: func(tx *session.Tx) {
+			tx.Release(cid, old.Inc)
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)
 		},
 		result: resultApplied,
+		wills:  wills,
 	}
 }
 
@@ -297,15 +396,26 @@ func (s *Service) decideAdminDiscard(b *batch, op *session.Op, m *session.Meta) 
 		return outcome{result: resultStale}
 	}
 	cid := op.ClientID
+	var wills []willPub
 	if m.Online {
 		d := disconnected(m, cid, events.DisconnectAdministrative, codeAdministrative, op.TS)
 		d.Operator = op.By
 		b.add(events.ClientDisconnected, m.Node, cid, d)
 	}
+	// The connection ended by the server's action, and the session with
+	// it: an armed will is published, a delayed one at once [MQTT-3.1.2-8].
+	if w := m.Will; w != nil && (m.Online || pending(m)) {
+		trigger := events.WillSessionEnded
+		if m.Online && w.Delay == 0 {
+			trigger = events.WillConnectionEnded
+		}
+		wills = append(wills, s.publishWill(b, cid, m, op.Node, trigger))
+	}
 	b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
 		Session: sess(m, cid, "", op.Node), Reason: events.TerminateAdministrative, Operator: op.By,
 	})
-	return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied}
+	return outcome{leave: true, tx: func(tx *session.Tx) { tx.Release(cid, m.Inc); tx.Delete(cid) },
+		state: stateNone, result: resultApplied, wills: wills}
 }
 
 // decideAdminUnsubscribe removes filters from the session at the op's
@@ -326,4 +436,26 @@ func (s *Service) decideAdminUnsubscribe(b *batch, op *session.Op, m *session.Me
 		tx:     func(tx *session.Tx) { tx.DelSubs(cid, op.Filters...); tx.Touch(cid) },
 		result: resultApplied,
 	}
+}
+
+// pending reports whether m holds a will waiting out its delay.
+func pending(m *session.Meta) bool { return m.Will != nil && m.WillDue > 0 && !m.Online }
+
+// willPub is one will a run publishes (see Service.willRecords).
+type willPub struct {
+	id      string // its will_published event's id
+	cid     string
+	meta    *session.Meta // the session holding the will, as it was
+	trigger events.WillTrigger
+}
+
+// publishWill announces the publication of the will m holds, naming node,
+// and returns it for the run to append.
+func (s *Service) publishWill(b *batch, cid string, m *session.Meta, node string, trigger events.WillTrigger) willPub {
+	w := m.Will
+	id := b.add(events.SessionWillPublished, node, cid, &events.WillPublished{
+		Session: events.Session{ClientID: cid, ConnID: m.Conn, Node: node, Epoch: m.Epoch, Proto: int(m.Proto)},
+		Topic:   w.Topic, QoS: w.QoS, Retain: w.Retain, WillDelay: w.Delay, Trigger: trigger,
+	})
+	return willPub{id: id, cid: cid, meta: m, trigger: trigger}
 }

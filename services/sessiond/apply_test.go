@@ -2,6 +2,8 @@ package sessiond
 
 import (
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -180,6 +182,132 @@ func TestDecideDisconnectQueueStart(t *testing.T) {
 			// Cursor first, then an older qfrom, then the follower's position.
 			if want := map[int]int64{0: 7, 1: 4, 2: 9}; !reflect.DeepEqual(out.qfrom, want) {
 				t.Fatalf("qfrom %v want %v", out.qfrom, want)
+			}
+		})
+	}
+}
+
+// TestDecideWills covers the will rows of SESSIONS.md without Kafka or
+// Redis: which ops publish a will, cancel it or hold it, and with which
+// events around it.
+func TestDecideWills(t *testing.T) {
+	s := testService(t)
+	const now = 1_000_000
+	will := func(delay uint32) *session.Will {
+		return &session.Will{Topic: "status/c", Payload: []byte("gone"), QoS: 1, Delay: delay}
+	}
+	online := func(expiry uint32, w *session.Will) *session.Meta {
+		return &session.Meta{Epoch: 5, Conn: "old", Node: "fe-0", Inc: "inc-0", Online: true, Proto: 5, Expiry: expiry, Since: now - 10, Will: w}
+	}
+	offline := func(w *session.Will, due, expiresAt int64) *session.Meta {
+		return &session.Meta{Epoch: 5, Conn: "old", Node: "fe-0", Online: false, Proto: 5, Expiry: 60, ExpiresAt: expiresAt, Will: w, WillDue: due}
+	}
+	disconnect := func(reason string, code byte, expiry uint32) *session.Op {
+		return &session.Op{Kind: session.OpDisconnect, ClientID: "c", Conn: "old", Epoch: 5, Node: "fe-0", TS: now, Reason: reason, Code: code, Expiry: expiry}
+	}
+	unaccepted := func(op *session.Op) *session.Op { op.Unaccepted = true; return op }
+	connect := &session.Op{Kind: session.OpConnect, ClientID: "c", Conn: "new", Node: "fe-1", Inc: "inc-1", TS: now, Proto: 5, Expiry: 60}
+	cases := []struct {
+		name    string
+		in      input
+		op      *session.Op
+		want    []string // type:detail, detail = reason or will trigger
+		willDue int64    // of the session afterwards; -1: no pending will
+		result  string
+	}{
+		{"DISCONNECT 0x00 discards the will", input{meta: online(60, will(0))}, disconnect("normal", 0, 60),
+			[]string{"disconnected:normal"}, -1, resultApplied},
+		{"DISCONNECT 0x04 publishes it", input{meta: online(60, will(0))}, disconnect("normal", 4, 60),
+			[]string{"disconnected:normal", "will_published:connection_ended"}, -1, resultApplied},
+		{"never accepted (no CONNACK): none", input{meta: online(60, will(0))}, unaccepted(disconnect("closed", 0x88, 60)),
+			[]string{"disconnected:closed"}, -1, resultApplied},
+		{"never accepted, clean session: none", input{meta: online(0, will(5))}, unaccepted(disconnect("closed", 0x88, 0)),
+			[]string{"disconnected:closed", "terminated:normal"}, -1, resultApplied},
+		{"socket closed, no delay: at once", input{meta: online(60, will(0))}, disconnect("closed", 0x80, 60),
+			[]string{"disconnected:closed", "will_published:connection_ended"}, -1, resultApplied},
+		{"socket closed, delay: held", input{meta: online(60, will(5))}, disconnect("closed", 0x80, 60),
+			[]string{"disconnected:closed"}, now + 5_000, resultApplied},
+		{"delay beyond the expiry: due when the session ends", input{meta: online(60, will(100))}, disconnect("closed", 0x80, 60),
+			[]string{"disconnected:closed"}, now + 60_000, resultApplied},
+		{"session ends with the connection: at once", input{meta: online(0, will(5))}, disconnect("keepalive_timeout", 0x8D, 0),
+			[]string{"disconnected:keepalive_timeout", "will_published:session_ended", "terminated:normal"}, -1, resultApplied},
+		{"node down, clean session", input{meta: online(0, will(0))}, disconnect(string(events.DisconnectNodeDown), 0, 0),
+			[]string{"disconnected:node_down", "will_published:connection_ended", "terminated:node_down"}, -1, resultApplied},
+		{"server shutdown, delay: held", input{meta: online(60, will(5))}, disconnect("server_shutdown", 0x8B, 60),
+			[]string{"disconnected:server_shutdown"}, now + 5_000, resultApplied},
+		{"takeover, no delay: published", input{meta: online(60, will(0))}, connect,
+			[]string{"disconnected:takenover", "will_published:connection_ended", "resumed", "connected"}, -1, resultApplied},
+		{"takeover within the delay: cancelled", input{meta: online(60, will(5))}, connect,
+			[]string{"disconnected:takenover", "will_cancelled", "resumed", "connected"}, -1, resultApplied},
+		{"reconnect within the delay: cancelled", input{meta: offline(will(5), now+1, now+50_000)}, connect,
+			[]string{"will_cancelled", "resumed", "connected"}, -1, resultApplied},
+		{"reconnect after the delay, before the will op", input{meta: offline(will(5), now, now+50_000)}, connect,
+			[]string{"will_published:delay_elapsed", "resumed", "connected"}, -1, resultApplied},
+		{"reconnect after the session expired", input{meta: offline(will(100), now-1, now-1)}, connect,
+			[]string{"will_published:session_ended", "terminated:expired", "created", "connected"}, -1, resultApplied},
+		{"connect of an incarnation declared down", input{meta: offline(will(5), now+1, now+50_000), incDown: true}, connect,
+			nil, now + 1, resultStale},
+		{"will op, still pending", input{meta: offline(will(5), now, now+50_000)}, &session.Op{Kind: session.OpWill, ClientID: "c", Epoch: 5, TS: now},
+			[]string{"will_published:delay_elapsed"}, -1, resultApplied},
+		{"will op of an older epoch", input{meta: offline(will(5), now, now+50_000)}, &session.Op{Kind: session.OpWill, ClientID: "c", Epoch: 4, TS: now},
+			nil, now, resultStale},
+		{"will op after a reconnect", input{meta: online(60, will(5))}, &session.Op{Kind: session.OpWill, ClientID: "c", Epoch: 5, TS: now},
+			nil, -1, resultStale},
+		{"expiry publishes a pending will first", input{meta: offline(will(100), now+10, now)}, &session.Op{Kind: session.OpExpire, ClientID: "c", Epoch: 5, TS: now},
+			[]string{"will_published:session_ended", "terminated:expired"}, -1, resultApplied},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			b := &batch{topic: "s", partition: 1, offset: 9, at: time.UnixMilli(now)}
+			op := *tc.op
+			out := s.decide(b, &op, tc.in, nil)
+			var got []string
+			published := 0
+			for _, e := range b.envs {
+				name := string(e.Type)[strings.LastIndex(string(e.Type), ".")+1:]
+				detail := summarize(e).reason
+				switch d := e.Data.(type) {
+				case *events.WillPublished:
+					detail = string(d.Trigger)
+					published++
+					if d.ConnID != "old" || d.Topic != "status/c" || d.QoS != 1 {
+						t.Errorf("will_published names %+v", d)
+					}
+				case *events.WillCancelled:
+					if d.ConnID != "new" || d.WillConnID != "old" || d.WillDelay != 5 {
+						t.Errorf("will_cancelled names %+v", d)
+					}
+				case *events.Disconnected:
+					if (d.MQTTReasonCode == nil) != (d.Reason == events.DisconnectNodeDown) {
+						t.Errorf("disconnected %s with reason code %v", d.Reason, d.MQTTReasonCode)
+					}
+				}
+				if detail != "" {
+					name += ":" + detail
+				}
+				got = append(got, name)
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") || out.result != tc.result {
+				t.Fatalf("got %v (%s), want %v (%s)", got, out.result, tc.want, tc.result)
+			}
+			if len(out.wills) != published {
+				t.Fatalf("%d wills to publish, %d announced", len(out.wills), published)
+			}
+			for _, w := range out.wills {
+				if w.meta.Will == nil || w.id != b.envs[slices.IndexFunc(b.envs, func(e events.Envelope) bool { return e.Type == events.SessionWillPublished })].ID {
+					t.Fatalf("will to publish %+v does not match its event", w)
+				}
+			}
+			after := out.meta
+			if out.result == resultStale {
+				after = tc.in.meta
+			}
+			due := int64(-1)
+			if after != nil && pending(after) {
+				due = after.WillDue
+			}
+			if due != tc.willDue {
+				t.Fatalf("pending will due %d, want %d (meta %+v)", due, tc.willDue, after)
 			}
 		})
 	}

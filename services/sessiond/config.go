@@ -68,13 +68,25 @@ type Config struct {
 	// 100ms. Committing late is safe: re-delivered ops that Redis already
 	// has are skipped.
 	CommitInterval time.Duration
-	// SessionTimeout of the consumer group membership; default 10s.
+	// NodeTimeout is how long a frontend incarnation may stay silent on the
+	// nodes topic before it is declared dead and its connections are
+	// announced disconnected (node_down); default 10s.
+	NodeTimeout time.Duration
+	// SessionTimeout of the consumer group membership: how long a silent
+	// instance keeps its partitions. Default two thirds of NodeTimeout, at
+	// least 6s (Kafka's default group.min.session.timeout.ms), so that a
+	// surviving instance has taken over a dead one's partitions, rebalance
+	// included, within about the node timeout.
 	SessionTimeout time.Duration
 	// Logger defaults to slog.Default().
 	Logger *slog.Logger
 	// Registry receives the service's metrics when set.
 	Registry prometheus.Registerer
 }
+
+// minSessionTimeout is Kafka's default group.min.session.timeout.ms: a
+// broker refuses members that ask for less.
+const minSessionTimeout = 6 * time.Second
 
 // ErrConfig is wrapped by New's errors for unusable configurations.
 var ErrConfig = errors.New("invalid sessiond config")
@@ -109,10 +121,16 @@ func (c *Config) defaults() error {
 	if c.CommitInterval == 0 {
 		c.CommitInterval = 100 * time.Millisecond
 	}
+	if c.NodeTimeout == 0 {
+		c.NodeTimeout = 10 * time.Second
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = max(c.NodeTimeout*2/3, minSessionTimeout)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 {
+	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 || c.NodeTimeout < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
 	}
 	return nil

@@ -20,9 +20,11 @@ type batch struct {
 	envs      []events.Envelope
 }
 
-func (b *batch) add(kind events.Type, node, cid string, data any) {
+// add appends an event and returns its id.
+func (b *batch) add(kind events.Type, node, cid string, data any) string {
 	id := events.DeterministicID(b.topic, b.partition, b.offset, len(b.envs))
 	b.envs = append(b.envs, events.NewWithID(id, kind, node, cid, data, b.at))
+	return id
 }
 
 // records encodes the events for the lifecycle topic (key = ClientID).
@@ -53,17 +55,21 @@ func sess(m *session.Meta, cid, conn, node string) events.Session {
 }
 
 func disconnected(m *session.Meta, cid string, reason events.DisconnectReason, code byte, at int64) *events.Disconnected {
-	c := int(code)
 	d := at - m.Since
 	if d < 0 {
 		d = 0
 	}
-	return &events.Disconnected{
-		Connection:     connection(m, cid),
-		Reason:         reason,
-		MQTTReasonCode: &c,
-		DurationMS:     d,
+	ev := &events.Disconnected{
+		Connection: connection(m, cid),
+		Reason:     reason,
+		DurationMS: d,
 	}
+	if reason != events.DisconnectNodeDown {
+		// A dead frontend sent nothing: no reason code to report.
+		c := int(code)
+		ev.MQTTReasonCode = &c
+	}
+	return ev
 }
 
 func toEventSubs(subs []session.Subscription) []events.Subscription {

@@ -40,7 +40,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0 // indirect
-	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	go.opentelemetry.io/auto/sdk v1.2.1 // indirect
@@ -67,7 +67,6 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/auth => ../../pkg/auth
 	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
-	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
 	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
@@ -76,3 +75,5 @@ replace (
 )
 
 replace github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../../pkg/tlsfiles
+
+replace github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt

@@ -145,8 +145,13 @@ func (h *harness) config() Config {
 		Node: "sessiond-test", Kafka: h.kafka, RedisClient: h.rdb, KeyPrefix: h.prefix, Topics: h.topics,
 		GroupID: h.group, QueueQoS0: true, ExpiryCheck: 100 * time.Millisecond, CommitInterval: 50 * time.Millisecond,
 		SessionTimeout: 6 * time.Second,
-		Logger:         slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:         quietLogger(),
 	}
+}
+
+// quietLogger logs warnings and errors only.
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
 // start runs a Service with the harness config changed by tweak, and
@@ -376,6 +381,10 @@ func summarize(e events.Envelope) want {
 		w.conn, w.reason = d.ConnID, string(d.Reason)
 	case *events.MessageDropped:
 		w.conn, w.reason = d.ConnID, string(d.Reason)
+	case *events.WillPublished:
+		w.conn, w.reason = d.ConnID, string(d.Trigger)
+	case *events.WillCancelled:
+		w.conn = d.ConnID
 	}
 	return w
 }

@@ -5,6 +5,8 @@ import (
 	"strconv"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
 
 // metrics are the service's Prometheus collectors.
@@ -20,6 +22,10 @@ type metrics struct {
 	lag        *prometheus.GaugeVec // seconds behind the last handled op, by partition
 	lagRecords *prometheus.GaugeVec // records not yet handled, by partition
 	runs       prometheus.Histogram // ops per applied run
+	// liveness and wills
+	nodeDown      *prometheus.CounterVec // incarnations declared down, by reason
+	nodeDownConns prometheus.Counter     // connections ended by node_down ops
+	wills         *prometheus.CounterVec // wills published, by trigger
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -58,11 +64,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tidemark_sessiond_consumer_lag_seconds", Help: "Age of the last op handled, by sessions partition.",
 		}, []string{"partition"}),
+		nodeDown: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_node_down_total", Help: "Frontend incarnations this instance declared down, by reason (timeout, restarted, stopped).",
+		}, []string{"reason"}),
+		nodeDownConns: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_node_down_connections_total", Help: "Connections announced disconnected with reason node_down.",
+		}),
+		wills: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_wills_published_total", Help: "Will messages published, by trigger (connection_ended, delay_elapsed, session_ended).",
+		}, []string{"trigger"}),
 	}
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs} {
+	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs,
+		m.nodeDown, m.nodeDownConns, m.wills} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)
 		}
@@ -82,6 +98,29 @@ func observeQueue(reg prometheus.Registerer, q *queue) error {
 	}, func() float64 { return float64(q.fol.Lag()) }))
 	if err != nil {
 		return fmt.Errorf("register metrics: %w", err)
+	}
+	return nil
+}
+
+// observeNodes registers the gauges of liveness and wills computed at
+// scrape time: live frontends (from the tracker) and delayed wills.
+func observeNodes(reg prometheus.Registerer, t *liveness.Tracker, pendingWills func() float64) error {
+	if reg == nil {
+		return nil
+	}
+	for _, c := range []prometheus.Collector{
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_frontends_alive",
+			Help: "Frontend incarnations beating on the nodes topic within the node timeout.",
+		}, func() float64 { return float64(t.Alive(liveness.RoleFrontend)) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "tidemark_sessiond_wills_pending",
+			Help: "Delayed wills waiting out their Will Delay Interval in the partitions this instance owns.",
+		}, pendingWills),
+	} {
+		if err := reg.Register(c); err != nil {
+			return fmt.Errorf("register metrics: %w", err)
+		}
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/attribute"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
@@ -121,6 +122,10 @@ func (s *Service) applyRun(ctx context.Context, p *part, run []*kafkalog.Record)
 			s.log.Error("partition claimed by another instance; stopping its processing", "partition", p.n)
 			p.err = err
 			close(p.failed)
+			// Handle reports the failure to the group with the next record;
+			// rejoining now also covers a record already queued, after which
+			// none may come.
+			s.group.Rejoin()
 			return false
 		}
 		if !failing {
@@ -208,10 +213,42 @@ func (s *Service) full(ctx context.Context, n int, in *input, cid string) error 
 }
 
 // processRun applies a run of ops of one partition: decide each against
-// the overlay, announce all their events in one Append (when emit), apply
-// all their changes in one transaction, then move the queue index. Ops at
-// or below the partition's applied mark are already in Redis and skipped.
+// the overlay, announce all their events (and publish the wills they
+// publish) in one Append (when emit), apply all their changes in one
+// transaction, then move the queue index. Ops at or below the partition's
+// applied mark are already in Redis and skipped.
+//
+// A node_down op is applied in a run of its own: it finds the sessions its
+// incarnation holds in Redis, which must not lag behind earlier ops of the
+// run held only in the overlay, and the connects after it must know the
+// incarnation is down.
 func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Record, emit bool) error {
+	from := 0
+	for i, rec := range run {
+		if h, _ := rec.Header(session.HeaderOp); string(h) != session.OpNodeDown {
+			continue
+		}
+		for _, seg := range [][]*kafkalog.Record{run[from:i], run[i : i+1]} {
+			if err := s.applyOps(ctx, p, seg, emit); err != nil {
+				return err
+			}
+		}
+		from = i + 1
+	}
+	return s.applyOps(ctx, p, run[from:], emit)
+}
+
+// decoded is one record of a run with its op; held lists, for a node_down
+// op, the sessions its incarnation holds.
+type decoded struct {
+	rec  *kafkalog.Record
+	op   *session.Op
+	err  error
+	held []string
+}
+
+// applyOps is processRun for a run with at most one node_down op, alone.
+func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record, emit bool) error {
 	ov := overlay{}
 	var (
 		steps   []session.Step
@@ -220,16 +257,13 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 		leave   []string
 		touched []string
 		moves   [][2]string
-		expired []string
+		timers  []*session.Op // expire and will ops applied
+		wills   []willPub
+		downs   []string
 	)
 	var follow map[int]int64
 	if emit {
 		follow = s.q.positions()
-	}
-	type decoded struct {
-		rec *kafkalog.Record
-		op  *session.Op
-		err error
 	}
 	ops := make([]decoded, 0, len(run))
 	var cids []string
@@ -237,11 +271,19 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 		if rec.Offset <= p.applied {
 			continue
 		}
-		op, err := session.DecodeOp(rec)
-		ops = append(ops, decoded{rec, op, err})
-		if err == nil && op.Kind != session.OpRejected && op.Kind != session.OpDrop {
-			cids = append(cids, op.ClientID)
+		d := decoded{rec: rec}
+		d.op, d.err = session.DecodeOp(rec)
+		switch {
+		case d.err != nil:
+		case d.op.Kind == session.OpNodeDown:
+			if d.held, d.err = s.w.Held(ctx, p.n, d.op.Inc); d.err != nil {
+				return d.err
+			}
+			cids = append(cids, d.held...)
+		case d.op.Kind != session.OpRejected && d.op.Kind != session.OpDrop:
+			cids = append(cids, d.op.ClientID)
 		}
+		ops = append(ops, d)
 	}
 	if err := s.prefetch(ctx, p.n, ov, cids); err != nil {
 		return err
@@ -259,57 +301,121 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 		if op.TS == 0 {
 			op.TS = rec.Time.UnixMilli()
 		}
-		in := &input{}
-		if op.Kind != session.OpRejected && op.Kind != session.OpDrop {
-			if in, err = s.view(ctx, p.n, ov, op.ClientID); err != nil {
-				return err
-			}
-			touched = append(touched, op.ClientID)
-		}
-		if (op.Kind == session.OpDisconnect || op.Kind == session.OpAdminDisconnect) && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
-			if err := s.full(ctx, p.n, in, op.ClientID); err != nil {
-				return err
-			}
-		}
 		b := &batch{topic: s.cfg.Topics.Sessions, partition: rec.Partition, offset: rec.Offset, at: time.UnixMilli(op.TS)}
-		before := stateOf(in.meta)
-		span := startApplySpan(rec, op)
-		out := s.decide(b, op, *in, follow)
-		if span != nil {
-			endSpan(span, nil, attribute.String("tidemark.result", out.result))
-		}
-		s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
-		if op.Kind == session.OpExpire {
-			expired = append(expired, op.ClientID)
-		}
-		if out.leave {
-			leave = append(leave, op.ClientID)
-		}
-		if out.state != "" {
-			moves = append(moves, [2]string{before, out.state})
-		}
-		advance(in, op, out)
 		batches = append(batches, b)
+		// decideOne decides one client's op against its view and records
+		// the outcome's consequences for the run.
+		decideOne := func(op *session.Op, in *input) (func(*session.Tx), error) {
+			if (op.Kind == session.OpDisconnect || op.Kind == session.OpAdminDisconnect) && in.meta != nil && in.meta.Epoch == op.Epoch && in.meta.Online {
+				if err := s.full(ctx, p.n, in, op.ClientID); err != nil {
+					return nil, err
+				}
+			}
+			before := stateOf(in.meta)
+			v := *in
+			if op.Kind == session.OpConnect {
+				v.incDown = op.Inc != "" && p.down[op.Inc]
+				v.parent, v.state = traceContext(rec)
+			}
+			span := startApplySpan(rec, op)
+			out := s.decide(b, op, v, follow)
+			if span != nil {
+				endSpan(span, nil, attribute.String("tidemark.result", out.result))
+			}
+			s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
+			if out.leave {
+				leave = append(leave, op.ClientID)
+			}
+			if out.state != "" {
+				moves = append(moves, [2]string{before, out.state})
+			}
+			advance(in, op, out)
+			touched = append(touched, op.ClientID)
+			wills = append(wills, out.wills...)
+			tx := out.tx
+			if len(out.wills) > 0 {
+				ids := make([]string, len(out.wills))
+				for i, w := range out.wills {
+					ids[i] = w.id
+				}
+				tx = func(t *session.Tx) { out.tx(t); t.UnmarkWills(ids...) }
+			}
+			return tx, nil
+		}
+		switch op.Kind {
+		case session.OpRejected, session.OpDrop:
+			out := s.decide(b, op, input{}, follow)
+			s.met.ops.WithLabelValues(op.Kind, out.result).Inc()
+			steps = append(steps, session.Step{Offset: rec.Offset, Fn: out.tx})
+		case session.OpNodeDown:
+			// Each session still online on the incarnation ends as a
+			// connection closed without DISCONNECT, at the moment the
+			// incarnation was last known alive.
+			var fns []func(*session.Tx)
+			ended := 0
+			for _, cid := range d.held {
+				in, err := s.view(ctx, p.n, ov, cid)
+				if err != nil {
+					return err
+				}
+				m := in.meta
+				if m == nil || !m.Online || m.Inc != op.Inc {
+					continue // ended or taken over since; the index lags
+				}
+				end := &session.Op{Kind: session.OpDisconnect, ClientID: cid, Conn: m.Conn, Epoch: m.Epoch, Node: m.Node,
+					TS: op.TS, Reason: string(events.DisconnectNodeDown), Expiry: m.Expiry}
+				tx, err := decideOne(end, in)
+				if err != nil {
+					return err
+				}
+				fns = append(fns, tx)
+				ended++
+			}
+			inc, alive := op.Inc, op.TS
+			fns = append(fns, func(tx *session.Tx) { tx.NodeDown(inc, alive) })
+			steps = append(steps, session.Step{Offset: rec.Offset, Fn: func(tx *session.Tx) {
+				for _, fn := range fns {
+					if fn != nil {
+						fn(tx)
+					}
+				}
+			}})
+			downs = append(downs, inc)
+			s.met.ops.WithLabelValues(op.Kind, resultApplied).Inc()
+			if emit {
+				s.met.nodeDownConns.Add(float64(ended))
+				s.log.Info("connections of a dead frontend ended", "partition", p.n, "node", op.Node, "inc", inc, "reason", op.Reason, "connections", ended)
+			}
+		default:
+			in, err := s.view(ctx, p.n, ov, op.ClientID)
+			if err != nil {
+				return err
+			}
+			tx, err := decideOne(op, in)
+			if err != nil {
+				return err
+			}
+			if op.Kind == session.OpExpire || op.Kind == session.OpWill {
+				timers = append(timers, op)
+			}
+			steps = append(steps, session.Step{Offset: rec.Offset, Fn: tx})
+		}
 		envs += len(b.envs)
-		steps = append(steps, session.Step{Offset: rec.Offset, Fn: out.tx})
 	}
 	if len(steps) == 0 {
 		return nil
 	}
-	if len(expired) > 0 {
-		p.mu.Lock()
-		for _, cid := range expired {
-			delete(p.expiring, cid)
-		}
-		p.mu.Unlock()
-	}
+	p.doneTimers(timers)
 	// Sessions that stop being offline leave the queue before Redis
 	// changes, so no queue write lands after their connect.
 	for _, cid := range leave {
 		s.q.remove(cid)
 	}
-	if emit && envs > 0 {
-		var all []*kafkalog.Record
+	if emit && (envs > 0 || len(wills) > 0) {
+		all, traces, err := s.willRecords(ctx, p, wills)
+		if err != nil {
+			return fmt.Errorf("publish wills %d/[%d..%d]: %w", p.n, run[0].Offset, run[len(run)-1].Offset, err)
+		}
 		for _, b := range batches {
 			recs, err := records(s.cfg.Topics.Lifecycle, b.envs)
 			if err != nil {
@@ -317,19 +423,32 @@ func (s *Service) processRun(ctx context.Context, p *part, run []*kafkalog.Recor
 			}
 			all = append(all, recs...)
 		}
-		if err := s.app.Append(ctx, all...); err != nil {
+		err = s.app.Append(ctx, all...)
+		traces.end(err)
+		if err != nil {
 			return fmt.Errorf("announce ops %d/[%d..%d]: %w", p.n, run[0].Offset, run[len(run)-1].Offset, err)
+		}
+		if hookAppended != nil {
+			if err := hookAppended(); err != nil {
+				return err
+			}
 		}
 		for _, b := range batches {
 			for _, e := range b.envs {
 				s.met.events.WithLabelValues(string(e.Type)).Inc()
 			}
 		}
+		for _, w := range wills {
+			s.met.wills.WithLabelValues(string(w.trigger)).Inc()
+		}
 	}
 	if err := s.w.ApplyBatch(ctx, p.n, s.token, steps); err != nil {
 		return err
 	}
 	p.applied = steps[len(steps)-1].Offset
+	for _, inc := range downs {
+		p.down[inc] = true
+	}
 	s.met.runs.Observe(float64(len(steps)))
 	if !emit {
 		return nil
@@ -392,6 +511,8 @@ func advance(in *input, op *session.Op, out outcome) {
 		// An offline session left the queue (outcome.leave); it joins
 		// again with its new subscriptions.
 		in.queued = in.meta != nil && !in.meta.Online
+	case session.OpWill:
+		in.meta = out.meta
 	case session.OpProgress:
 		for p, o := range op.Cursor {
 			if in.loaded {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
 
 // Service is one session-service instance. Several instances share the
@@ -30,8 +31,14 @@ type Service struct {
 	met    *metrics
 	q      *queue
 
-	mu       sync.Mutex
-	parts    map[int]*part // owned sessions partitions
+	tracker  *liveness.Tracker // judges frontend incarnations
+	heart    *liveness.Heart   // this instance's own beats: proof the tracker hears
+	judgeNow chan struct{}     // the tracker read a death: judge without waiting
+
+	mu    sync.Mutex
+	parts map[int]*part // owned sessions partitions
+	// downSeen holds the incarnations this instance has declared down.
+	downSeen map[string]bool
 	assigned atomic.Bool
 	stopping atomic.Bool // set at shutdown: handle no more ops
 	// assignedNow wakes the expiry check after an assignment.
@@ -53,6 +60,8 @@ type part struct {
 
 	// sessions by state (online, offline), for the sessions gauge
 	online, offline atomic.Int64
+	// pendingWills counts the delayed wills (expiry loop), for its gauge.
+	pendingWills atomic.Int64
 
 	// handling is held while a run of ops is processed, so the final
 	// commit at shutdown waits for the run in flight and covers it.
@@ -66,8 +75,29 @@ type part struct {
 	failed chan struct{} // closed, with err set, when another instance owns the partition
 	err    error
 
-	mu       sync.Mutex
-	expiring map[string]int64 // cid -> epoch of an expire op already appended
+	// down holds the frontend incarnations declared down in this
+	// partition (worker only): their later connect ops are ignored.
+	down map[string]bool
+
+	mu sync.Mutex
+	// timers holds, per op kind (expire, will), the ClientIDs whose op was
+	// appended and not yet applied, with the session epoch it names.
+	timers map[string]map[string]int64
+	// declared holds the incarnations this instance appended a node_down
+	// op for in this partition.
+	declared map[string]bool
+}
+
+// doneTimers forgets the expire and will ops that a run applied.
+func (p *part) doneTimers(ops []*session.Op) {
+	if len(ops) == 0 {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, op := range ops {
+		delete(p.timers[op.Kind], op.ClientID)
+	}
 }
 
 // New checks cfg and builds a Service; nothing runs until Run.
@@ -76,7 +106,10 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "sessiond"), parts: map[int]*part{},
-		token: cfg.Node + "/" + uuid.NewString(), assignedNow: make(chan struct{}, 1)}
+		token: cfg.Node + "/" + uuid.NewString(), assignedNow: make(chan struct{}, 1),
+		judgeNow: make(chan struct{}, 1), downSeen: map[string]bool{}}
+	s.tracker = liveness.NewTracker(liveness.TrackerConfig{Brokers: cfg.Kafka, Topic: cfg.Topics.Nodes, Timeout: cfg.NodeTimeout,
+		Logger: s.log, OnDeath: s.poke})
 	s.rdb = cfg.RedisClient
 	if s.rdb == nil {
 		s.rdb = redis.NewClient(&redis.Options{Addr: cfg.Redis})
@@ -92,6 +125,9 @@ func New(cfg Config) (*Service, error) {
 	if err := observeQueue(cfg.Registry, s.q); err != nil {
 		return nil, err
 	}
+	if err := observeNodes(cfg.Registry, s.tracker, s.pendingWills); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -101,6 +137,9 @@ func New(cfg Config) (*Service, error) {
 func (s *Service) Run(ctx context.Context) error {
 	s.app = kafkalog.NewAppender(s.cfg.Kafka, kafkalog.AppenderOptions{Logger: s.log})
 	defer s.app.Close()
+	s.heart = liveness.NewHeart(s.app, liveness.HeartConfig{Topic: s.cfg.Topics.Nodes, Node: s.cfg.Node,
+		Role: liveness.RoleSessiond, Interval: min(time.Second, s.cfg.NodeTimeout/4), Brokers: s.cfg.Kafka, Logger: s.log})
+	s.tracker.Witness(s.heart.Inc())
 	if s.ownRdb {
 		defer s.rdb.Close()
 	}
@@ -121,6 +160,13 @@ func (s *Service) Run(ctx context.Context) error {
 	run(&wg, ctx, s.q.run)
 	run(&wg, ctx, s.commitLoop)
 	run(&wg, ctx, s.expiryLoop)
+	run(&wg, ctx, s.heart.Run)
+	run(&wg, ctx, func(ctx context.Context) {
+		if err := s.tracker.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error("nodes follower stopped", "err", err)
+		}
+	})
+	run(&wg, ctx, s.judgeLoop)
 	run(&gwg, gctx, func(ctx context.Context) {
 		if err := s.group.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
 			s.log.Error("consumer group stopped", "err", err)
@@ -141,12 +187,27 @@ func (s *Service) Run(ctx context.Context) error {
 	}
 	gcancel()
 	gwg.Wait()
+	if err := s.heart.SignOff(cctx); err != nil {
+		s.log.Warn("sign off", "err", err)
+	}
 	return nil
 }
 
 // Ready reports whether the instance has joined the group (has an
-// assignment, possibly empty) and follows the messages topic.
-func (s *Service) Ready() bool { return s.assigned.Load() && s.q.ready() }
+// assignment, possibly empty) and follows the messages and nodes topics.
+func (s *Service) Ready() bool {
+	select {
+	case <-s.tracker.Ready():
+	default:
+		return false
+	}
+	return s.assigned.Load() && s.q.ready()
+}
+
+// Nodes lists every process incarnation the nodes topic has shown this
+// instance, alive or not: which frontends are alive, since when, with how
+// many sessions, and on which version.
+func (s *Service) Nodes() []liveness.NodeStatus { return s.tracker.Nodes() }
 
 // handler adapts Service to kafkalog.GroupHandler without exporting the
 // callbacks on Service.
@@ -182,7 +243,12 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 		if err != nil {
 			return err
 		}
-		p := &part{n: n, applied: applied, expiring: map[string]int64{}}
+		down, err := s.w.Down(ctx, n)
+		if err != nil {
+			return err
+		}
+		p := &part{n: n, applied: applied, down: down, declared: map[string]bool{},
+			timers: map[string]map[string]int64{session.OpExpire: {}, session.OpWill: {}}}
 		if next > 0 && (!ok || applied < next-1) {
 			from := applied + 1
 			if !ok {
@@ -221,6 +287,15 @@ func (s *Service) assign(ctx context.Context, committed map[int]int64) error {
 	default:
 	}
 	return nil
+}
+
+// pendingWills sums the delayed wills of the owned partitions.
+func (s *Service) pendingWills() float64 {
+	var n int64
+	for _, p := range s.owned() {
+		n += p.pendingWills.Load()
+	}
+	return float64(n)
 }
 
 // updateGauges recomputes the gauges summed over owned partitions.

@@ -80,3 +80,64 @@ func endSpan(span trace.Span, err error, attrs ...attribute.KeyValue) {
 	}
 	span.End()
 }
+
+// traceContext returns the W3C trace context rec carries, if any.
+func traceContext(rec *kafkalog.Record) (parent, state string) {
+	if v, ok := rec.Header(kafkalog.HeaderTraceparent); ok {
+		parent = string(v)
+		if v, ok := rec.Header(kafkalog.HeaderTracestate); ok {
+			state = string(v)
+		}
+	}
+	return parent, state
+}
+
+// startWillSpan starts the span of publishing a will, as the frontend's
+// "mqtt publish" span of a PUBLISH: its parent is the context rec carries
+// (the will's own, else its CONNECT's), and rec then carries the span, so
+// the deliveries of the will join the trace. Nil when tracing is off.
+func startWillSpan(w willPub, rec *kafkalog.Record) *willSpan {
+	t, on := tracer.Get()
+	if !on {
+		return nil
+	}
+	will := w.meta.Will
+	ctx := tracing.Extract(context.Background(), rec)
+	ctx, span := t.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
+		attribute.String("messaging.system", "mqtt"),
+		attribute.String("messaging.operation.name", "publish"),
+		attribute.String("messaging.operation.type", "send"),
+		attribute.String("messaging.destination.name", will.Topic),
+		attribute.String("messaging.client.id", w.cid),
+		attribute.Int("mqtt.qos", int(will.QoS)),
+		attribute.Bool("mqtt.will", true),
+		attribute.String("mqtt.will.trigger", string(w.trigger)),
+		attribute.Int("messaging.message.body.size", len(will.Payload))))
+	tracing.Inject(ctx, rec)
+	return &willSpan{span: span, rec: rec}
+}
+
+// willSpan is the span of one will's publication.
+type willSpan struct {
+	span trace.Span
+	rec  *kafkalog.Record
+}
+
+// willTraces are the spans of a run's wills; nil entries are untraced.
+type willTraces []*willSpan
+
+// end ends the spans once the Append returned err.
+func (ws willTraces) end(err error) {
+	for _, w := range ws {
+		if w == nil {
+			continue
+		}
+		var attrs []attribute.KeyValue
+		if err == nil {
+			attrs = append(attrs,
+				attribute.String("messaging.destination.partition.id", strconv.Itoa(w.rec.Partition)),
+				attribute.Int64("messaging.kafka.offset", w.rec.Offset))
+		}
+		endSpan(w.span, err, attrs...)
+	}
+}

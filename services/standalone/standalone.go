@@ -43,6 +43,10 @@ type Config struct {
 	MaxQueued                int
 	QueueQoS0                bool
 	DefaultExpiry, MaxExpiry time.Duration
+	// NodeTimeout is the session service's node timeout (see
+	// sessiond.Config); default 10s. After a crash, the restarted broker's
+	// new incarnation ends the old one's connections at once.
+	NodeTimeout time.Duration
 	// ShutdownTimeout bounds each shutdown step; default 15s.
 	ShutdownTimeout time.Duration
 	// CleanerInterval is how often the embedded Kafka compacts and applies
@@ -114,7 +118,7 @@ func (c *Config) Validate() error {
 	if err := telemetry.CheckWritableDir(c.DataDir); err != nil {
 		return fmt.Errorf("%w: --data-dir: %w", ErrConfig, err)
 	}
-	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 {
+	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 || c.NodeTimeout < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
 	}
 	if c.AdminAddr != "" && c.AdminTokenFile == "" {
@@ -193,7 +197,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.redis.Addr(),
 		Topics:    topics,
 		MaxQueued: cfg.MaxQueued, QueueQoS0: cfg.QueueQoS0,
-		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
+		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry, NodeTimeout: cfg.NodeTimeout,
 		Logger: cfg.Logger, Registry: reg,
 	})
 	if err != nil {
@@ -213,6 +217,7 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		s.adminRdb = redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
 		s.admin, err = admin.New(admin.Config{
 			Addr: cfg.AdminAddr, Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.adminRdb, Topics: topics,
+			Nodes:     admin.LivenessNodes(s.sd.Nodes),
 			TokenFile: cfg.AdminTokenFile, ACLFile: cfg.ACLFile, ReloadInterval: cfg.ReloadInterval,
 			Logger: cfg.Logger, Registry: reg,
 		})

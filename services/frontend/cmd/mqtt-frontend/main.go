@@ -54,6 +54,9 @@ func run(args []string) error {
 		logLevel      = fs.String("log-level", "info", "log level: debug, info, warn or error")
 		otlpEndpoint  = fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty: OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 		pprofOn       = fs.Bool("pprof", false, "serve net/http/pprof profiles under /debug/pprof/ on --http-addr")
+		heartbeat     = fs.Duration("heartbeat-interval", time.Second, "how often this frontend beats on the nodes topic (keep it well below the session service's --node-timeout)")
+		topicPrefix   = fs.String("topic-prefix", "", "prefix of every topic name, for deployments sharing one Kafka cluster (the same in every process)")
+		keyPrefix     = fs.String("key-prefix", "", "prefix of every Redis key, for deployments sharing one Redis (the same in every process)")
 	)
 	kafkaOpts := kafkalog.Flags(fs)
 	redisOpts := redisconn.Flags(fs)
@@ -101,7 +104,7 @@ func run(args []string) error {
 	}
 	defer stopTracing()
 
-	topics := frontend.DefaultTopics()
+	topics := session.WithPrefix(*topicPrefix)
 	authz, err := frontend.NewAuthorizer(ctx, log, *authOpts)
 	if err != nil {
 		return err
@@ -111,10 +114,10 @@ func run(args []string) error {
 		Auth: authz, Limits: *limits,
 		Node: *node, MQTTAddr: *mqttAddr, WSAddr: *wsAddr, TLSAddr: *tlsAddr, WSSAddr: *wssAddr,
 		TLSCert: *tlsCert, TLSKey: *tlsKey, TLSClientCA: *tlsClientCA,
-		Kafka: kafka, RedisClient: rdb, Topics: topics, MaxPacketSize: *maxPacket,
+		Kafka: kafka, RedisClient: rdb, KeyPrefix: *keyPrefix, Topics: topics, MaxPacketSize: *maxPacket,
 		ConnectTimeout: *connTimeout, ReceiveMaximum: *receiveMax, MaxPending: *maxPending,
 		DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry, MaxKeepAlive: *maxKeepAlive,
-		Logger: log, Registry: reg,
+		HeartbeatInterval: *heartbeat, Logger: log, Registry: reg,
 	})
 	if err != nil {
 		return err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/auth"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/redisconn"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
@@ -51,6 +52,9 @@ func run(args []string) error {
 		adminTokens   = fs.String("admin-tokens", "", "admin API token file: name, role (read or admin) and secret per line, reloaded on change")
 		aclFile       = fs.String("acl-file", "", "the frontends' Mosquitto-format ACL file, for the admin API's explain (empty: ACL unchecked)")
 		reload        = fs.Duration("auth-reload-interval", auth.DefaultInterval, "how often the token and ACL files are checked for changes")
+		nodeTimeout   = fs.Duration("node-timeout", 10*time.Second, "silence after which a frontend is declared dead and its connections ended (node_down); also bounds how long a dead instance keeps its partitions")
+		topicPrefix   = fs.String("topic-prefix", "", "prefix of every topic name, for deployments sharing one Kafka cluster (the same in every process)")
+		keyPrefix     = fs.String("key-prefix", "", "prefix of every Redis key, for deployments sharing one Redis (the same in every process)")
 	)
 	kafkaOpts := kafkalog.Flags(fs)
 	redisOpts := redisconn.Flags(fs)
@@ -82,9 +86,10 @@ func run(args []string) error {
 	}
 	defer stopTracing()
 
+	topics := session.WithPrefix(*topicPrefix)
 	reg := telemetry.NewRegistry()
 	svc, err := sessiond.New(sessiond.Config{
-		Node: *node, Kafka: kafka, RedisClient: rdb, GroupID: *groupID,
+		Node: *node, Kafka: kafka, RedisClient: rdb, KeyPrefix: *keyPrefix, Topics: topics, GroupID: *groupID, NodeTimeout: *nodeTimeout,
 		MaxQueued: *maxQueued, QueueQoS0: *queueQoS0, DefaultExpiry: *defaultExpiry, MaxExpiry: *maxExpiry,
 		ExpiryCheck: *expiryCheck, Logger: log, Registry: reg,
 	})
@@ -112,7 +117,7 @@ func run(args []string) error {
 	}
 	if *createTopics {
 		tctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-		err := sessiond.EnsureTopics(tctx, kafka, sessiond.DefaultTopics(), *partitions, retention(*maxExpiry))
+		err := sessiond.EnsureTopics(tctx, kafka, topics, *partitions, retention(*maxExpiry))
 		cancel()
 		if err != nil {
 			return err
@@ -120,7 +125,7 @@ func run(args []string) error {
 	}
 	if *adminAddr != "" {
 		api, err := admin.New(admin.Config{
-			Addr: *adminAddr, Node: *node, Kafka: kafka, Redis: rdb,
+			Addr: *adminAddr, Node: *node, Kafka: kafka, Redis: rdb, KeyPrefix: *keyPrefix, Topics: topics, Nodes: admin.LivenessNodes(svc.Nodes),
 			TokenFile: *adminTokens, ACLFile: *aclFile, ReloadInterval: *reload,
 			Logger: log, Registry: reg,
 		})

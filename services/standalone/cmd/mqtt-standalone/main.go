@@ -45,6 +45,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&cfg.MaxExpiry, "max-expiry", 0, "cap on any session expiry (0 = none)")
 	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "admin API listen address (empty = off; needs --admin-tokens)")
 	fs.StringVar(&cfg.AdminTokenFile, "admin-tokens", "", "admin API token file: name, role (read or admin) and secret per line, reloaded on change")
+	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", 10*time.Second, "silence after which a frontend is declared dead and its connections ended (node_down)")
 	otlp := fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty = OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
 	logFormat := fs.String("log-format", "text", "log format: text or json")
 	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
