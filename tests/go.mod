@@ -18,9 +18,10 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0-00010101000000-000000000000
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
-	github.com/tidemarkmq/tidemark/services/admin v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
+	github.com/tidemarkmq/tidemark/services/admin v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0
 	github.com/tidemarkmq/tidemark/services/sessiond v0.0.0
 	go.opentelemetry.io/otel v1.47.0
@@ -84,6 +85,7 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../pkg/kafkalog
 	github.com/tidemarkmq/tidemark/pkg/mqtt => ../pkg/mqtt
 	github.com/tidemarkmq/tidemark/pkg/session => ../pkg/session
+	github.com/tidemarkmq/tidemark/pkg/startup => ../pkg/startup
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../pkg/topic
 	github.com/tidemarkmq/tidemark/schemas => ../schemas

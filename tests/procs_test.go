@@ -19,6 +19,7 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog/kafkatest"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
+	"github.com/tidemarkmq/tidemark/pkg/startup"
 )
 
 // The process tests run the real binaries. They are built once per test
@@ -82,7 +83,7 @@ func newProcCluster(t *testing.T, repeatable bool) *procCluster {
 	c.topics = session.WithPrefix(c.prefix)
 	ctx, cancel := context.WithTimeout(context.Background(), waitFor)
 	defer cancel()
-	if err := session.EnsureTopics(ctx, brokers, c.topics, testPartitions, 0); err != nil {
+	if err := startup.EnsureTopics(ctx, brokers, c.topics, testPartitions, 0); err != nil {
 		t.Fatalf("create topics: %v", err)
 	}
 	if repeatable {

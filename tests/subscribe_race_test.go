@@ -21,7 +21,12 @@ func TestPublishRightAfterSubscribe(t *testing.T) {
 	// each round waits for its message, and the log's latency would
 	// otherwise make the rounds add up to many minutes.
 	const pairs, rounds = 10, 100
-	c := newCluster(t, options{frontends: 2})
+	// The services run as processes of their own, as in production: in
+	// the test's process their goroutines would wait behind the clients'
+	// for the scheduler.
+	c := newProcCluster(t, false)
+	c.sessiond("sessiond-0")
+	fes := []*svc{c.frontend("fe-0"), c.frontend("fe-1")}
 	for _, qos := range []byte{0, 1, 2} {
 		for _, place := range []struct {
 			name string
@@ -32,9 +37,9 @@ func TestPublishRightAfterSubscribe(t *testing.T) {
 				missing := make(chan string, pairs*rounds)
 				for k := range pairs {
 					id := fmt.Sprintf("race-%d-%d-%d", qos, place.fe, k)
-					pub := dialRaw(t, c.addr(0), mqtt.V5)
+					pub := dialRaw(t, fes[0].mqtt, mqtt.V5)
 					pub.connect(id + "-pub")
-					sub := dialRaw(t, c.addr(place.fe), mqtt.V5)
+					sub := dialRaw(t, fes[place.fe].mqtt, mqtt.V5)
 					sub.connect(id + "-sub")
 					wg.Add(1)
 					go func() {

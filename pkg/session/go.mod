@@ -11,19 +11,15 @@ require (
 )
 
 require (
-	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
-	github.com/prometheus/client_golang v1.25.0 // indirect
-	github.com/prometheus/client_model v0.6.3 // indirect
-	github.com/prometheus/common v0.72.0 // indirect
-	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
 	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
 	github.com/xdg-go/scram v1.1.2 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	golang.org/x/net v0.59.0 // indirect
 	golang.org/x/text v0.42.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
 
 require (
@@ -32,7 +28,6 @@ require (
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
-	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0
 	github.com/yuin/gopher-lua v1.1.1 // indirect
 	go.uber.org/atomic v1.12.0 // indirect
@@ -40,8 +35,6 @@ require (
 )
 
 replace github.com/tidemarkmq/tidemark/pkg/kafkalog => ../kafkalog
-
-replace github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
 
 replace github.com/tidemarkmq/tidemark/pkg/mqtt => ../mqtt
 

@@ -1,13 +1,7 @@
 package session
 
 import (
-	"context"
-	"fmt"
 	"strings"
-	"time"
-
-	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
-	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
 
 // Topics names the Kafka topics every process of a deployment shares; the
@@ -61,25 +55,4 @@ func (t Topics) WithDefaults() Topics {
 		}
 	}
 	return t
-}
-
-// EnsureTopics creates the broker's topics when they are missing (it is
-// idempotent), with the layout of docs/design.md: the retained topic
-// compacted, the nodes topic as liveness.TopicSpec, the others with the given
-// partitions. retention applies to the
-// messages and sessions topics, which must outlive the longest session
-// expiry; 0 keeps the cluster default.
-func EnsureTopics(ctx context.Context, kafka kafkalog.Cluster, t Topics, partitions int, retention time.Duration) error {
-	t = t.WithDefaults()
-	err := kafkalog.EnsureTopics(ctx, kafka,
-		kafkalog.TopicSpec{Name: t.Messages, Partitions: partitions, Retention: retention},
-		kafkalog.TopicSpec{Name: t.Retained, Partitions: 1, Compact: true},
-		kafkalog.TopicSpec{Name: t.Sessions, Partitions: partitions, Retention: retention},
-		kafkalog.TopicSpec{Name: t.Lifecycle, Partitions: partitions},
-		liveness.TopicSpec(t.Nodes),
-	)
-	if err != nil {
-		return fmt.Errorf("ensure topics: %w", err)
-	}
-	return nil
 }

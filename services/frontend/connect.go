@@ -12,7 +12,6 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
-	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
 )
 
 // CONNECT is handled before the connection's loop exists: on a short-lived
@@ -187,7 +186,7 @@ func (c *conn) connect(cp *mqtt.Connect) (session.State, bool) {
 	}
 	rec := c.opRecord(op)
 	// The connect op carries the CONNECT span (takeover, session service).
-	tracing.Inject(c.withConnSpan(context.Background()), rec)
+	kafkalog.InjectTrace(c.withConnSpan(context.Background()), rec)
 	if err := c.appendRecords([]*kafkalog.Record{rec}, false); err != nil {
 		c.s.unexpect(c)
 		c.logger().Warn("log connect", "err", err)

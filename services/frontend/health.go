@@ -1,7 +1,7 @@
 package frontend
 
 import (
-	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/startup"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 )
 
@@ -10,5 +10,5 @@ import (
 // up), Kafka answers, and Redis answers (CONNECT reads sessions there).
 func (s *Server) Checks() []telemetry.Check {
 	return append([]telemetry.Check{telemetry.ReadyCheck("frontend", s.Ready)},
-		session.DependencyChecks(s.cfg.Kafka, s.cfg.Topics, s.rdb)...)
+		startup.DependencyChecks(s.cfg.Kafka, s.cfg.Topics, s.rdb)...)
 }

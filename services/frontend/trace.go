@@ -92,14 +92,14 @@ func startPublishSpan(client string, p *mqtt.Publish, rec *kafkalog.Record) *pub
 	if !on {
 		return nil
 	}
-	ctx := tracing.Extract(context.Background(), rec)
+	ctx := kafkalog.ExtractTrace(context.Background(), rec)
 	attrs := append(mqttAttrs("publish", "receive", p.Topic, client, p.QoS),
 		attribute.Int("messaging.message.body.size", len(p.Payload)))
 	if p.QoS > 0 {
 		attrs = append(attrs, attrPacketID.Int(int(p.PacketID)))
 	}
 	ctx, pub := t.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindServer), trace.WithAttributes(attrs...))
-	tracing.Inject(ctx, rec)
+	kafkalog.InjectTrace(ctx, rec)
 	_, app := t.Start(ctx, "send "+rec.Topic, trace.WithSpanKind(trace.SpanKindProducer),
 		trace.WithAttributes(kafkaAttrs("send", rec.Topic, p.Topic)...))
 	return &publishTrace{pub: pub, app: app, rec: rec}
@@ -334,7 +334,7 @@ func traceTakeover(c *conn, parent context.Context, rec *kafkalog.Record) {
 	}
 	ctx := parent
 	if rec != nil {
-		ctx = tracing.Extract(ctx, rec)
+		ctx = kafkalog.ExtractTrace(ctx, rec)
 	}
 	_, span := t.Start(ctx, "mqtt takeover", trace.WithAttributes(
 		attribute.String("messaging.system", "mqtt"),

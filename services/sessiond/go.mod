@@ -10,6 +10,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0-00010101000000-000000000000
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
 	github.com/tidemarkmq/tidemark/services/admin v0.0.0
@@ -68,6 +69,7 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/events => ../../pkg/events
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
 	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
+	github.com/tidemarkmq/tidemark/pkg/startup => ../../pkg/startup
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas

@@ -36,7 +36,7 @@ func traced(rec *kafkalog.Record) bool {
 // headers; the caller checked traced(rec).
 func startRecordSpan(name string, rec *kafkalog.Record, attrs ...attribute.KeyValue) trace.Span {
 	t, _ := tracer.Get()
-	ctx := tracing.Extract(context.Background(), rec)
+	ctx := kafkalog.ExtractTrace(context.Background(), rec)
 	attrs = append(attrs,
 		attribute.String("messaging.system", "kafka"),
 		attribute.String("messaging.destination.name", rec.Topic),
@@ -102,7 +102,7 @@ func startWillSpan(w willPub, rec *kafkalog.Record) *willSpan {
 		return nil
 	}
 	will := w.meta.Will
-	ctx := tracing.Extract(context.Background(), rec)
+	ctx := kafkalog.ExtractTrace(context.Background(), rec)
 	ctx, span := t.Start(ctx, "mqtt publish", trace.WithSpanKind(trace.SpanKindProducer), trace.WithAttributes(
 		attribute.String("messaging.system", "mqtt"),
 		attribute.String("messaging.operation.name", "publish"),
@@ -113,7 +113,7 @@ func startWillSpan(w willPub, rec *kafkalog.Record) *willSpan {
 		attribute.Bool("mqtt.will", true),
 		attribute.String("mqtt.will.trigger", string(w.trigger)),
 		attribute.Int("messaging.message.body.size", len(will.Payload))))
-	tracing.Inject(ctx, rec)
+	kafkalog.InjectTrace(ctx, rec)
 	return &willSpan{span: span, rec: rec}
 }
 

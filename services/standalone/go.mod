@@ -20,10 +20,10 @@ require (
 	github.com/prometheus/procfs v0.22.0 // indirect
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3 // indirect
 	github.com/segmentio/kafka-go v0.4.51 // indirect
-	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/auth v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/session v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
@@ -59,8 +59,9 @@ require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/eclipse/paho.mqtt.golang v1.5.1
 	github.com/redis/go-redis/v9 v9.23.0
+	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
-	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0-00010101000000-000000000000
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/services/admin v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0-00010101000000-000000000000
@@ -75,6 +76,7 @@ replace (
 	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../../pkg/kafkalog
 	github.com/tidemarkmq/tidemark/pkg/mqtt => ../../pkg/mqtt
 	github.com/tidemarkmq/tidemark/pkg/session => ../../pkg/session
+	github.com/tidemarkmq/tidemark/pkg/startup => ../../pkg/startup
 	github.com/tidemarkmq/tidemark/pkg/telemetry => ../../pkg/telemetry
 	github.com/tidemarkmq/tidemark/pkg/topic => ../../pkg/topic
 	github.com/tidemarkmq/tidemark/schemas => ../../schemas

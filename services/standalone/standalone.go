@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/startup"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/services/admin"
 	"github.com/tidemarkmq/tidemark/services/frontend"
@@ -22,11 +23,19 @@ import (
 // Config configures the standalone broker. Zero values take the defaults
 // named on each field.
 type Config struct {
-	// MQTTAddr and WSAddr are the MQTT listeners (TCP and WebSocket);
-	// empty turns one off.
-	MQTTAddr, WSAddr string
-	// HTTPAddr serves /healthz, /readyz and /metrics; empty turns it off.
+	// Frontend and Sessiond are the frontend's and the session service's
+	// settings (their zero values take those services' defaults): the
+	// listeners, TLS, limits and authorization of the one, the offline
+	// queue, expiry check and node timeout of the other. Start sets their
+	// wiring (node, Kafka, Redis, topics, expiry, logger, metrics).
+	Frontend frontend.Config
+	Sessiond sessiond.Config
+	// HTTPAddr serves /healthz, /readyz and /metrics (and /debug/pprof with
+	// Pprof); empty turns it off.
 	HTTPAddr string
+	Pprof    bool
+	// KeepTopics skips creating the topics at start (they must exist).
+	KeepTopics bool
 	// DataDir holds the embedded Kafka's log and the Redis snapshot;
 	// default "./data".
 	DataDir string
@@ -38,25 +47,16 @@ type Config struct {
 	// Partitions of the messages, sessions and lifecycle topics when they
 	// are created; default 4.
 	Partitions int
-	// MaxQueued, QueueQoS0, DefaultExpiry and MaxExpiry are the session
-	// service's knobs (see sessiond.Config); QueueQoS0 is taken as given.
-	MaxQueued                int
-	QueueQoS0                bool
+	// TopicPrefix and KeyPrefix prefix every topic name and Redis key.
+	TopicPrefix, KeyPrefix string
+	// DefaultExpiry and MaxExpiry apply to the frontend and the session
+	// service alike (see sessiond.Config).
 	DefaultExpiry, MaxExpiry time.Duration
-	// NodeTimeout is the session service's node timeout (see
-	// sessiond.Config); default 10s. After a crash, the restarted broker's
-	// new incarnation ends the old one's connections at once.
-	NodeTimeout time.Duration
 	// ShutdownTimeout bounds each shutdown step; default 15s.
 	ShutdownTimeout time.Duration
 	// CleanerInterval is how often the embedded Kafka compacts and applies
 	// retention; default 1m.
 	CleanerInterval time.Duration
-	// Auth authenticates and authorizes clients (frontend.NewAuthorizer);
-	// nil lets everyone in, as the frontend library does.
-	Auth frontend.Authorizer
-	// Limits are the frontend's limits (zero fields: its defaults).
-	Limits frontend.Limits
 	// AdminAddr serves the admin API (empty: off); AdminTokenFile is its
 	// token file (required with it), ACLFile the ACL its explain applies
 	// (the frontend's), both reloaded every ReloadInterval.
@@ -105,7 +105,9 @@ func (c *Config) defaults() {
 // directory is writable, the embedded servers' addresses are loopback.
 func (c *Config) Validate() error {
 	c.defaults()
-	for _, l := range []struct{ name, addr string }{{"mqtt-addr", c.MQTTAddr}, {"ws-addr", c.WSAddr}, {"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr}, {"kafka-addr", c.KafkaAddr}, {"redis-addr", c.RedisAddr}} {
+	f := &c.Frontend
+	for _, l := range []struct{ name, addr string }{{"mqtt-addr", f.MQTTAddr}, {"ws-addr", f.WSAddr}, {"tls-addr", f.TLSAddr},
+		{"wss-addr", f.WSSAddr}, {"http-addr", c.HTTPAddr}, {"admin-addr", c.AdminAddr}, {"kafka-addr", c.KafkaAddr}, {"redis-addr", c.RedisAddr}} {
 		if err := telemetry.CheckListen(l.addr); err != nil {
 			return fmt.Errorf("%w: --%s: %w", ErrConfig, l.name, err)
 		}
@@ -118,7 +120,7 @@ func (c *Config) Validate() error {
 	if err := telemetry.CheckWritableDir(c.DataDir); err != nil {
 		return fmt.Errorf("%w: --data-dir: %w", ErrConfig, err)
 	}
-	if c.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 || c.NodeTimeout < 0 {
+	if c.Sessiond.MaxQueued < 0 || c.DefaultExpiry < 0 || c.MaxExpiry < 0 || c.Sessiond.NodeTimeout < 0 {
 		return fmt.Errorf("%w: negative limit", ErrConfig)
 	}
 	if c.AdminAddr != "" && c.AdminTokenFile == "" {
@@ -184,39 +186,34 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 	if s.redis, err = StartRedis(RedisConfig{Addr: cfg.RedisAddr, DataDir: cfg.DataDir, SnapshotInterval: time.Minute, Logger: cfg.Logger}); err != nil {
 		return nil, err
 	}
-	topics := frontend.DefaultTopics()
-	tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	err = session.EnsureTopics(tctx, s.kafka.Cluster(), topics, cfg.Partitions, cfg.retention())
-	if err != nil {
-		return nil, fmt.Errorf("create topics: %w", err)
+	topics := session.WithPrefix(cfg.TopicPrefix)
+	if !cfg.KeepTopics {
+		tctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err = startup.EnsureTopics(tctx, s.kafka.Cluster(), topics, cfg.Partitions, cfg.retention()); err != nil {
+			return nil, fmt.Errorf("create topics: %w", err)
+		}
 	}
 
 	reg := telemetry.NewRegistry()
-	s.sd, err = sessiond.New(sessiond.Config{
-		Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.redis.Addr(),
-		Topics:    topics,
-		MaxQueued: cfg.MaxQueued, QueueQoS0: cfg.QueueQoS0,
-		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry, NodeTimeout: cfg.NodeTimeout,
-		Logger: cfg.Logger, Registry: reg,
-	})
+	sdc := cfg.Sessiond
+	sdc.Node, sdc.Kafka, sdc.Redis, sdc.KeyPrefix, sdc.Topics = cfg.Node, s.kafka.Cluster(), s.redis.Addr(), cfg.KeyPrefix, topics
+	sdc.DefaultExpiry, sdc.MaxExpiry, sdc.Logger, sdc.Registry = cfg.DefaultExpiry, cfg.MaxExpiry, cfg.Logger, reg
+	s.sd, err = sessiond.New(sdc)
 	if err != nil {
 		return nil, fmt.Errorf("session service: %w", err)
 	}
-	s.fe, err = frontend.New(frontend.Config{
-		Node: cfg.Node, MQTTAddr: cfg.MQTTAddr, WSAddr: cfg.WSAddr,
-		Kafka: s.kafka.Cluster(), Redis: s.redis.Addr(), Topics: topics,
-		DefaultExpiry: cfg.DefaultExpiry, MaxExpiry: cfg.MaxExpiry,
-		Auth: cfg.Auth, Limits: cfg.Limits,
-		Logger: cfg.Logger, Registry: reg,
-	})
+	fec := cfg.Frontend
+	fec.Node, fec.Kafka, fec.Redis, fec.KeyPrefix, fec.Topics = cfg.Node, s.kafka.Cluster(), s.redis.Addr(), cfg.KeyPrefix, topics
+	fec.DefaultExpiry, fec.MaxExpiry, fec.Logger, fec.Registry = cfg.DefaultExpiry, cfg.MaxExpiry, cfg.Logger, reg
+	s.fe, err = frontend.New(fec)
 	if err != nil {
 		return nil, fmt.Errorf("frontend: %w", err)
 	}
 	if cfg.AdminAddr != "" {
 		s.adminRdb = redis.NewClient(&redis.Options{Addr: s.redis.Addr()})
 		s.admin, err = admin.New(admin.Config{
-			Addr: cfg.AdminAddr, Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.adminRdb, Topics: topics,
+			Addr: cfg.AdminAddr, Node: cfg.Node, Kafka: s.kafka.Cluster(), Redis: s.adminRdb, KeyPrefix: cfg.KeyPrefix, Topics: topics,
 			Nodes:     admin.LivenessNodes(s.sd.Nodes),
 			TokenFile: cfg.AdminTokenFile, ACLFile: cfg.ACLFile, ReloadInterval: cfg.ReloadInterval,
 			Logger: cfg.Logger, Registry: reg,
@@ -233,6 +230,9 @@ func Start(ctx context.Context, cfg Config) (_ *Server, err error) {
 		// The frontend's checks cover Kafka and Redis for both.
 		s.http = telemetry.NewHTTPServer(cfg.HTTPAddr, reg,
 			append(s.fe.Checks(), telemetry.ReadyCheck("sessiond", s.sd.Ready))...)
+		if cfg.Pprof {
+			s.http.EnablePprof()
+		}
 		if err = s.http.Start(); err != nil {
 			s.http = nil
 			return nil, err
@@ -264,7 +264,7 @@ func (s *Server) waitBound(ctx context.Context) error {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		if (s.cfg.MQTTAddr == "" || s.fe.Addr("mqtt") != nil) && (s.cfg.WSAddr == "" || s.fe.Addr("ws") != nil) {
+		if (s.cfg.Frontend.MQTTAddr == "" || s.fe.Addr("mqtt") != nil) && (s.cfg.Frontend.WSAddr == "" || s.fe.Addr("ws") != nil) {
 			return nil
 		}
 		select {

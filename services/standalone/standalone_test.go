@@ -11,12 +11,16 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tidemarkmq/tidemark/services/frontend"
+	"github.com/tidemarkmq/tidemark/services/sessiond"
 )
 
 func testConfig(dir string) Config {
 	return Config{
-		MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0", HTTPAddr: "127.0.0.1:0",
-		DataDir: dir, Node: "test", MaxQueued: 100, QueueQoS0: true,
+		Frontend: frontend.Config{MQTTAddr: "127.0.0.1:0", WSAddr: "127.0.0.1:0"},
+		Sessiond: sessiond.Config{MaxQueued: 100, QueueQoS0: true},
+		HTTPAddr: "127.0.0.1:0", DataDir: dir, Node: "test",
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	}
 }
@@ -128,7 +132,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 	}
 	defer held.Close()
 	cfg := testConfig(t.TempDir())
-	cfg.MQTTAddr = held.Addr().String()
+	cfg.Frontend.MQTTAddr = held.Addr().String()
 	if _, err := Start(context.Background(), cfg); !errors.Is(err, ErrConfig) {
 		t.Fatalf("err %v, want ErrConfig", err)
 	}
@@ -137,7 +141,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 func TestDataDirLockedWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	cfg := testConfig(dir)
-	cfg.MQTTAddr, cfg.WSAddr, cfg.HTTPAddr = "", "", ""
+	cfg.Frontend.MQTTAddr, cfg.Frontend.WSAddr, cfg.HTTPAddr = "", "", ""
 	s, err := Start(testCtx(t), cfg)
 	if err != nil {
 		t.Fatal(err)

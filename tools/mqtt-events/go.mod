@@ -14,6 +14,7 @@ require (
 )
 
 require (
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/google/uuid v1.6.0 // indirect
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
@@ -21,6 +22,8 @@ require (
 	github.com/segmentio/kafka-go v0.4.51 // indirect
 	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
 	github.com/tidemarkmq/tidemark/schemas v0.0.0 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
 	golang.org/x/text v0.23.0 // indirect
 )
 

@@ -25,8 +25,6 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	semconv "go.opentelemetry.io/otel/semconv/v1.43.0"
-
-	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
 // Config configures Setup. The standard OpenTelemetry environment variables
@@ -211,44 +209,4 @@ func newResource(cfg Config) (*resource.Resource, error) {
 		return nil, fmt.Errorf("trace resource: %w", err)
 	}
 	return res, nil
-}
-
-// Inject writes the trace context of ctx into rec's headers, replacing
-// earlier traceparent/tracestate headers. Without a span in ctx it adds
-// nothing.
-func Inject(ctx context.Context, rec *kafkalog.Record) {
-	c := recordCarrier{rec}
-	propagator.Inject(ctx, c)
-}
-
-// Extract returns ctx carrying the remote span context found in rec's
-// headers, to parent the spans of whoever processes the record.
-func Extract(ctx context.Context, rec *kafkalog.Record) context.Context {
-	return propagator.Extract(ctx, recordCarrier{rec})
-}
-
-// recordCarrier adapts a record's headers to the propagator.
-type recordCarrier struct{ rec *kafkalog.Record }
-
-func (c recordCarrier) Get(key string) string {
-	v, _ := c.rec.Header(key)
-	return string(v)
-}
-
-func (c recordCarrier) Set(key, value string) {
-	for i := range c.rec.Headers {
-		if c.rec.Headers[i].Key == key {
-			c.rec.Headers[i].Value = []byte(value)
-			return
-		}
-	}
-	c.rec.Headers = append(c.rec.Headers, kafkalog.Header{Key: key, Value: []byte(value)})
-}
-
-func (c recordCarrier) Keys() []string {
-	keys := make([]string, len(c.rec.Headers))
-	for i, h := range c.rec.Headers {
-		keys[i] = h.Key
-	}
-	return keys
 }

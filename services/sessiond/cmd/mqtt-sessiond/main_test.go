@@ -3,7 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 )
 
 func TestRunRejectsBadConfiguration(t *testing.T) {
@@ -27,26 +26,6 @@ func TestRunRejectsBadConfiguration(t *testing.T) {
 			err := run(tc.args)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got %v, want an error naming %q", err, tc.want)
-			}
-		})
-	}
-}
-
-func TestRetention(t *testing.T) {
-	cases := []struct {
-		name string
-		max  string
-		want string
-	}{
-		{"uncapped keeps the cluster default", "0s", "0s"},
-		{"short cap gets a week", "2h", "168h0m0s"},
-		{"long cap plus a day", "720h", "744h0m0s"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			d, _ := time.ParseDuration(tc.max)
-			if got := retention(d).String(); got != tc.want {
-				t.Fatalf("got %s want %s", got, tc.want)
 			}
 		})
 	}

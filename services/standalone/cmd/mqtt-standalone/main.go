@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/startup"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry"
 	"github.com/tidemarkmq/tidemark/pkg/telemetry/tracing"
+	"github.com/tidemarkmq/tidemark/services/admin"
 	"github.com/tidemarkmq/tidemark/services/frontend"
+	"github.com/tidemarkmq/tidemark/services/sessiond"
 	"github.com/tidemarkmq/tidemark/services/standalone"
 )
 
@@ -31,26 +33,17 @@ func main() {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("mqtt-standalone", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	// The frontend's, the session service's and the admin API's own flags,
+	// and the ones they share, as their binaries define them; then what
+	// only the standalone broker has.
+	common := startup.CommonFlags(fs, ":8080")
+	fe := frontend.RegisterFlags(fs)
+	sd := sessiond.RegisterFlags(fs)
+	adm := admin.RegisterFlags(fs)
 	var cfg standalone.Config
-	fs.StringVar(&cfg.MQTTAddr, "mqtt-addr", ":1883", "MQTT over TCP listen address (empty = off)")
-	fs.StringVar(&cfg.WSAddr, "ws-addr", ":8083", "MQTT over WebSocket listen address (empty = off)")
-	fs.StringVar(&cfg.HTTPAddr, "http-addr", ":8080", "health, readiness and metrics listen address (empty = off)")
 	fs.StringVar(&cfg.DataDir, "data-dir", "./data", "directory for the embedded Kafka log and Redis snapshot")
 	fs.StringVar(&cfg.KafkaAddr, "kafka-addr", "127.0.0.1:0", "embedded Kafka loopback address (port 0 = free port)")
 	fs.StringVar(&cfg.RedisAddr, "redis-addr", "127.0.0.1:0", "embedded Redis loopback address (port 0 = free port)")
-	fs.StringVar(&cfg.Node, "node", "", "node name in ops and events (default: host name)")
-	fs.IntVar(&cfg.MaxQueued, "max-queued", 1000, "offline queue bound per session (drop oldest beyond)")
-	fs.BoolVar(&cfg.QueueQoS0, "queue-qos0", true, "queue QoS 0 messages for offline sessions")
-	fs.DurationVar(&cfg.DefaultExpiry, "default-expiry", 2*time.Hour, "session expiry of MQTT 3.1.1 clean-session=false clients")
-	fs.DurationVar(&cfg.MaxExpiry, "max-expiry", 0, "cap on any session expiry (0 = none)")
-	fs.StringVar(&cfg.AdminAddr, "admin-addr", "", "admin API listen address (empty = off; needs --admin-tokens)")
-	fs.StringVar(&cfg.AdminTokenFile, "admin-tokens", "", "admin API token file: name, role (read or admin) and secret per line, reloaded on change")
-	fs.DurationVar(&cfg.NodeTimeout, "node-timeout", 10*time.Second, "silence after which a frontend is declared dead and its connections ended (node_down)")
-	otlp := fs.String("otlp-endpoint", "", "OTLP trace collector URL, e.g. http://127.0.0.1:4318 (protocol from OTEL_EXPORTER_OTLP_PROTOCOL; empty = OTEL_EXPORTER_OTLP_ENDPOINT, else no export)")
-	logFormat := fs.String("log-format", "text", "log format: text or json")
-	logLevel := fs.String("log-level", "info", "log level: debug, info, warn or error")
-	authOpts := frontend.AuthFlags(fs)
-	limits := frontend.LimitFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -61,17 +54,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
 		return 1
 	}
-	log, err := telemetry.NewLogger(*logFormat, *logLevel, stderr)
+	log, err := common.Logger(stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: --log-format/--log-level: %v\n", err)
 		return 1
 	}
-	cfg.Logger = log
-	cfg.ACLFile, cfg.ReloadInterval = authOpts.ACLFile, authOpts.ReloadInterval
+	fe.Apply(&cfg.Frontend)
+	sd.Apply(&cfg.Sessiond)
+	cfg.Logger, cfg.Node, cfg.HTTPAddr, cfg.Partitions = log, common.Node, common.HTTPAddr, common.Partitions
+	cfg.TopicPrefix, cfg.KeyPrefix = common.TopicPrefix, common.KeyPrefix
+	cfg.Pprof, cfg.KeepTopics = common.Pprof, !common.CreateTopics
+	cfg.DefaultExpiry, cfg.MaxExpiry = common.DefaultExpiry, common.MaxExpiry
+	cfg.AdminAddr, cfg.AdminTokenFile = adm.Addr, adm.TokenFile
+	cfg.ACLFile, cfg.ReloadInterval = fe.Auth.ACLFile, fe.Auth.ReloadInterval
 
 	ctx, stop := signal.NotifyContext(ctx, syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
-	stopTracing, err := tracing.Start(ctx, tracing.Config{Service: "mqtt-standalone", Node: cfg.Node, Endpoint: *otlp}, log)
+	stopTracing, err := tracing.Start(ctx, tracing.Config{Service: "mqtt-standalone", Node: cfg.Node, Endpoint: common.OTLPEndpoint}, log)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: --otlp-endpoint: %v\n", err)
 		return 1
@@ -82,11 +81,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
 		return 1
 	}
-	if cfg.Auth, err = frontend.NewAuthorizer(ctx, log, *authOpts); err != nil {
+	if cfg.Frontend.Auth, err = frontend.NewAuthorizer(ctx, log, *fe.Auth); err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)
 		return 1
 	}
-	cfg.Limits = *limits
 	srv, err := standalone.Start(ctx, cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "mqtt-standalone: %v\n", err)

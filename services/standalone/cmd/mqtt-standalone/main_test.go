@@ -3,12 +3,19 @@ package main
 import (
 	"bytes"
 	"context"
+	"flag"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tidemarkmq/tidemark/pkg/startup"
+	"github.com/tidemarkmq/tidemark/services/admin"
+	"github.com/tidemarkmq/tidemark/services/frontend"
+	"github.com/tidemarkmq/tidemark/services/sessiond"
 )
 
 // Bad start-up input must give one line naming the problem and exit 1,
@@ -60,5 +67,30 @@ func TestStartupErrors(t *testing.T) {
 				t.Fatalf("want one line, got %q", msg)
 			}
 		})
+	}
+}
+
+// TestHelpListsEveryServiceFlag: the standalone broker takes the flags of
+// the frontend, the session service and the admin API, and the ones they
+// share, from their one definition each; --help lists every one of them.
+func TestHelpListsEveryServiceFlag(t *testing.T) {
+	var out bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, io.Discard, &out); code != 0 {
+		t.Fatalf("--help exited %d", code)
+	}
+	fs := flag.NewFlagSet("sets", flag.ContinueOnError)
+	startup.CommonFlags(fs, "")
+	frontend.RegisterFlags(fs)
+	sessiond.RegisterFlags(fs)
+	admin.RegisterFlags(fs)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		if !strings.Contains(out.String(), "  -"+f.Name+" ") && !strings.Contains(out.String(), "  -"+f.Name+"\n") {
+			t.Errorf("--help does not list --%s", f.Name)
+		}
+	})
+	if n < 40 || !strings.Contains(out.String(), "-max-keepalive") {
+		t.Fatalf("%d shared flags, --help:\n%s", n, out.String())
 	}
 }

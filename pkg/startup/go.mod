@@ -1,0 +1,46 @@
+module github.com/tidemarkmq/tidemark/pkg/startup
+
+go 1.26.0
+
+require (
+	github.com/prometheus/client_golang v1.25.0
+	github.com/redis/go-redis/v9 v9.23.0
+	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
+	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/google/uuid v1.6.0 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pierrec/lz4/v4 v4.1.33 // indirect
+	github.com/prometheus/client_model v0.6.3 // indirect
+	github.com/prometheus/common v0.72.0 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	github.com/segmentio/kafka-go v0.4.51 // indirect
+	github.com/tidemarkmq/tidemark/pkg/mqtt v0.0.0 // indirect
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
+	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
+	github.com/xdg-go/scram v1.1.2 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+	go.opentelemetry.io/otel v1.47.0 // indirect
+	go.opentelemetry.io/otel/trace v1.47.0 // indirect
+	go.uber.org/atomic v1.12.0 // indirect
+	golang.org/x/sys v0.48.0 // indirect
+	golang.org/x/text v0.42.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
+
+replace (
+	github.com/tidemarkmq/tidemark/pkg/events => ../events
+	github.com/tidemarkmq/tidemark/pkg/kafkalog => ../kafkalog
+	github.com/tidemarkmq/tidemark/pkg/mqtt => ../mqtt
+	github.com/tidemarkmq/tidemark/pkg/session => ../session
+	github.com/tidemarkmq/tidemark/pkg/telemetry => ../telemetry
+	github.com/tidemarkmq/tidemark/pkg/tlsfiles => ../tlsfiles
+	github.com/tidemarkmq/tidemark/pkg/topic => ../topic
+	github.com/tidemarkmq/tidemark/schemas => ../../schemas
+)
