@@ -3,6 +3,7 @@ package e2e
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"flag"
 	"go/ast"
 	"go/parser"
 	"go/token"
@@ -15,6 +16,11 @@ import (
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/session/redisconn"
+	"github.com/tidemarkmq/tidemark/pkg/startup"
+	"github.com/tidemarkmq/tidemark/services/admin"
+	"github.com/tidemarkmq/tidemark/services/frontend"
+	"github.com/tidemarkmq/tidemark/services/sessiond"
 )
 
 // repoRoot is the repository, seen from this module.
@@ -113,5 +119,33 @@ func TestLicence(t *testing.T) {
 	}
 	if !strings.Contains(string(readme), "## Licence") || !strings.Contains(string(readme), "Apache License, Version 2.0") {
 		t.Error("README.md has no Licence section naming the Apache License, Version 2.0")
+	}
+}
+
+// TestReadmeDocumentsEveryFlag: every flag the services share (the flag
+// sets each main and the standalone broker register) appears in the
+// README's configuration reference, so a new flag cannot ship
+// undocumented.
+func TestReadmeDocumentsEveryFlag(t *testing.T) {
+	readme, err := os.ReadFile(filepath.Join(repoRoot, "README.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fs := flag.NewFlagSet("services", flag.ContinueOnError)
+	startup.CommonFlags(fs, "")
+	frontend.RegisterFlags(fs)
+	sessiond.RegisterFlags(fs)
+	admin.RegisterFlags(fs)
+	kafkalog.Flags(fs)
+	redisconn.Flags(fs)
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		if !strings.Contains(string(readme), "`--"+f.Name+"`") {
+			t.Errorf("README.md does not document --%s (%s)", f.Name, f.Usage)
+		}
+	})
+	if n < 60 {
+		t.Fatalf("only %d flags registered; the flag sets changed shape", n)
 	}
 }

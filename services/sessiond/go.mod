@@ -10,7 +10,7 @@ require (
 	github.com/tidemarkmq/tidemark/pkg/events v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/session v0.0.0
-	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0-00010101000000-000000000000
+	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
 	github.com/tidemarkmq/tidemark/services/admin v0.0.0

@@ -61,7 +61,7 @@ require (
 	github.com/redis/go-redis/v9 v9.23.0
 	github.com/tidemarkmq/tidemark/pkg/adminapi v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
-	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0-00010101000000-000000000000
+	github.com/tidemarkmq/tidemark/pkg/startup v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/telemetry v0.0.0
 	github.com/tidemarkmq/tidemark/services/admin v0.0.0
 	github.com/tidemarkmq/tidemark/services/frontend v0.0.0-00010101000000-000000000000
