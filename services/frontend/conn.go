@@ -98,6 +98,7 @@ type conn struct {
 	lastProgress *progressState // the last one logged
 	replaying    bool           // the replayer runs
 	ending       bool           // the end began (end.go)
+	acksAfterEnd bool           // the client's DISCONNECT ended it: answers still go out (end.go)
 	readerDone   bool
 	finalSent    bool
 	finalPos     map[int]int64 // router positions when the session left it

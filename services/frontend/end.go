@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"errors"
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
@@ -18,7 +19,9 @@ import (
 //     CONNACK is sent DISCONNECT with the reason code (the last word:
 //     nothing is written after it); the session leaves live delivery and its
 //     shares (their unfinished deliveries go to other members); the
-//     replayer is stopped; the reader stops at its read deadline.
+//     replayer is stopped; the reader stops at its read deadline. After
+//     the client's own DISCONNECT, the answers to what it sent before it
+//     still go out as their appends finish (flushAcks).
 //  2. endStep, once the reader, the replayer, and the publish and subscribe
 //     lanes are done: the final progress op (every record below the
 //     router positions at step 1 was offered to the session) and the
@@ -31,12 +34,19 @@ import (
 // beginEnd is step 1; called again while ending, it retries step 2.
 func (c *conn) beginEnd() {
 	if c.ending {
+		c.flushAcks()
 		c.endStep()
 		return
 	}
 	c.ending = true
 	_, code, send := closeReason(c.cause())
-	c.ctrl, c.heldQ2 = nil, nil
+	c.heldQ2 = nil
+	c.acksAfterEnd = errors.Is(c.cause(), ErrClientDisconnect)
+	if c.acksAfterEnd {
+		c.flushAcks()
+	} else {
+		c.ctrl = nil
+	}
 	if send && c.connacked.Load() && c.version == mqtt.V5 {
 		c.ctrl = append(c.ctrl, &mqtt.Disconnect{ReasonCode: code})
 		c.flush(nil, lastWordTimeout)
@@ -57,6 +67,19 @@ func (c *conn) beginEnd() {
 	c.endUnacked() // before leaveShares hands unacknowledged shared deliveries on
 	c.leaveShares()
 	c.endStep()
+}
+
+// flushAcks writes, after the client's own DISCONNECT, the answers to the
+// packets it sent before it (a PUBACK once its message is logged): the
+// client may wait for them before it closes, and without them it would
+// send the messages again. After any other cause nothing more is written
+// but the server's DISCONNECT.
+func (c *conn) flushAcks() {
+	if !c.acksAfterEnd {
+		c.ctrl = nil
+		return
+	}
+	c.flush(nil, lastWordTimeout)
 }
 
 // lastWordTimeout bounds the write of the server's DISCONNECT: a client

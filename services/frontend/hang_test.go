@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -56,4 +57,63 @@ func TestPingWhileAppendsHang(t *testing.T) {
 		t.Fatalf("stuck: got %v while its appends hang", p)
 	default:
 	}
+}
+
+// TestAcksAfterClientDisconnect: a client that sends QoS 1 PUBLISHes and
+// then DISCONNECT at once, while their appends are still under way, gets
+// every PUBACK before the socket closes; without them it would send the
+// messages again.
+func TestAcksAfterClientDisconnect(t *testing.T) {
+	for _, v := range []mqtt.Version{mqtt.V311, mqtt.V5} {
+		t.Run(v.String(), func(t *testing.T) {
+			s, log := newUnitServer(t, nil)
+			unhang := make(chan struct{})
+			log.unhang = unhang
+			c := dialPipe(t, s, v)
+			c.connect(&mqtt.Connect{ClientID: "leaver", CleanStart: true})
+			log.mu.Lock()
+			log.hang = func(r *kafkalog.Record) bool { return r.Topic == DefaultTopics().Messages }
+			log.mu.Unlock()
+			const n = 5
+			for i := range n {
+				c.send(&mqtt.Publish{Topic: "t/x", QoS: 1, PacketID: uint16(i + 1), Payload: []byte("m")})
+			}
+			c.send(&mqtt.Disconnect{})
+			// The appends are answered only once the DISCONNECT ended the
+			// connection.
+			deadline := time.Now().Add(5 * time.Second)
+			for !disconnected(s, "leaver") {
+				if time.Now().After(deadline) {
+					t.Fatal("the DISCONNECT was not handled")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			close(unhang)
+			acked := map[uint16]bool{}
+			for p := c.next(5 * time.Second); p != nil; p = c.next(5 * time.Second) {
+				ack, ok := p.(*mqtt.Puback)
+				if !ok {
+					t.Fatalf("got %v, want only PUBACKs", p)
+				}
+				acked[ack.PacketID] = true
+			}
+			if len(acked) != n {
+				t.Fatalf("%d of %d PUBACKs before the close", len(acked), n)
+			}
+			c.closed(5 * time.Second)
+		})
+	}
+}
+
+// disconnected reports whether the connection of clientID has its end's
+// cause set to the client's DISCONNECT.
+func disconnected(s *Server, clientID string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.clientID == clientID && errors.Is(c.cause(), ErrClientDisconnect) {
+			return true
+		}
+	}
+	return false
 }
