@@ -19,7 +19,11 @@ import (
 func TestPublishRightAfterSubscribe(t *testing.T) {
 	// 1,000 rounds per case, by 10 publisher-subscriber pairs at a time:
 	// each round waits for its message, and the log's latency would
-	// otherwise make the rounds add up to many minutes.
+	// otherwise make the rounds add up to many minutes. The load this
+	// puts on the machine is what makes the race likely: a frontend kept
+	// off the CPU finds the SUBSCRIBE and the record fetched from Kafka
+	// ready at once, and may dispatch the record first (router.joinRecent
+	// covers that).
 	const pairs, rounds = 10, 100
 	// The services run as processes of their own, as in production: in
 	// the test's process their goroutines would wait behind the clients'

@@ -77,6 +77,9 @@ type conn struct {
 	done               chan struct{} // closed when the end is complete
 	in                 inbox
 	pub, subLane, opsL lane
+	// routerSince is when the router last changed the connection's
+	// subscriptions (monotonic ns); guarded by the router's mu.
+	routerSince int64
 
 	// Owned by the loop.
 	out       *outbox

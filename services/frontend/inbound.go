@@ -270,7 +270,7 @@ func (c *conn) joinEarly(p *mqtt.Subscribe) *earlySubscribe {
 		e.joined[s.Filter] = sub
 	}
 	if len(plain) > 0 {
-		e.from = c.s.router.attach(c, plain)
+		e.from = c.s.router.joinRecent(c, plain)
 	}
 	return e
 }

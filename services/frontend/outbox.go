@@ -79,7 +79,12 @@ type outbox struct {
 	// scanned. Together with the router positions they give the cursor.
 	outstanding map[int]map[int64]struct{}
 	scanPos     map[int]int64
-	dirty       bool // delivery state changed since the last progress
+	// floor is the cursor the session service holds (at attach, then as
+	// logged): progress never reports less. A delivery offered from
+	// before the subscription's read (router.joinRecent) may sit below
+	// it; replaying from lower would send again what was acknowledged.
+	floor map[int]int64
+	dirty bool // delivery state changed since the last progress
 
 	// aliases maps topics to the aliases the client already knows;
 	// aliasMax is the client's Topic Alias Maximum.
@@ -154,7 +159,20 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 	for p, end := range sw {
 		o.scanPos[p] = replayStart(st, p, end)
 	}
+	o.logged(st.Cursor)
 	return rels
+}
+
+// logged raises the floor to a cursor the session service now holds.
+func (o *outbox) logged(cur map[int]int64) {
+	for p, n := range cur {
+		if f, ok := o.floor[p]; !ok || n > f {
+			if o.floor == nil {
+				o.floor = make(map[int]int64, len(cur))
+			}
+			o.floor[p] = n
+		}
+	}
 }
 
 // pendingQueue returns the offline queue references still to deliver: a
@@ -508,6 +526,11 @@ func (o *outbox) progress(pos, lost map[int]int64) (map[int]int64, []session.Inf
 	for p, offs := range o.outstanding {
 		for off := range offs {
 			lower(p, off)
+		}
+	}
+	for p, f := range o.floor {
+		if c, ok := cur[p]; ok && c < f {
+			cur[p] = f
 		}
 	}
 	var infl []session.Inflight

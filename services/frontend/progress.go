@@ -64,6 +64,7 @@ func (c *conn) tickProgress() {
 			return
 		}
 		c.lastProgress = now
+		c.out.logged(cur)
 		c.progressAt.Store(time.Now().UnixNano())
 	})
 }
