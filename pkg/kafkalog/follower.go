@@ -61,7 +61,7 @@ type Follower struct {
 	pos map[int]int64
 	hwm map[int]int64 // high watermark of the last fetch, per partition
 
-	// failing counts partitions in an error streak, so an outage that
+	// failing counts partitions in a loud error streak, so an outage that
 	// hits every partition logs one warning, not one per partition.
 	failing atomic.Int32
 }
@@ -106,18 +106,18 @@ func (f *Follower) Run(ctx context.Context) error {
 // the topic's metadata and offsets can be read.
 func (f *Follower) resolve(ctx context.Context) (map[int]int64, error) {
 	var b backoff
-	warned := false
+	var run streak
 	for {
 		start, err := f.resolveOnce(ctx)
 		if err == nil {
-			if warned {
+			if run.ok() {
 				f.log.Info("kafka reachable again")
 			}
 			return start, nil
 		}
-		if !warned {
-			f.log.Warn("follower cannot resolve start offsets; retrying", "err", err)
-			warned = true
+		const msg = "follower cannot resolve start offsets; retrying"
+		if run.fail(f.log, msg, "err", err) {
+			f.log.Warn(msg, "err", err, "for", time.Since(run.since).Round(time.Millisecond))
 		}
 		if !sleep(ctx, b.next()) {
 			return nil, ctx.Err()
@@ -167,15 +167,12 @@ func (f *Follower) gap(p int, from, to int64) {
 // follow is the fetch loop of one partition.
 func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 	var b backoff
-	streak := false
+	var run streak
 	for ctx.Err() == nil {
 		res, err := fetchOnce(ctx, f.c, f.opt.Topic, p, pos, f.opt.MaxWait)
 		if err == nil {
-			if streak {
-				streak = false
-				if f.failing.Add(-1) == 0 {
-					f.log.Info("kafka reachable again")
-				}
+			if run.ok() && f.failing.Add(-1) == 0 {
+				f.log.Info("kafka reachable again")
 			}
 			b.reset()
 			// The high watermark first, so Lag shows the backlog while
@@ -203,17 +200,15 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 				continue
 			}
 		}
-		if !streak {
-			streak = true
-			if f.failing.Add(1) == 1 {
-				f.log.Warn("follower fetch failing; retrying with back-off", "partition", p, "err", err)
-			}
+		const msg = "follower fetch failing; retrying with back-off"
+		if run.fail(f.log, msg, "partition", p, "err", err) && f.failing.Add(1) == 1 {
+			f.log.Warn(msg, "partition", p, "err", err, "for", time.Since(run.since).Round(time.Millisecond))
 		}
 		if !sleep(ctx, b.next()) {
 			break
 		}
 	}
-	if streak {
+	if run.ok() {
 		f.failing.Add(-1)
 	}
 }

@@ -107,24 +107,22 @@ func (g *Group) Run(ctx context.Context) error {
 		return fmt.Errorf("group %s: %w", g.opt.GroupID, err)
 	}
 	defer cg.Close()
-	failing := false
+	var run streak
 	for {
 		gen, err := cg.Next(ctx)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if err != nil {
-			// kafka-go backs off and rejoins by itself; report the
-			// first error of a streak only.
-			if !failing {
-				g.log.Warn("consumer group cannot join; retrying", "err", err)
-				failing = true
+			// kafka-go backs off and rejoins by itself.
+			const msg = "consumer group cannot join; retrying"
+			if run.fail(g.log, msg, "err", err) {
+				g.log.Warn(msg, "err", err, "for", time.Since(run.since).Round(time.Millisecond))
 			}
 			continue
 		}
-		if failing {
+		if run.ok() {
 			g.log.Info("consumer group joined again")
-			failing = false
 		}
 		g.startGeneration(ctx, gen)
 	}
@@ -203,12 +201,12 @@ func (g *Group) consume(ctx context.Context, p int, pos int64) {
 		pos = kafka.FirstOffset
 	}
 	var b backoff
-	streak := false
+	var run streak
 	for ctx.Err() == nil {
 		res, err := fetchOnce(ctx, g.c, g.opt.Topic, p, pos, 100*time.Millisecond)
 		if err == nil {
 			b.reset()
-			streak = false
+			run.ok()
 			for _, r := range res.recs {
 				if err := g.h.Handle(ctx, r); err != nil {
 					if ctx.Err() == nil {
@@ -232,9 +230,9 @@ func (g *Group) consume(ctx context.Context, p int, pos int64) {
 				continue
 			}
 		}
-		if !streak {
-			g.log.Warn("group fetch failing; retrying with back-off", "partition", p, "err", err)
-			streak = true
+		const msg = "group fetch failing; retrying with back-off"
+		if run.fail(g.log, msg, "partition", p, "err", err) {
+			g.log.Warn(msg, "partition", p, "err", err, "for", time.Since(run.since).Round(time.Millisecond))
 		}
 		if !sleep(ctx, b.next()) {
 			return

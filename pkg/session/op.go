@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 )
 
@@ -62,7 +63,7 @@ const (
 	// incarnation ends as a connection closed without DISCONNECT (reason
 	// node_down). Being in the partition orders it against every connect
 	// and disconnect of the partition's clients, and a rebuild replays it.
-	OpNodeDown = "node_down"
+	OpNodeDown = string(events.TerminateNodeDown)
 	// OpWill is appended by the session service when a delayed will is
 	// due; it publishes the will only if it is still pending at the op's
 	// epoch (a connect of the ClientID cancels it).
