@@ -162,11 +162,14 @@ func (c *conn) cause() error {
 	return c.err
 }
 
-// post puts fn (nil: just a wake-up) for the loop to run.
+// post puts fn for the loop to run; nil asks for a turn with nothing
+// else to do, one that runs even when the caller is the loop itself.
 func (c *conn) post(fn func()) {
 	c.in.mu.Lock()
 	if fn != nil {
 		c.in.results = append(c.in.results, fn)
+	} else {
+		c.in.again = true
 	}
 	start := c.in.kickLocked()
 	c.in.mu.Unlock()

@@ -25,6 +25,9 @@ type inbox struct {
 	mu      sync.Mutex
 	running bool // a loop goroutine is running or about to
 	stopped bool // the loop ended for good: nothing is taken any more
+	// again asks for one more turn with nothing new in the inbox: the
+	// outbox holds more than one turn writes (see conn.write).
+	again bool
 
 	packets []mqtt.Packet // from the reader, in wire order
 	results []func()      // lane results and other work, in order
@@ -93,17 +96,18 @@ func (in *inbox) take(b *batch) bool {
 	if in.stopped {
 		// The connection ended: what still arrives has nobody to act on it.
 		in.packets, in.results, in.live, in.replay = nil, nil, nil, nil
-		in.running = false
+		in.running, in.again = false, false
 		return false
 	}
 	b.packets, in.packets = in.packets, nil
 	b.results, in.results = in.results, nil
 	b.live, in.live = in.live, nil
 	b.replay, in.replay = in.replay, nil
-	if b.empty() {
+	if b.empty() && !in.again {
 		in.running = false
 		return false
 	}
+	in.again = false
 	return true
 }
 

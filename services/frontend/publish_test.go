@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -302,5 +303,35 @@ func TestReceiveMaximumInbound(t *testing.T) {
 	d, ok := c.next(5 * time.Second).(*mqtt.Disconnect)
 	if !ok || d.ReasonCode != mqtt.ReceiveMaximumExceeded {
 		t.Fatalf("want DISCONNECT 0x93, got %#v", d)
+	}
+}
+
+// TestBurstBeyondOneTurn: a burst of live deliveries larger than what one
+// turn of the loop writes (batchMax) all reach the client, with nothing
+// else happening on the connection: the loop continues by itself, without
+// waiting for a progress tick or another packet to wake it.
+func TestBurstBeyondOneTurn(t *testing.T) {
+	s, _ := newUnitServer(t, nil)
+	c := dialPipe(t, s, mqtt.V311)
+	c.connect(&mqtt.Connect{ClientID: "burst", CleanStart: true})
+	subscribe(t, c, 1, mqtt.Subscription{Filter: "burst/#", QoS: 0})
+	const n = 20 * batchMax
+	for i := range n {
+		feed(s, 0, int64(i), "burst/t", 0, "pub", strconv.Itoa(i))
+	}
+	timeout := time.After(10 * time.Second)
+	for i := range n {
+		var p *mqtt.Publish
+		select {
+		case pkt := <-c.pkts:
+			p, _ = pkt.(*mqtt.Publish)
+		case <-timeout:
+		}
+		if p == nil {
+			t.Fatalf("%d of %d deliveries of the burst arrived", i, n)
+		}
+		if string(p.Payload) != strconv.Itoa(i) {
+			t.Fatalf("delivery %d is %q: out of order", i, p.Payload)
+		}
 	}
 }
