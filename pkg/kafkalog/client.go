@@ -22,11 +22,15 @@ import (
 const requestTimeout = 10 * time.Second
 
 // newTransport returns a transport private to one component, so closing the
-// component closes its connections and nothing is shared by accident.
-func newTransport(c Cluster) *kafka.Transport {
+// component closes its connections and nothing is shared by accident. With
+// topics, its metadata cache holds only those: it is refreshed every
+// MetadataTTL, and on a cluster of many topics every refresh of all of them
+// costs a component that reads one topic far more than its reads.
+func newTransport(c Cluster, topics ...string) *kafka.Transport {
 	return &kafka.Transport{
-		DialTimeout: 5 * time.Second,
-		IdleTimeout: 30 * time.Second,
+		MetadataTopics: topics,
+		DialTimeout:    5 * time.Second,
+		IdleTimeout:    30 * time.Second,
 		// Short so leadership changes and restarts are noticed quickly.
 		MetadataTTL: 2 * time.Second,
 		ClientID:    "tidemark",

@@ -71,7 +71,7 @@ func NewFollower(c Cluster, opt FollowerOptions, handle func(*Record)) *Follower
 	if opt.MaxWait <= 0 {
 		opt.MaxWait = 50 * time.Millisecond
 	}
-	t := newTransport(c)
+	t := newTransport(c, opt.Topic)
 	return &Follower{
 		cluster: c, c: newClient(c, t), t: t, opt: opt, handle: handle,
 		log:   loggerOr(opt.Logger).With("topic", opt.Topic),

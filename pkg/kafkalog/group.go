@@ -75,7 +75,7 @@ func NewGroup(opt GroupOptions, h GroupHandler) *Group {
 	if opt.SessionTimeout <= 0 {
 		opt.SessionTimeout = 10 * time.Second
 	}
-	t := newTransport(opt.Cluster)
+	t := newTransport(opt.Cluster, opt.Topic)
 	return &Group{
 		opt: opt, h: h, t: t, c: newClient(opt.Cluster, t),
 		log: loggerOr(opt.Logger).With("group", opt.GroupID, "topic", opt.Topic),

@@ -69,16 +69,8 @@ func (r *Reader) ReadPacket(v Version) (Packet, error) {
 	if v != 0 && !v.valid() {
 		return nil, fmt.Errorf("read packet: version %d: %w", v, UnsupportedProtocolVersion)
 	}
-	if r.pos == r.end {
-		r.release()
-		// Block on a one-byte read so that an idle connection holds no
-		// buffer; the rest of the packet usually follows in one read.
-		if _, err := io.ReadFull(r.r, r.first[:]); err != nil {
-			return nil, err
-		}
-		r.buf = bufPool.Get().(*[readBufSize]byte)
-		r.buf[0] = r.first[0]
-		r.pos, r.end = 0, 1
+	if err := r.Await(); err != nil {
+		return nil, err
 	}
 	hdr := r.buf[r.pos]
 	// Remaining length: at most four bytes, minimally encoded.
@@ -137,6 +129,26 @@ func (r *Reader) ReadConnect() (*Connect, error) {
 		return nil, err
 	}
 	return p.(*Connect), nil
+}
+
+// Await returns when the first byte of the next packet has been read (at
+// once when it is buffered already), with the error of the read otherwise,
+// as ReadPacket would report it. It blocks on a one-byte read, so that an
+// idle connection holds no buffer (the rest of a packet usually follows in
+// one read), and in a small stack frame: a server that calls it before
+// ReadPacket idles with ReadPacket's larger frame off its stack.
+func (r *Reader) Await() error {
+	if r.pos < r.end {
+		return nil
+	}
+	r.release()
+	if _, err := io.ReadFull(r.r, r.first[:]); err != nil {
+		return err
+	}
+	r.buf = bufPool.Get().(*[readBufSize]byte)
+	r.buf[0] = r.first[0]
+	r.pos, r.end = 0, 1
+	return nil
 }
 
 // Buffered reports how many bytes are read ahead of the next packet.

@@ -66,6 +66,11 @@ type Config struct {
 	// MaxKeepAlive caps the Keep Alive of MQTT 5 clients (seconds, sent as
 	// Server Keep Alive; 3.1.x clients cannot be told); 0 = no cap.
 	MaxKeepAlive int
+	// LeanGCPercent is the garbage collector's GOGC while the frontend
+	// allocates little against its live heap, as when it holds many idle
+	// connections (pkg/startup/leanmem); 0 takes the default 25, a
+	// negative value keeps the usual GOGC all the time.
+	LeanGCPercent int
 	// DefaultExpiry is the session expiry of a 3.1.x CleanSession=0 client;
 	// default 2h. MaxExpiry caps any client's expiry; 0 = no cap.
 	DefaultExpiry, MaxExpiry time.Duration

@@ -240,33 +240,57 @@ func (c *conn) lostOffsets() map[int]int64 {
 	return out
 }
 
-// serve runs the connection to its end. It is the reader goroutine.
-func (s *Server) serve(nc net.Conn) {
+// serve takes a new connection up to its CONNACK (or its refusal), then
+// hands it to a reader goroutine of its own and returns. Everything before
+// the CONNACK (a TLS handshake, the connect op's append, the wait for the
+// session) runs deep in the crypto, Kafka and Redis clients and grows the
+// stack of the goroutine doing it; a goroutine keeps its stack as long as
+// it lives, and the reader lives as long as the connection, so it starts
+// afresh, with a stack sized for reading. release runs last, when the
+// connection is over.
+func (s *Server) serve(nc net.Conn, release func()) {
 	c := s.newConn(nc)
-	defer c.cancel()
 	s.m.connections.Inc()
-	defer s.m.connections.Dec()
+	end := func() {
+		c.cancel()
+		s.m.connections.Dec()
+		release()
+	}
 	if !s.track(c) {
 		nc.Close()
+		end()
 		return
 	}
-	defer s.untrack(c)
-
+	end = func() {
+		s.untrack(c)
+		c.cancel()
+		s.m.connections.Dec()
+		release()
+	}
 	r := mqtt.NewReader(nc, s.cfg.MaxPacketSize)
 	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 	cp, err := r.ReadConnect()
 	if err != nil {
 		s.lim.readFailed(err, true)
 		c.refuseUndecoded(err)
+		end()
 		return
 	}
-	st, ok := c.connectShallow(cp)
+	st, ok := c.traceConnect(cp)
 	if !ok {
+		end()
 		return
 	}
 	c.attach(st)
-	err = c.readLoop(r)
-	s.lim.readFailed(err, false)
+	go c.read(r, end)
+}
+
+// read is the reader goroutine of an accepted connection: it reads until
+// the connection ends, waits for the end to be complete, then runs end.
+func (c *conn) read(r *mqtt.Reader, end func()) {
+	defer end()
+	err := c.readLoop(r)
+	c.s.lim.readFailed(err, false)
 	if !errors.Is(err, ErrClientDisconnect) {
 		c.kill(err) // a DISCONNECT ends the connection when the loop handles it
 	}
@@ -280,21 +304,6 @@ func (s *Server) serve(nc net.Conn) {
 		c.endStep()
 	})
 	<-c.done
-}
-
-// connectShallow runs connect on a goroutine of its own and waits for it.
-// CONNECT's work (the op append, the wait for the session) runs deep in
-// the Kafka and Redis clients and grows the stack of whoever does it; the
-// reader's stack lives as long as the connection, so it should not be the
-// one: a short-lived goroutine's stack goes back to the runtime at once.
-func (c *conn) connectShallow(cp *mqtt.Connect) (st session.State, ok bool) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		st, ok = c.traceConnect(cp)
-	}()
-	<-done
-	return st, ok
 }
 
 // attach starts the session of an accepted connection: its subscriptions
@@ -345,7 +354,13 @@ func (c *conn) readLoop(r *mqtt.Reader) error {
 		if err := c.cause(); err != nil {
 			return err
 		}
-		p, err := r.ReadPacket(c.version)
+		// The connection idles in Await, whose stack frame is small
+		// (see serve on why the reader's stack matters).
+		err := r.Await()
+		var p mqtt.Packet
+		if err == nil {
+			p, err = r.ReadPacket(c.version)
+		}
 		if err != nil {
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {

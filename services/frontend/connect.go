@@ -14,8 +14,9 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/session"
 )
 
-// CONNECT is handled before the connection's loop exists: on a short-lived
-// goroutine (connectShallow), validated, logged as the connect op, waited
+// CONNECT is handled before the connection's loop exists: on the goroutine
+// that took the connection, before it hands it to its reader (serve),
+// validated, logged as the connect op, waited
 // for until the session service applied it, and answered with CONNACK.
 // Only an accepted connection gets a loop (conn.attach).
 

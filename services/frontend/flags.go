@@ -16,6 +16,7 @@ type Flags struct {
 	PublishRetry, HeartbeatInterval    time.Duration
 	ReceiveMaximum, TopicAliasMaximum  int
 	MaxPending, MaxKeepAlive           int
+	LeanGCPercent                      int
 	Auth                               *AuthOptions
 	Limits                             *Limits
 
@@ -41,6 +42,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.IntVar(&f.TopicAliasMaximum, "topic-alias-maximum", 64, "topic aliases an MQTT 5 client may use towards the broker (Topic Alias Maximum)")
 	fs.IntVar(&f.MaxPending, "max-pending", 10000, "messages waiting for one connection before it is closed as a slow consumer")
 	fs.IntVar(&f.MaxKeepAlive, "max-keepalive", 0, "cap on the keep alive of MQTT 5 clients in seconds, sent as Server Keep Alive (0: none)")
+	fs.IntVar(&f.LeanGCPercent, "lean-gc-percent", 25, "GOGC while the frontend allocates little against its live heap (idle connections), returning the rest to the OS; -1: off")
 	f.Auth = AuthFlags(fs)
 	f.Limits = LimitFlags(fs)
 	return f
@@ -67,6 +69,7 @@ func (f *Flags) Apply(cfg *Config) {
 	cfg.PublishRetry, cfg.HeartbeatInterval = f.PublishRetry, f.HeartbeatInterval
 	cfg.ReceiveMaximum, cfg.TopicAliasMaximum = f.ReceiveMaximum, f.TopicAliasMaximum
 	cfg.MaxPending, cfg.MaxKeepAlive = f.MaxPending, f.MaxKeepAlive
+	cfg.LeanGCPercent = f.LeanGCPercent
 	cfg.Limits = *f.Limits
 }
 

@@ -185,14 +185,32 @@ type pipeClient struct {
 	v    mqtt.Version
 	pkts chan mqtt.Packet
 	errc chan error
-	done chan struct{} // closed when the server's serve returned
+	done chan struct{} // closed when the server ended the connection
+}
+
+// connOf is the server's connection on nc, nil once it ended.
+func (s *Server) connOf(nc net.Conn) *conn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for c := range s.conns {
+		if c.nc == nc {
+			return c
+		}
+	}
+	return nil
 }
 
 func dialPipe(t *testing.T, s *Server, v mqtt.Version) *pipeClient {
 	t.Helper()
 	cs, ss := net.Pipe()
 	done := make(chan struct{})
-	go func() { defer close(done); s.serveConn(ss) }()
+	go func() {
+		defer close(done)
+		s.serveConn(ss) // returns once the connection is refused or read by its reader
+		if c := s.connOf(ss); c != nil {
+			<-c.done
+		}
+	}()
 	return newPacketClient(t, cs, v, done)
 }
 

@@ -342,6 +342,13 @@ func (c *conn) onSubscribe(p *earlySubscribe) error {
 	// cannot be logged.
 	isNew := make([]bool, len(granted))
 	prev := make(map[string]session.Subscription)
+	if len(c.subs) == 0 && len(granted) > 0 && c.out.owesNothing() {
+		// A session without subscriptions logs no progress (tickProgress),
+		// so the cursor it holds may be old: the first subscription logs
+		// one soon, lest a resume scan from there deliver what was
+		// published before it.
+		c.out.dirty = true
+	}
 	if c.subs == nil {
 		c.subs = make(map[string]session.Subscription)
 	}

@@ -94,23 +94,30 @@ type outbox struct {
 	maxPacket int
 }
 
+// newOutbox returns an empty outbox. Its maps are made when first written:
+// most connections idle, and an idle one should cost little.
 func newOutbox(window int) *outbox {
-	return &outbox{
-		inflight:    make(map[uint16]*inflight),
-		window:      max(window, 1),
-		outstanding: make(map[int]map[int64]struct{}),
-		scanPos:     make(map[int]int64),
-		replaying:   true,
-	}
+	return &outbox{window: max(window, 1), replaying: true}
 }
 
 func (o *outbox) hold(p int, off int64) {
 	m := o.outstanding[p]
 	if m == nil {
+		if o.outstanding == nil {
+			o.outstanding = make(map[int]map[int64]struct{})
+		}
 		m = make(map[int64]struct{})
 		o.outstanding[p] = m
 	}
 	m[off] = struct{}{}
+}
+
+// addInflight puts e in the inflight window under pid.
+func (o *outbox) addInflight(pid uint16, e *inflight) {
+	if o.inflight == nil {
+		o.inflight = make(map[uint16]*inflight)
+	}
+	o.inflight[pid] = e
 }
 
 func (o *outbox) release(d *delivery) {
@@ -146,7 +153,7 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 	o.dirty = true
 	var rels []mqtt.Packet
 	for _, e := range st.Inflight {
-		o.inflight[e.PacketID] = &inflight{qos: e.QoS, p: e.Partition, o: e.Offset, state: e.State}
+		o.addInflight(e.PacketID, &inflight{qos: e.QoS, p: e.Partition, o: e.Offset, state: e.State})
 		if e.State == session.InflightPubrec {
 			rels = append(rels, &mqtt.Pubrel{PacketID: e.PacketID})
 		} else {
@@ -155,6 +162,9 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 	}
 	for _, q := range pendingQueue(st) {
 		o.hold(q.Partition, q.Offset)
+	}
+	if len(sw) > 0 {
+		o.scanPos = make(map[int]int64, len(sw))
 	}
 	for p, end := range sw {
 		o.scanPos[p] = replayStart(st, p, end)
@@ -254,6 +264,9 @@ func (o *outbox) scanned(p int, next int64) {
 func (o *outbox) scanDone(p int) {
 	o.dirty = true
 	delete(o.scanPos, p)
+	if len(o.scanPos) == 0 {
+		o.scanPos = nil // the scan is over: let the map go
+	}
 }
 
 // writeBatch is what one turn of the loop writes of the deliveries.
@@ -342,7 +355,7 @@ func (o *outbox) take(now time.Time, allowed func(*delivery) bool) writeBatch {
 			if !d.tracked() {
 				e.o = -1 // retained copy or shared delivery: not logged as inflight
 			}
-			o.inflight[pid] = e
+			o.addInflight(pid, e)
 			if d.qos == 2 && d.tracked() {
 				b.q2out = append(b.q2out, inflightRef{pid: pid, p: e.p, o: e.o})
 			}
@@ -363,6 +376,20 @@ func (o *outbox) take(now time.Time, allowed func(*delivery) bool) writeBatch {
 		o.dirty = true
 	}
 	return b
+}
+
+// owesNothing reports whether nothing is queued, in flight, held or
+// being scanned: no delivery state that a cursor would have to keep.
+func (o *outbox) owesNothing() bool {
+	if o.queued() > 0 || len(o.inflight) > 0 || len(o.scanPos) > 0 {
+		return false
+	}
+	for _, offs := range o.outstanding {
+		if len(offs) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // more reports whether deliveries are waiting that the window lets through.

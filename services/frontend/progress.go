@@ -18,6 +18,7 @@ const idleProgress = 10 * time.Second
 func (s *Server) progressLoop(ctx context.Context) {
 	t := time.NewTicker(s.cfg.ProgressInterval)
 	defer t.Stop()
+	var conns []*conn // reused: with many connections, a copy per tick is garbage
 	for {
 		select {
 		case <-ctx.Done():
@@ -25,7 +26,7 @@ func (s *Server) progressLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		conns := make([]*conn, 0, len(s.clients))
+		conns = conns[:0]
 		for _, c := range s.clients {
 			conns = append(conns, c)
 		}
@@ -39,6 +40,7 @@ func (s *Server) progressLoop(ctx context.Context) {
 				c.post(c.tickProgress)
 			}
 		}
+		clear(conns) // hold no connection until the next tick
 	}
 }
 
@@ -46,6 +48,13 @@ func (s *Server) progressLoop(ctx context.Context) {
 // last one or one is still being appended.
 func (c *conn) tickProgress() {
 	if c.ending || c.progressBusy {
+		return
+	}
+	if len(c.subs) == 0 && c.out.owesNothing() {
+		// No cursor matters to a session that subscribes to nothing and
+		// owes nothing: its next subscription starts where the subscribe
+		// op says (its Cursor), and an idle connection logs nothing.
+		c.progressAt.Store(time.Now().UnixNano())
 		return
 	}
 	cur, infl := c.progressNow()

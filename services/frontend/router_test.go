@@ -201,3 +201,73 @@ func TestProgressKeepsTheLoggedCursor(t *testing.T) {
 		})
 	}
 }
+
+// TestNoProgressWithoutSubscriptions: a session that subscribes to nothing
+// and owes nothing logs no progress however often it is asked (an idle
+// connection costs no append); its first subscription asks for one at the
+// next tick, so the cursor it resumes from is not older than the
+// subscription.
+func TestNoProgressWithoutSubscriptions(t *testing.T) {
+	s, log := newUnitServer(t, nil)
+	c := dialPipe(t, s, mqtt.V5)
+	c.connect(&mqtt.Connect{ClientID: "quiet", CleanStart: false, Properties: mqtt.Properties{SessionExpiry: mqtt.Ptr(uint32(60))}})
+	sc := c.serverConn(t, s)
+	progressOps := func() int {
+		n := 0
+		for _, op := range log.ops(t) {
+			if op.Kind == session.OpProgress && op.ClientID == "quiet" {
+				n++
+			}
+		}
+		return n
+	}
+	// Once the resume's replay is over, the session owes nothing.
+	deadline := time.Now().Add(5 * time.Second)
+	for owes := true; owes; {
+		sc.inLoop(t, func(c *conn) { owes = c.replaying || !c.out.owesNothing() })
+		if time.Now().After(deadline) {
+			t.Fatal("the session still owes deliveries")
+		}
+	}
+	sc.opsL.waitIdle(t)
+	before := progressOps()
+	for range 3 {
+		sc.inLoop(t, func(c *conn) { c.tickProgress() })
+	}
+	sc.opsL.waitIdle(t)
+	if n := progressOps() - before; n != 0 {
+		t.Fatalf("%d progress ops of a session without subscriptions, want none", n)
+	}
+
+	sc.dirty.Store(false) // as the progress loop leaves it after a tick
+	subscribe(t, c, 1, mqtt.Subscription{Filter: "quiet/#", QoS: 1})
+	if !sc.dirty.Load() {
+		t.Fatal("the first subscription did not ask for a progress op")
+	}
+	sc.inLoop(t, func(c *conn) { c.tickProgress() })
+	deadline = time.Now().Add(5 * time.Second)
+	for progressOps() == before {
+		if time.Now().After(deadline) {
+			t.Fatal("no progress op after the first subscription")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitIdle waits until the lane has nothing queued or being appended.
+func (l *lane) waitIdle(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		l.mu.Lock()
+		idle := !l.running && len(l.queue) == 0 && l.busy == 0
+		l.mu.Unlock()
+		if idle {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the lane is still busy")
+		}
+		time.Sleep(time.Millisecond)
+	}
+}

@@ -26,6 +26,7 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
+	"github.com/tidemarkmq/tidemark/pkg/startup/leanmem"
 	"github.com/tidemarkmq/tidemark/services/frontend/wsnet"
 )
 
@@ -159,6 +160,9 @@ func (s *Server) Run(ctx context.Context) error {
 	// is still ending them is alive.
 	heartDone := make(chan struct{})
 	go func() { defer close(heartDone); s.heart.Run(pctx) }()
+	leanDone := make(chan struct{})
+	lean := leanmem.New(leanmem.Options{LeanPercent: s.cfg.LeanGCPercent, Logger: s.log})
+	go func() { defer close(leanDone); lean.Run(pctx) }()
 
 	var lwg sync.WaitGroup
 	for _, l := range lns {
@@ -180,6 +184,7 @@ func (s *Server) Run(ctx context.Context) error {
 	stopProgress()
 	<-progressDone
 	<-heartDone
+	<-leanDone
 	stopFollowers()
 	fwg.Wait()
 	s.signOff()
@@ -482,7 +487,8 @@ func (s *Server) accept(ln net.Listener) {
 	}
 }
 
-// serveConn serves one connection from any listener.
+// serveConn serves one connection from any listener; it returns once the
+// connection is refused or handed to its reader (serve).
 func (s *Server) serveConn(nc net.Conn) {
 	// Refused before the TLS handshake and before a goroutine waits for
 	// CONNECT: a full frontend spends as little as it can on the newcomer.
@@ -490,16 +496,16 @@ func (s *Server) serveConn(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	defer s.lim.releaseConn()
 	if tc, ok := nc.(*tls.Conn); ok {
 		_ = tc.SetDeadline(time.Now().Add(s.cfg.ConnectTimeout))
 		if err := tc.Handshake(); err != nil {
 			s.lim.readFailed(err, true) // a handshake that never ends is a slowloris too
 			s.log.Debug("tls handshake", "peer", nc.RemoteAddr(), "err", err)
 			nc.Close()
+			s.lim.releaseConn()
 			return
 		}
 		_ = tc.SetDeadline(time.Time{})
 	}
-	s.serve(nc)
+	s.serve(nc, s.lim.releaseConn)
 }
