@@ -56,7 +56,7 @@ type Config struct {
 	// take its data within it is a slow consumer. Default 10s.
 	WriteTimeout time.Duration
 	// MaxPending bounds the messages waiting for one connection (replay and
-	// live); beyond it the connection is closed as a slow consumer. Default 10000.
+	// live); beyond it the connection is closed as a slow consumer. Default 100000.
 	MaxPending int
 	// ReceiveMaximum is announced to MQTT 5 clients: the QoS 1/2 PUBLISHes a
 	// client may have unacknowledged towards this server. Default 1000.
@@ -115,7 +115,7 @@ func (c *Config) applyDefaults() error {
 		c.WriteTimeout = 10 * time.Second
 	}
 	if c.MaxPending <= 0 {
-		c.MaxPending = 10000
+		c.MaxPending = 100000
 	}
 	if c.ReceiveMaximum <= 0 || c.ReceiveMaximum > 65535 {
 		c.ReceiveMaximum = 1000

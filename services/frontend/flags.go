@@ -40,7 +40,7 @@ func RegisterFlags(fs *flag.FlagSet) *Flags {
 	fs.DurationVar(&f.HeartbeatInterval, "heartbeat-interval", time.Second, "how often this frontend beats on the nodes topic (keep it well below the session service's --node-timeout)")
 	fs.IntVar(&f.ReceiveMaximum, "receive-maximum", 1000, "unacknowledged QoS 1/2 PUBLISHes an MQTT 5 client may send (Receive Maximum)")
 	fs.IntVar(&f.TopicAliasMaximum, "topic-alias-maximum", 64, "topic aliases an MQTT 5 client may use towards the broker (Topic Alias Maximum)")
-	fs.IntVar(&f.MaxPending, "max-pending", 10000, "messages waiting for one connection before it is closed as a slow consumer")
+	fs.IntVar(&f.MaxPending, "max-pending", 100000, "messages waiting for one connection before it is closed as a slow consumer (a burst from the log can hand one subscriber tens of thousands at once)")
 	fs.IntVar(&f.MaxKeepAlive, "max-keepalive", 0, "cap on the keep alive of MQTT 5 clients in seconds, sent as Server Keep Alive (0: none)")
 	fs.IntVar(&f.LeanGCPercent, "lean-gc-percent", 25, "GOGC while the frontend allocates little against its live heap (idle connections), returning the rest to the OS; -1: off")
 	f.Auth = AuthFlags(fs)

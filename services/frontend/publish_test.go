@@ -309,17 +309,26 @@ func TestReceiveMaximumInbound(t *testing.T) {
 // TestBurstBeyondOneTurn: a burst of live deliveries larger than what one
 // turn of the loop writes (batchMax) all reach the client, with nothing
 // else happening on the connection: the loop continues by itself, without
-// waiting for a progress tick or another packet to wake it.
+// waiting for a progress tick or another packet to wake it. A second case:
+// a burst the size the log hands a frontend at once (fetches of up to
+// 4 MiB per partition: tens of thousands of small records for one
+// subscriber) does not make a client that reads all the while a slow
+// consumer under the default bound.
 func TestBurstBeyondOneTurn(t *testing.T) {
+	for _, n := range []int{20 * batchMax, 30000} {
+		t.Run(strconv.Itoa(n), func(t *testing.T) { testBurst(t, n) })
+	}
+}
+
+func testBurst(t *testing.T, n int) {
 	s, _ := newUnitServer(t, nil)
 	c := dialPipe(t, s, mqtt.V311)
 	c.connect(&mqtt.Connect{ClientID: "burst", CleanStart: true})
 	subscribe(t, c, 1, mqtt.Subscription{Filter: "burst/#", QoS: 0})
-	const n = 20 * batchMax
 	for i := range n {
 		feed(s, 0, int64(i), "burst/t", 0, "pub", strconv.Itoa(i))
 	}
-	timeout := time.After(10 * time.Second)
+	timeout := time.After(30 * time.Second)
 	for i := range n {
 		var p *mqtt.Publish
 		select {
