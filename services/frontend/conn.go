@@ -251,21 +251,19 @@ func (c *conn) lostOffsets() map[int]int64 {
 func (s *Server) serve(nc net.Conn, release func()) {
 	c := s.newConn(nc)
 	s.m.connections.Inc()
+	tracked := s.track(c)
 	end := func() {
+		if tracked {
+			s.untrack(c)
+		}
 		c.cancel()
 		s.m.connections.Dec()
 		release()
 	}
-	if !s.track(c) {
+	if !tracked {
 		nc.Close()
 		end()
 		return
-	}
-	end = func() {
-		s.untrack(c)
-		c.cancel()
-		s.m.connections.Dec()
-		release()
 	}
 	r := mqtt.NewReader(nc, s.cfg.MaxPacketSize)
 	_ = nc.SetReadDeadline(time.Now().Add(s.cfg.ConnectTimeout))

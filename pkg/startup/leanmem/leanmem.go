@@ -41,8 +41,14 @@ type Tuner struct {
 	opt     Options
 	usual   int // the GC percent the process had at start (GOGC or 100)
 	lean    bool
+	quiets  int // quiet samples in a row
 	samples []metrics.Sample
 }
+
+// quietSamples is how many quiet samples in a row make the process quiet:
+// a short lull between two bursts does not switch the collector, nor pay
+// the full collection that returning memory to the OS costs.
+const quietSamples = 2
 
 const (
 	allocsMetric = "/gc/heap/allocs:bytes"
@@ -89,7 +95,7 @@ func (t *Tuner) Run(ctx context.Context) {
 		case <-tick.C:
 		}
 		cur := t.read()
-		t.setLean(t.quiet(cur.allocs-prev.allocs, cur.live))
+		t.observe(t.quiet(cur.allocs-prev.allocs, cur.live))
 		prev = cur
 	}
 }
@@ -113,6 +119,17 @@ func (t *Tuner) read() sample {
 func (t *Tuner) quiet(allocs, live uint64) bool {
 	perMinute := float64(allocs) * float64(time.Minute) / float64(t.opt.Interval)
 	return live > 0 && perMinute < t.opt.QuietPerMinute*float64(live)
+}
+
+// observe takes one sample's verdict: quietSamples quiet ones in a row make
+// the collector lean, one busy one gives it its usual pace back.
+func (t *Tuner) observe(quiet bool) {
+	if quiet {
+		t.quiets++
+	} else {
+		t.quiets = 0
+	}
+	t.setLean(t.quiets >= quietSamples)
 }
 
 func (t *Tuner) setLean(lean bool) {

@@ -28,6 +28,26 @@ func TestQuiet(t *testing.T) {
 	}
 }
 
+// TestObserveNeedsQuietInARow: one quiet sample between busy ones leaves
+// the collector at its usual pace; two in a row make it lean; one busy
+// sample ends that.
+func TestObserveNeedsQuietInARow(t *testing.T) {
+	if gogc() != 100 {
+		t.Skipf("GOGC is %d here; the test expects the default", gogc())
+	}
+	tu := New(Options{})
+	tu.usual = 100
+	defer tu.setLean(false)
+	for i, step := range []struct{ quiet, lean bool }{
+		{true, false}, {false, false}, {true, false}, {true, true}, {true, true}, {false, false},
+	} {
+		tu.observe(step.quiet)
+		if tu.lean != step.lean || (gogc() == 25) != step.lean {
+			t.Fatalf("after sample %d (quiet %v): lean %v, GOGC %d; want lean %v", i, step.quiet, tu.lean, gogc(), step.lean)
+		}
+	}
+}
+
 // gogc is the collector's current GC percent.
 func gogc() uint64 {
 	s := []metrics.Sample{{Name: "/gc/gogc:percent"}}
