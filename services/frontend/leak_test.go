@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/goleak"
 
@@ -134,14 +133,7 @@ func TestRunLeavesNothingRunning(t *testing.T) {
 // only it can be told to hold a LeaveGroup request; the frontend talks to
 // it with the production client code.
 func TestLeftShareJoinedByRun(t *testing.T) {
-	topics := DefaultTopics()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(4, topics.Messages, topics.Sessions, topics.Lifecycle),
-		kfake.SeedTopics(1, topics.Retained))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := newKfake(t)
 	cluster.ControlKey(kmsg.LeaveGroup.Int16(), func(kmsg.Request) (kmsg.Response, error, bool) {
 		cluster.KeepControl()
 		cluster.SleepControl(func() { time.Sleep(3 * time.Second) })

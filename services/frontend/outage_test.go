@@ -21,14 +21,7 @@ import (
 // (kfake) stands in for the cluster, because the shared one must never be
 // disturbed; the frontend talks to it with the production client code.
 func TestKafkaOutageNoFalseAck(t *testing.T) {
-	topics := DefaultTopics()
-	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
-		kfake.SeedTopics(4, topics.Messages, topics.Sessions, topics.Lifecycle),
-		kfake.SeedTopics(1, topics.Retained))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	t.Cleanup(cluster.Close)
+	cluster := newKfake(t)
 
 	var down atomic.Bool
 	refused := make(chan struct{}, 1024)
@@ -95,4 +88,19 @@ func TestKafkaOutageNoFalseAck(t *testing.T) {
 	}
 	sub.send(&mqtt.Puback{PacketID: m.PacketID})
 	sub.quiet(500 * time.Millisecond)
+}
+
+// newKfake starts an in-process Kafka-protocol server holding the default
+// topics, closed with the test.
+func newKfake(t *testing.T) *kfake.Cluster {
+	t.Helper()
+	topics := DefaultTopics()
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1),
+		kfake.SeedTopics(4, topics.Messages, topics.Sessions, topics.Lifecycle),
+		kfake.SeedTopics(1, topics.Retained))
+	if err != nil {
+		t.Fatalf("kfake: %v", err)
+	}
+	t.Cleanup(cluster.Close)
+	return cluster
 }

@@ -306,13 +306,7 @@ func (o *outbox) take(now time.Time, allowed func(*delivery) bool) writeBatch {
 	o.resend = nil
 	sent := 0
 	for sent < batchMax {
-		var d *delivery
-		switch {
-		case len(o.replay) > 0:
-			d = o.replay[0]
-		case !o.replaying && len(o.live) > 0:
-			d = o.live[0]
-		}
+		d := o.next()
 		if d == nil {
 			break
 		}
@@ -397,14 +391,20 @@ func (o *outbox) more() bool {
 	if len(o.resend) > 0 {
 		return true
 	}
-	var next *delivery
+	next := o.next()
+	return next != nil && (next.qos == 0 || !o.windowFull())
+}
+
+// next is the delivery to write next: replayed ones first, live ones once
+// the replay is over; nil when none is waiting.
+func (o *outbox) next() *delivery {
 	switch {
 	case len(o.replay) > 0:
-		next = o.replay[0]
+		return o.replay[0]
 	case !o.replaying && len(o.live) > 0:
-		next = o.live[0]
+		return o.live[0]
 	}
-	return next != nil && (next.qos == 0 || !o.windowFull())
+	return nil
 }
 
 func (o *outbox) windowFull() bool {

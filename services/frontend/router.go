@@ -1,6 +1,7 @@
 package frontend
 
 import (
+	"slices"
 	"sync"
 	"time"
 
@@ -191,6 +192,11 @@ func (r *router) joinRecent(c *conn, subs []session.Subscription) map[int]int64 
 	for p, rr := range r.recent {
 		rr.since(since, func(rec *kafkalog.Record) {
 			name := string(rec.Key)
+			// Most recent records match none of the new filters: decode
+			// only those that do, as this runs under the router's lock.
+			if !slices.ContainsFunc(subs, func(s session.Subscription) bool { return topic.Match(s.Filter, name) }) {
+				return
+			}
 			msg := decodeMessage(rec)
 			if msg.retain {
 				return

@@ -258,13 +258,7 @@ func TestNoProgressWithoutSubscriptions(t *testing.T) {
 func (l *lane) waitIdle(t *testing.T) {
 	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	for {
-		l.mu.Lock()
-		idle := !l.running && len(l.queue) == 0 && l.busy == 0
-		l.mu.Unlock()
-		if idle {
-			return
-		}
+	for !l.idle() {
 		if time.Now().After(deadline) {
 			t.Fatal("the lane is still busy")
 		}
