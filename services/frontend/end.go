@@ -56,12 +56,8 @@ func (c *conn) beginEnd() {
 	// counted, though not sent. Nothing is offered after this.
 	c.in.mu.Lock()
 	c.in.closing = true
-	live := c.in.live
-	c.in.live = nil
 	c.in.mu.Unlock()
-	for _, d := range live {
-		c.out.addLive(d)
-	}
+	c.pullLive()
 	c.cancel() // the replayer stops
 	c.attached.Store(false)
 	c.endUnacked() // before leaveShares hands unacknowledged shared deliveries on
