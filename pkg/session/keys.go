@@ -88,8 +88,9 @@ func (k Keys) Incarnations(n int) string { return k.Prefix + "incs:" + tag(n) }
 // of the incarnations declared down in sessions partition n.
 func (k Keys) Down(n int) string { return k.Prefix + "down:" + tag(n) }
 
-// Wills is the sorted set (score = due, unix ms) of the offline sessions of
-// sessions partition n whose will waits out its Will Delay Interval.
+// Wills is the sorted set (score = due, unix ms) of the sessions of
+// sessions partition n with a will waiting: out its Will Delay Interval
+// while offline, or for word of a superseded connection's end.
 func (k Keys) Wills(n int) string { return k.Prefix + "wills:" + tag(n) }
 
 // WillMarks is the hash will id -> "p:o" of the wills of sessions

@@ -208,7 +208,7 @@ func testApplyBatchRecordsEachOffset(t *testing.T, rdb redis.UniversalClient) {
 	}
 	for _, c := range cases {
 		one, _ := w.Meta(ctx, 1, c.cid)
-		if m := metas[c.cid]; m == nil || *m != *one {
+		if m := metas[c.cid]; m == nil || !reflect.DeepEqual(m, one) {
 			t.Fatalf("Metas[%s] = %+v, Meta = %+v", c.cid, m, one)
 		}
 	}
@@ -339,11 +339,11 @@ func testMetaKeepsConnectDetails(t *testing.T, rdb redis.UniversalClient) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got == nil || *got != want {
+	if got == nil || !reflect.DeepEqual(*got, want) {
 		t.Fatalf("meta %+v, want %+v", got, want)
 	}
 	metas, err := session.NewReaderOptions(rdb, opt).Metas(ctx, 1, []string{"c", "none"})
-	if err != nil || metas["none"] != nil || metas["c"] == nil || *metas["c"] != want {
+	if err != nil || metas["none"] != nil || metas["c"] == nil || !reflect.DeepEqual(*metas["c"], want) {
 		t.Fatalf("metas %v %v", metas, err)
 	}
 }
@@ -441,14 +441,16 @@ func testIncarnationIndex(t *testing.T, rdb redis.UniversalClient) {
 }
 
 // testDelayedWill: a pending will lives in the session hash and is due in
-// the partition's will set while the session is offline.
+// the partition's will set while the session is offline; a superseded
+// will is due at its deadline, online or not, whichever comes first.
 func testDelayedWill(t *testing.T, rdb redis.UniversalClient) {
 	w := session.NewWriter(rdb, session.Options{Prefix: redistest.Prefix(t, rdb)})
 	ctx := context.Background()
 	will := &session.Will{Topic: "w/t", Payload: []byte{0, 'x'}, QoS: 1, Retain: true, Props: []byte{1, 1}, Delay: 5}
-	put := func(off int64, online bool, due int64) {
+	put := func(off int64, online bool, due int64, sup []session.SupersededWill) {
 		t.Helper()
-		m := &session.Meta{Epoch: 1, Online: online, Will: will, WillDue: due, WillParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Inc: "i"}
+		m := &session.Meta{Epoch: 1, Online: online, Will: will, WillDue: due, WillParent: "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", Inc: "i",
+			Superseded: sup}
 		if err := applyOne(ctx, w, 0, off, func(tx *session.Tx) { tx.PutSession("c", m) }); err != nil {
 			t.Fatal(err)
 		}
@@ -460,20 +462,25 @@ func testDelayedWill(t *testing.T, rdb redis.UniversalClient) {
 		wantDue      []string
 		wantPending  int64
 		deleteBefore bool
+		superseded   []session.SupersededWill
 	}{
-		{"online: armed, not scheduled", true, 0, 100, nil, 0, false},
-		{"offline, not yet due", false, 500, 100, nil, 1, false},
-		{"offline, due", false, 500, 500, []string{"c"}, 1, false},
-		{"deleted", false, 500, 500, nil, 0, true},
+		{"online: armed, not scheduled", true, 0, 100, nil, 0, false, nil},
+		{"offline, not yet due", false, 500, 100, nil, 1, false, nil},
+		{"offline, due", false, 500, 500, []string{"c"}, 1, false, nil},
+		{"deleted", false, 500, 500, nil, 0, true, nil},
+		{"online, superseded will not yet due", true, 0, 299, nil, 1, false, []session.SupersededWill{{Epoch: 0, Inc: "j", Will: will, Due: 300}}},
+		{"online, superseded will due", true, 0, 300, []string{"c"}, 1, false, []session.SupersededWill{{Epoch: 0, Inc: "j", Will: will, Due: 300}}},
+		{"offline, superseded will first", false, 500, 400, []string{"c"}, 1, false, []session.SupersededWill{{Epoch: 0, Inc: "j", Will: will, Due: 400}, {Epoch: 0, Due: 900}}},
 	}
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			put(int64(10+2*i), tc.online, tc.due)
+			put(int64(10+2*i), tc.online, tc.due, tc.superseded)
 			if tc.deleteBefore {
 				if err := applyOne(ctx, w, 0, int64(11+2*i), func(tx *session.Tx) { tx.Delete("c") }); err != nil {
 					t.Fatal(err)
 				}
-			} else if m, err := w.Meta(ctx, 0, "c"); err != nil || !reflect.DeepEqual(m.Will, will) || m.WillDue != tc.due || m.Inc != "i" || m.WillParent == "" {
+			} else if m, err := w.Meta(ctx, 0, "c"); err != nil || !reflect.DeepEqual(m.Will, will) || m.WillDue != tc.due || m.Inc != "i" || m.WillParent == "" ||
+				!reflect.DeepEqual(m.Superseded, tc.superseded) || m.Holds("j") != (len(tc.superseded) > 0) || m.Holds("i") != tc.online {
 				t.Fatalf("meta %+v %v", m, err)
 			}
 			due, err := w.DueWills(ctx, 0, tc.now)

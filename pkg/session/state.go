@@ -37,6 +37,68 @@ type Meta struct {
 	// tracestate) of the connect that carried the will: its publication,
 	// possibly by another process much later, joins that trace.
 	WillParent, WillState string
+	// Superseded are the no-delay wills of earlier connections taken over
+	// while online, before their end was known: a connection superseded
+	// before its CONNACK owes no will, and only its own frontend can say
+	// whether it sent that CONNACK.
+	Superseded []SupersededWill
+}
+
+// SupersededWill is the will of a connection taken over while online,
+// waiting for word of that connection's end: its disconnect op publishes
+// it, or drops it when the op says the connection was never accepted; the
+// node_down of its frontend incarnation publishes it, and so does Due
+// when neither came.
+type SupersededWill struct {
+	Epoch  int64  `json:"epoch"`
+	Conn   string `json:"conn"`
+	Node   string `json:"node"`
+	Inc    string `json:"inc,omitempty"`
+	Proto  byte   `json:"proto"`
+	Will   *Will  `json:"will"`
+	Parent string `json:"parent,omitempty"`
+	State  string `json:"state,omitempty"`
+	Due    int64  `json:"due"` // unix ms
+}
+
+// Holder returns the session of the connection that held w, as far as a
+// will's publication needs it.
+func (w *SupersededWill) Holder() *Meta {
+	return &Meta{Epoch: w.Epoch, Conn: w.Conn, Node: w.Node, Inc: w.Inc, Proto: w.Proto,
+		Will: w.Will, WillParent: w.Parent, WillState: w.State}
+}
+
+// NextWill is when the session's next will falls due (unix ms): its own
+// delayed will while offline, or a superseded one's deadline; 0: none.
+func (m *Meta) NextWill() int64 {
+	var next int64
+	if !m.Online && m.Will != nil && m.WillDue > 0 {
+		next = m.WillDue
+	}
+	for _, w := range m.Superseded {
+		if next == 0 || w.Due < next {
+			next = w.Due
+		}
+	}
+	return next
+}
+
+// Holds reports whether the session still has something on frontend
+// incarnation inc: its connection, or a superseded will whose end only
+// inc can tell.
+func (m *Meta) Holds(inc string) bool {
+	if m == nil || inc == "" {
+		return false
+	}
+	if m.Online && m.Inc == inc {
+		return true
+	}
+	for _, w := range m.Superseded {
+		if w.Inc == inc {
+			return true
+		}
+	}
+	return false
 }
 
 // Resumable reports whether a new connection may take the session over
@@ -53,6 +115,7 @@ func (m *Meta) fields() map[string]any {
 		"username": m.Username, "peer": m.Peer, "keepalive": int(m.Keepalive),
 		"inc": m.Inc, "will": willJSON(m.Will), "will_due": m.WillDue,
 		"will_parent": m.WillParent, "will_state": m.WillState,
+		"superseded": supersededJSON(m.Superseded),
 	}
 }
 
@@ -60,9 +123,20 @@ func willJSON(w *Will) string {
 	if w == nil {
 		return ""
 	}
-	b, err := json.Marshal(w)
+	return mustJSON(w)
+}
+
+func supersededJSON(s []SupersededWill) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return mustJSON(s)
+}
+
+// mustJSON encodes wills, which hold only marshalable types.
+func mustJSON(v any) string {
+	b, err := json.Marshal(v)
 	if err != nil {
-		// Will holds only marshalable types; this cannot happen.
 		panic(fmt.Sprintf("marshal will: %v", err))
 	}
 	return string(b)
@@ -112,6 +186,11 @@ func parseMeta(h map[string]string) (*Meta, error) {
 		m.Will = new(Will)
 		if jerr := json.Unmarshal([]byte(w), m.Will); jerr != nil {
 			err = fmt.Errorf("field will: %w", jerr)
+		}
+	}
+	if w := h["superseded"]; w != "" && err == nil {
+		if jerr := json.Unmarshal([]byte(w), &m.Superseded); jerr != nil {
+			err = fmt.Errorf("field superseded: %w", jerr)
 		}
 	}
 	if err != nil {

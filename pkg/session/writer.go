@@ -282,8 +282,8 @@ type Tx struct {
 
 // PutSession replaces the session hash with m (Applied and Partition are
 // set from the op), registers the client in its partition, and schedules
-// or cancels its expiry and its delayed will: an offline session with
-// ExpiresAt > 0 (WillDue > 0) is scheduled.
+// or cancels its expiry and its wills: an offline session with
+// ExpiresAt > 0 is scheduled to expire, and any session at its NextWill.
 func (t *Tx) PutSession(cid string, m *Meta) {
 	m.Applied = t.offset
 	m.Partition = t.partition
@@ -293,7 +293,7 @@ func (t *Tx) PutSession(cid string, m *Meta) {
 	t.p.SAdd(t.ctx, t.k.Part(t.partition), cid)
 	t.p.ZAdd(t.ctx, t.k.Index(t.partition), redis.Z{Member: cid})
 	t.schedule(t.k.Expiry(t.partition), cid, !m.Online, m.ExpiresAt)
-	t.schedule(t.k.Wills(t.partition), cid, !m.Online, m.WillDue)
+	t.schedule(t.k.Wills(t.partition), cid, true, m.NextWill())
 }
 
 // schedule adds cid to the due set key at `at` when on and at > 0, and

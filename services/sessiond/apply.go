@@ -1,6 +1,7 @@
 package sessiond
 
 import (
+	"slices"
 	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
@@ -115,7 +116,7 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		if m == nil || m.Epoch != op.Epoch || m.Online {
 			return outcome{result: resultStale}
 		}
-		var wills []willPub
+		wills := s.supersededEnd(b, cid, m, s.cfg.Node)
 		if pending(m) {
 			// The session ends before the will's delay did [MQTT-3.1.2-8].
 			wills = append(wills, s.publishWill(b, cid, m, s.cfg.Node, events.WillSessionEnded))
@@ -123,19 +124,18 @@ func (s *Service) decide(b *batch, op *session.Op, in input, follow map[int]int6
 		b.add(events.SessionTerminated, s.cfg.Node, cid, &events.Terminated{
 			Session: sess(m, cid, "", s.cfg.Node), Reason: events.TerminateExpired,
 		})
-		return outcome{leave: true, tx: func(tx *session.Tx) { tx.Delete(cid) }, state: stateNone, result: resultApplied, wills: wills}
+		return outcome{leave: true, tx: func(tx *session.Tx) { releaseGone(tx, cid, m, nil); tx.Delete(cid) },
+			state: stateNone, result: resultApplied, wills: wills}
 	case session.OpAdminDiscard:
 		return s.decideAdminDiscard(b, op, m)
 	case session.OpAdminUnsubscribe:
 		return s.decideAdminUnsubscribe(b, op, m)
 	case session.OpWill:
-		if m == nil || m.Epoch != op.Epoch || m.Online || !pending(m) {
-			return outcome{result: resultStale} // published, cancelled or the session ended
+		return s.decideWill(b, op, m)
+	case session.OpDisconnect:
+		if i := supersededAt(m, op.Epoch); i >= 0 {
+			return s.settleSuperseded(b, op, m, i)
 		}
-		w := s.publishWill(b, cid, m, s.cfg.Node, events.WillDelayElapsed)
-		after := *m
-		after.Will, after.WillDue, after.WillParent, after.WillState = nil, 0, "", ""
-		return outcome{meta: &after, tx: func(tx *session.Tx) { tx.PutSession(cid, &after) }, result: resultApplied, wills: []willPub{w}}
 	}
 
 	// Every other op belongs to the connection at the session's epoch;
@@ -204,15 +204,23 @@ func (s *Service) decideConnect(b *batch, op *session.Op, in input) outcome {
 	ts := op.TS
 	expiry := s.cfg.expiry(op.Proto, op.Clean, op.Expiry)
 	present := false
-	var wills []willPub
+	var (
+		wills      []willPub
+		superseded []session.SupersededWill
+	)
 	if old != nil {
+		superseded = slices.Clone(old.Superseded)
 		expired := !old.Online && old.ExpiresAt > 0 && old.ExpiresAt <= ts
-		// The old connection's will, announced right after its end.
+		// The old connection's will, settled right after its end.
 		oldWill := func() {
 			switch {
 			case old.Will == nil:
 			case old.Online && old.Will.Delay == 0:
-				wills = append(wills, s.publishWill(b, cid, old, old.Node, events.WillConnectionEnded))
+				// Owed only if the connection got its CONNACK, which its
+				// frontend alone knows: held until it says how it ended.
+				superseded = append(superseded, session.SupersededWill{Epoch: old.Epoch, Conn: old.Conn, Node: old.Node,
+					Inc: old.Inc, Proto: old.Proto, Will: old.Will, Parent: old.WillParent, State: old.WillState,
+					Due: ts + s.supersededWait().Milliseconds()})
 			case !old.Online && !pending(old):
 			case !old.Online && old.WillDue <= ts:
 				// Due before this connect; its will op has not come round.
@@ -263,7 +271,7 @@ func (s *Service) decideConnect(b *batch, op *session.Op, in input) outcome {
 	m := &session.Meta{
 		Epoch: epoch, Conn: op.Conn, Node: op.Node, Online: true, Clean: op.Clean, Proto: op.Proto,
 		Expiry: expiry, Present: present, Created: ts, Since: ts, Inc: op.Inc, Will: op.Will,
-		Username: op.Username, Peer: op.Peer, Keepalive: op.Keepalive,
+		Username: op.Username, Peer: op.Peer, Keepalive: op.Keepalive, Superseded: superseded,
 	}
 	if op.Will != nil {
 		m.WillParent, m.WillState = in.parent, in.state
@@ -286,9 +294,7 @@ func (s *Service) decideConnect(b *batch, op *session.Op, in input) outcome {
 			if !present {
 				tx.Discard(cid)
 			}
-			if old != nil && old.Online {
-				tx.Release(cid, old.Inc)
-			}
+			releaseGone(tx, cid, old, m)
 			tx.PutSession(cid, m)
 			tx.Hold(cid, m.Inc, m.Node)
 		},
@@ -324,6 +330,7 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 	}
 	var wills []willPub
 	if expiry == 0 {
+		wills = s.supersededEnd(b, cid, old, op.Node)
 		if will != nil {
 			trigger := events.WillSessionEnded
 			if will.Delay == 0 {
@@ -341,7 +348,7 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
 			Session: sess(old, cid, op.Conn, op.Node), Reason: terminated, Operator: op.By,
 		})
-		return outcome{tx: func(tx *session.Tx) { tx.Release(cid, old.Inc); tx.Delete(cid) }, state: stateNone, result: resultApplied, wills: wills}
+		return outcome{tx: func(tx *session.Tx) { releaseGone(tx, cid, old, nil); tx.Delete(cid) }, state: stateNone, result: resultApplied, wills: wills}
 	}
 	m := *old
 	m.Online = false
@@ -379,7 +386,7 @@ func (s *Service) decideDisconnect(b *batch, op *session.Op, in input, follow ma
 		meta:  &m,
 		qfrom: qfrom,
 		tx: func(tx *session.Tx) {
-			tx.Release(cid, old.Inc)
+			releaseGone(tx, cid, old, &m)
 			tx.PutSession(cid, &m)
 			tx.ResetQueue(cid, qfrom)
 		},
@@ -396,7 +403,7 @@ func (s *Service) decideAdminDiscard(b *batch, op *session.Op, m *session.Meta) 
 		return outcome{result: resultStale}
 	}
 	cid := op.ClientID
-	var wills []willPub
+	wills := s.supersededEnd(b, cid, m, op.Node)
 	if m.Online {
 		d := disconnected(m, cid, events.DisconnectAdministrative, codeAdministrative, op.TS)
 		d.Operator = op.By
@@ -414,7 +421,7 @@ func (s *Service) decideAdminDiscard(b *batch, op *session.Op, m *session.Meta) 
 	b.add(events.SessionTerminated, op.Node, cid, &events.Terminated{
 		Session: sess(m, cid, "", op.Node), Reason: events.TerminateAdministrative, Operator: op.By,
 	})
-	return outcome{leave: true, tx: func(tx *session.Tx) { tx.Release(cid, m.Inc); tx.Delete(cid) },
+	return outcome{leave: true, tx: func(tx *session.Tx) { releaseGone(tx, cid, m, nil); tx.Delete(cid) },
 		state: stateNone, result: resultApplied, wills: wills}
 }
 
@@ -435,6 +442,95 @@ func (s *Service) decideAdminUnsubscribe(b *batch, op *session.Op, m *session.Me
 		leave:  !m.Online,
 		tx:     func(tx *session.Tx) { tx.DelSubs(cid, op.Filters...); tx.Touch(cid) },
 		result: resultApplied,
+	}
+}
+
+// decideWill publishes the wills of the session that are due at the op:
+// its delayed will (offline, past its delay) and superseded wills past
+// their wait. The op's epoch fences it against a connect that raced it.
+func (s *Service) decideWill(b *batch, op *session.Op, m *session.Meta) outcome {
+	if m == nil || m.Epoch != op.Epoch {
+		return outcome{result: resultStale}
+	}
+	cid := op.ClientID
+	after := *m
+	after.Superseded = nil
+	var wills []willPub
+	for _, w := range m.Superseded {
+		if w.Due > op.TS {
+			after.Superseded = append(after.Superseded, w)
+			continue
+		}
+		// No word of the connection's end came (its frontend could not
+		// log it): it is taken to have been accepted.
+		wills = append(wills, s.publishWill(b, cid, w.Holder(), s.cfg.Node, events.WillConnectionEnded))
+	}
+	if pending(m) && m.WillDue <= op.TS {
+		wills = append(wills, s.publishWill(b, cid, m, s.cfg.Node, events.WillDelayElapsed))
+		after.Will, after.WillDue, after.WillParent, after.WillState = nil, 0, "", ""
+	}
+	if len(wills) == 0 {
+		return outcome{result: resultStale} // published, cancelled or the session ended
+	}
+	return outcome{meta: &after, tx: func(tx *session.Tx) { releaseGone(tx, cid, m, &after); tx.PutSession(cid, &after) },
+		result: resultApplied, wills: wills}
+}
+
+// supersededAt returns the index of m's superseded will of the connection
+// at epoch, or -1.
+func supersededAt(m *session.Meta, epoch int64) int {
+	if m == nil {
+		return -1
+	}
+	return slices.IndexFunc(m.Superseded, func(w session.SupersededWill) bool { return w.Epoch == epoch })
+}
+
+// settleSuperseded applies the end of a connection taken over while
+// online (its disconnect op, or its incarnation's node_down): its
+// disconnection was announced at the takeover; its will is published now,
+// unless the connection was never accepted or ended by DISCONNECT 0x00.
+func (s *Service) settleSuperseded(b *batch, op *session.Op, m *session.Meta, i int) outcome {
+	cid := op.ClientID
+	w := m.Superseded[i]
+	after := *m
+	after.Superseded = slices.Delete(slices.Clone(m.Superseded), i, i+1)
+	var wills []willPub
+	normal := events.DisconnectReason(op.Reason) == events.DisconnectNormal && op.Code == 0
+	if !op.Unaccepted && !normal {
+		wills = append(wills, s.publishWill(b, cid, w.Holder(), op.Node, events.WillConnectionEnded))
+	}
+	return outcome{meta: &after, tx: func(tx *session.Tx) { releaseGone(tx, cid, m, &after); tx.PutSession(cid, &after) },
+		result: resultApplied, wills: wills}
+}
+
+// supersededEnd publishes the superseded wills of a session that ends:
+// nothing is left to wait for their connections' end with.
+func (s *Service) supersededEnd(b *batch, cid string, m *session.Meta, node string) []willPub {
+	var wills []willPub
+	for _, w := range m.Superseded {
+		wills = append(wills, s.publishWill(b, cid, w.Holder(), node, events.WillSessionEnded))
+	}
+	return wills
+}
+
+// supersededWait is how long a superseded will waits for word of its
+// connection's end: long enough for a frontend to log it, or for a dead
+// one to be declared down.
+func (s *Service) supersededWait() time.Duration { return 2 * s.cfg.NodeTimeout }
+
+// releaseGone releases the session's holds on the frontend incarnations
+// before had and after no longer has (see session.Meta.Holds).
+func releaseGone(tx *session.Tx, cid string, before, after *session.Meta) {
+	if before == nil {
+		return
+	}
+	if before.Online && !after.Holds(before.Inc) {
+		tx.Release(cid, before.Inc)
+	}
+	for _, w := range before.Superseded {
+		if !after.Holds(w.Inc) {
+			tx.Release(cid, w.Inc)
+		}
 	}
 }
 

@@ -235,8 +235,8 @@ func TestDecideWills(t *testing.T) {
 			[]string{"disconnected:node_down", "will_published:connection_ended", "terminated:node_down"}, -1, resultApplied},
 		{"server shutdown, delay: held", input{meta: online(60, will(5))}, disconnect("server_shutdown", 0x8B, 60),
 			[]string{"disconnected:server_shutdown"}, now + 5_000, resultApplied},
-		{"takeover, no delay: published", input{meta: online(60, will(0))}, connect,
-			[]string{"disconnected:takenover", "will_published:connection_ended", "resumed", "connected"}, -1, resultApplied},
+		{"takeover, no delay: held for the old connection's end (TestSupersededWills)", input{meta: online(60, will(0))}, connect,
+			[]string{"disconnected:takenover", "resumed", "connected"}, -1, resultApplied},
 		{"takeover within the delay: cancelled", input{meta: online(60, will(5))}, connect,
 			[]string{"disconnected:takenover", "will_cancelled", "resumed", "connected"}, -1, resultApplied},
 		{"reconnect within the delay: cancelled", input{meta: offline(will(5), now+1, now+50_000)}, connect,
@@ -261,14 +261,11 @@ func TestDecideWills(t *testing.T) {
 			b := &batch{topic: "s", partition: 1, offset: 9, at: time.UnixMilli(now)}
 			op := *tc.op
 			out := s.decide(b, &op, tc.in, nil)
-			var got []string
+			got := names(b)
 			published := 0
 			for _, e := range b.envs {
-				name := string(e.Type)[strings.LastIndex(string(e.Type), ".")+1:]
-				detail := summarize(e).reason
 				switch d := e.Data.(type) {
 				case *events.WillPublished:
-					detail = string(d.Trigger)
 					published++
 					if d.ConnID != "old" || d.Topic != "status/c" || d.QoS != 1 {
 						t.Errorf("will_published names %+v", d)
@@ -282,10 +279,6 @@ func TestDecideWills(t *testing.T) {
 						t.Errorf("disconnected %s with reason code %v", d.Reason, d.MQTTReasonCode)
 					}
 				}
-				if detail != "" {
-					name += ":" + detail
-				}
-				got = append(got, name)
 			}
 			if strings.Join(got, " ") != strings.Join(tc.want, " ") || out.result != tc.result {
 				t.Fatalf("got %v (%s), want %v (%s)", got, out.result, tc.want, tc.result)
@@ -311,4 +304,104 @@ func TestDecideWills(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSupersededWills: the no-delay will of a connection taken over while
+// online waits for word of that connection's end: published when its
+// disconnect op says it was accepted, never when it says it was not (a
+// CONNECT superseded before its CONNACK), discarded by DISCONNECT 0x00;
+// published at its deadline when no word came, and when the session ends
+// first. A delayed will of the session is not published early by a will op
+// that came for a superseded one.
+func TestSupersededWills(t *testing.T) {
+	s := testService(t)
+	const now = 1_000_000
+	wait := s.supersededWait().Milliseconds()
+	will := &session.Will{Topic: "status/c", Payload: []byte("gone"), QoS: 1}
+	old := &session.Meta{Epoch: 5, Conn: "old", Node: "fe-0", Inc: "inc-0", Online: true, Proto: 5, Expiry: 60, Since: now - 10, Will: will}
+	connect := &session.Op{Kind: session.OpConnect, ClientID: "c", Conn: "new", Node: "fe-1", Inc: "inc-1", TS: now, Proto: 5, Expiry: 60,
+		Will: &session.Will{Topic: "status/new", Delay: 30}}
+	end := func(reason string, code byte, unaccepted bool) *session.Op {
+		return &session.Op{Kind: session.OpDisconnect, ClientID: "c", Conn: "old", Epoch: 5, Node: "fe-0", TS: now + 50,
+			Reason: reason, Code: code, Unaccepted: unaccepted}
+	}
+	cases := []struct {
+		name string
+		ops  []*session.Op // after the takeover (the connect at offset 9)
+		want []string      // events of ops, type:detail
+		left int           // superseded wills left
+	}{
+		{"superseded before its CONNACK: never", []*session.Op{end("takenover", 0x8E, true)}, nil, 0},
+		{"taken over after its CONNACK: published", []*session.Op{end("takenover", 0x8E, false)}, []string{"will_published:connection_ended"}, 0},
+		{"its DISCONNECT 0x00 came first: discarded", []*session.Op{end("normal", 0, false)}, nil, 0},
+		{"a late op of an older connection: no effect", []*session.Op{{Kind: session.OpDisconnect, ClientID: "c", Epoch: 3, TS: now}}, nil, 1},
+		{"will op before the deadline: nothing", []*session.Op{{Kind: session.OpWill, ClientID: "c", Epoch: 9, TS: now + wait - 1}}, nil, 1},
+		{"no word by the deadline: published", []*session.Op{{Kind: session.OpWill, ClientID: "c", Epoch: 9, TS: now + wait}},
+			[]string{"will_published:connection_ended"}, 0},
+		{"the new connection's delayed will is not due yet", []*session.Op{
+			{Kind: session.OpDisconnect, ClientID: "c", Conn: "new", Epoch: 9, Node: "fe-1", TS: now + 10, Reason: "closed", Code: 0x80, Expiry: 60},
+			{Kind: session.OpWill, ClientID: "c", Epoch: 9, TS: now + wait}},
+			[]string{"disconnected:closed", "will_published:connection_ended"}, 0},
+		{"the session ends first: published with it", []*session.Op{
+			{Kind: session.OpDisconnect, ClientID: "c", Conn: "new", Epoch: 9, Node: "fe-1", TS: now + 10, Reason: "normal", Expiry: 0}},
+			[]string{"disconnected:normal", "will_published:session_ended", "terminated:normal"}, 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			in := &input{meta: old}
+			b := &batch{topic: "s", partition: 1, offset: 9, at: time.UnixMilli(now)}
+			op := *connect
+			out := s.decide(b, &op, *in, nil)
+			advance(in, &op, out)
+			if got := names(b); strings.Join(got, " ") != "disconnected:takenover resumed connected" || len(out.wills) != 0 {
+				t.Fatalf("takeover: %v, %d wills", got, len(out.wills))
+			}
+			if m := in.meta; len(m.Superseded) != 1 || m.Superseded[0].Due != now+wait || !m.Holds("inc-0") || !m.Holds("inc-1") || m.NextWill() != now+wait {
+				t.Fatalf("after the takeover: %+v", m)
+			}
+			var got []string
+			for i, op := range tc.ops {
+				b := &batch{topic: "s", partition: 1, offset: int64(10 + i), at: time.UnixMilli(op.TS)}
+				op := *op
+				out := s.decide(b, &op, *in, nil)
+				advance(in, &op, out)
+				got = append(got, names(b)...)
+				for _, w := range out.wills {
+					if w.meta.Will.Topic != "status/c" || w.meta.Conn != "old" || w.meta.Epoch != 5 {
+						t.Fatalf("published %+v, want the old connection's will", w.meta)
+					}
+				}
+			}
+			if strings.Join(got, " ") != strings.Join(tc.want, " ") {
+				t.Fatalf("got %v, want %v", got, tc.want)
+			}
+			left := 0
+			if in.meta != nil {
+				left = len(in.meta.Superseded)
+				if in.meta.Holds("inc-0") != (left > 0) {
+					t.Fatalf("holds the old incarnation: %v with %d superseded wills", in.meta.Holds("inc-0"), left)
+				}
+			}
+			if left != tc.left {
+				t.Fatalf("%d superseded wills left, want %d", left, tc.left)
+			}
+		})
+	}
+}
+
+// names lists a batch's events as type:detail (reason or will trigger).
+func names(b *batch) []string {
+	var got []string
+	for _, e := range b.envs {
+		name := string(e.Type)[strings.LastIndex(string(e.Type), ".")+1:]
+		detail := summarize(e).reason
+		if d, ok := e.Data.(*events.WillPublished); ok {
+			detail = string(d.Trigger)
+		}
+		if detail != "" {
+			name += ":" + detail
+		}
+		got = append(got, name)
+	}
+	return got
 }

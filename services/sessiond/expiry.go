@@ -60,13 +60,13 @@ type timer struct {
 
 func (s *Service) timers() []timer {
 	return []timer{
-		{session.OpExpire, s.w.Due, func(m *session.Meta) int64 { return m.ExpiresAt }},
-		{session.OpWill, s.w.DueWills, func(m *session.Meta) int64 {
-			if !pending(m) {
+		{session.OpExpire, s.w.Due, func(m *session.Meta) int64 {
+			if m.Online {
 				return 0
 			}
-			return m.WillDue
+			return m.ExpiresAt
 		}},
+		{session.OpWill, s.w.DueWills, (*session.Meta).NextWill},
 	}
 }
 
@@ -82,7 +82,7 @@ func (s *Service) expirePartition(ctx context.Context, p *part) error {
 			if err != nil {
 				return err
 			}
-			if m == nil || m.Online || tm.at(m) == 0 || tm.at(m) > now {
+			if m == nil || tm.at(m) == 0 || tm.at(m) > now {
 				continue
 			}
 			p.mu.Lock()

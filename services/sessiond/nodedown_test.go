@@ -105,6 +105,11 @@ func TestNodeDown(t *testing.T) {
 		Will: &session.Will{Topic: "will/nd-persist", Payload: []byte("persist gone"), QoS: 1, Delay: 1}})
 	h.connectOp(&session.Op{ClientID: "nd-other", Conn: connID("nd-other", "A"), Node: "fe-alive", Inc: alive.Inc(), Proto: 4, Clean: true,
 		Will: &session.Will{Topic: "will/nd-other", Payload: []byte("no")}})
+	// Taken over from the dead incarnation before it died: whether that
+	// connection got its CONNACK only its frontend knew, and it never said.
+	takenA := h.connectOp(&session.Op{ClientID: "nd-taken", Conn: connID("nd-taken", "A"), Node: "fe-dead", Inc: inc, Proto: 5, Expiry: 600,
+		Will: &session.Will{Topic: "will/nd-taken", Payload: []byte("taken gone"), QoS: 1}})
+	takenB := h.connectOp(&session.Op{ClientID: "nd-taken", Conn: connID("nd-taken", "B"), Node: "fe-alive", Inc: alive.Inc(), Proto: 5, Expiry: 600})
 
 	stopDead()
 	stopped := time.Now()
@@ -143,6 +148,25 @@ func TestNodeDown(t *testing.T) {
 		return st.Exists && !st.Meta.Online && st.Meta.ExpiresAt == evs[2].Time.UnixMilli()+600_000 && st.Meta.Will == nil, nil
 	})
 
+	// The taken-over connection's will waited for its end: the node_down.
+	evs = h.waitFor(takenA.cid, hasEvent(events.SessionWillPublished, string(events.WillConnectionEnded)))
+	wants = []want{
+		{typ: events.SessionCreated, conn: takenA.id}, {typ: events.ClientConnected, conn: takenA.id},
+		{typ: events.ClientDisconnected, conn: takenA.id, reason: "takenover"},
+		{typ: events.SessionResumed, conn: takenB.id}, {typ: events.ClientConnected, conn: takenB.id, present: true},
+		{typ: events.SessionWillPublished, conn: takenA.id, reason: "connection_ended"},
+	}
+	if got := describe(evs); got != describeWants(wants) {
+		t.Fatalf("taken-over connection: %s\nwant %s", got, describeWants(wants))
+	}
+	if w := evs[5].Data.(*events.WillPublished); w.Node != "fe-dead" {
+		t.Fatalf("will published by %s, want on the node_down of fe-dead", w.Node)
+	}
+	eventually(t, "superseded will settled, the dead incarnation let go", func() (bool, error) {
+		st := h.load(takenA.cid)
+		return st.Exists && st.Meta.Online && len(st.Meta.Superseded) == 0 && !st.Meta.Holds(inc), nil
+	})
+
 	// The dead incarnation's late connect (it was only cut off) owns
 	// nothing; the live frontend's session was not touched.
 	h.op(&session.Op{Kind: session.OpConnect, ClientID: "nd-late", Conn: connID("nd-late", "A"), Node: "fe-dead", Inc: inc, Proto: 4, Clean: true})
@@ -155,7 +179,7 @@ func TestNodeDown(t *testing.T) {
 		t.Fatalf("live frontend's session touched: %+v %s", st.Meta, describe(h.sequence("nd-other")))
 	}
 	logged := h.willsLogged()
-	for topic, n := range map[string]int{"will/nd-clean": 1, "will/nd-persist": 1, "will/nd-other": 0} {
+	for topic, n := range map[string]int{"will/nd-clean": 1, "will/nd-persist": 1, "will/nd-other": 0, "will/nd-taken": 1} {
 		if len(logged[topic]) != n {
 			t.Errorf("%s: %d will records, want %d", topic, len(logged[topic]), n)
 		}

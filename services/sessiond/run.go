@@ -359,17 +359,30 @@ func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record,
 					return err
 				}
 				m := in.meta
-				if m == nil || !m.Online || m.Inc != op.Inc {
+				if !m.Holds(op.Inc) {
 					continue // ended or taken over since; the index lags
 				}
-				end := &session.Op{Kind: session.OpDisconnect, ClientID: cid, Conn: m.Conn, Epoch: m.Epoch, Node: m.Node,
-					TS: op.TS, Reason: string(events.DisconnectNodeDown), Expiry: m.Expiry}
-				tx, err := decideOne(end, in)
-				if err != nil {
-					return err
+				// The ends of connections taken over from the incarnation
+				// (their wills were waiting for them), then its own.
+				var ends []*session.Op
+				for _, w := range m.Superseded {
+					if w.Inc == op.Inc {
+						ends = append(ends, &session.Op{Kind: session.OpDisconnect, ClientID: cid, Conn: w.Conn, Epoch: w.Epoch,
+							Node: w.Node, TS: op.TS, Reason: string(events.DisconnectNodeDown)})
+					}
 				}
-				fns = append(fns, tx)
-				ended++
+				if m.Online && m.Inc == op.Inc {
+					ends = append(ends, &session.Op{Kind: session.OpDisconnect, ClientID: cid, Conn: m.Conn, Epoch: m.Epoch, Node: m.Node,
+						TS: op.TS, Reason: string(events.DisconnectNodeDown), Expiry: m.Expiry})
+					ended++
+				}
+				for _, end := range ends {
+					tx, err := decideOne(end, in)
+					if err != nil {
+						return err
+					}
+					fns = append(fns, tx)
+				}
 			}
 			inc, alive := op.Inc, op.TS
 			fns = append(fns, func(tx *session.Tx) { tx.NodeDown(inc, alive) })
@@ -494,6 +507,10 @@ func advance(in *input, op *session.Op, out outcome) {
 			in.reset()
 		}
 	case session.OpDisconnect, session.OpAdminDisconnect:
+		if out.state == "" {
+			in.meta = out.meta // a superseded connection's end
+			return
+		}
 		if out.state == stateNone {
 			in.meta = nil
 			in.reset()

@@ -107,3 +107,35 @@ func TestDelayedWillAcrossRestart(t *testing.T) {
 	}
 	h.checkEvents()
 }
+
+// TestSupersededWillDeadline: a connection taken over while online whose
+// end no frontend ever reports (its disconnect op was lost) has its will
+// published at the deadline, once, by the session service, while the new
+// connection is online.
+func TestSupersededWillDeadline(t *testing.T) {
+	h := newHarness(t)
+	h.start(func(c *Config) { c.NodeTimeout = time.Second })
+	heart, _ := h.frontendHeart("fe-lost")
+	const cid = "deadline-1"
+	a := h.connectOp(&session.Op{ClientID: cid, Conn: connID(cid, "A"), Node: "fe-lost", Inc: heart.Inc(), Proto: 5, Expiry: 600,
+		Will: &session.Will{Topic: "will/" + cid, Payload: []byte("lost"), QoS: 1}})
+	took := time.Now()
+	b := h.connectOp(&session.Op{ClientID: cid, Conn: connID(cid, "B"), Node: "fe-lost", Inc: heart.Inc(), Proto: 5, Expiry: 600})
+	evs := h.waitFor(cid, hasEvent(events.SessionWillPublished, string(events.WillConnectionEnded)))
+	if d := time.Since(took); d < 2*time.Second {
+		t.Fatalf("published %v after the takeover, before its deadline", d)
+	}
+	w := evs[len(evs)-1].Data.(*events.WillPublished)
+	if w.ConnID != a.id || w.Node != "sessiond-test" {
+		t.Fatalf("will_published %+v, want the first connection's, by the session service", w)
+	}
+	eventually(t, "settled, the new connection online", func() (bool, error) {
+		st := h.load(cid)
+		return st.Exists && st.Meta.Online && st.Meta.Conn == b.id && len(st.Meta.Superseded) == 0, nil
+	})
+	h.marker(cid)
+	if recs := h.willsLogged()["will/"+cid]; len(recs) != 1 {
+		t.Fatalf("%d will records, want 1", len(recs))
+	}
+	h.checkEvents()
+}
