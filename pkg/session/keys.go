@@ -88,6 +88,10 @@ func (k Keys) Incarnations(n int) string { return k.Prefix + "incs:" + tag(n) }
 // of the incarnations declared down in sessions partition n.
 func (k Keys) Down(n int) string { return k.Prefix + "down:" + tag(n) }
 
+// AppliedChannel is the pub/sub channel on which the session service
+// announces applied runs (see Writer.Announce).
+func (k Keys) AppliedChannel() string { return k.Prefix + "applied" }
+
 // Wills is the sorted set (score = due, unix ms) of the sessions of
 // sessions partition n with a will waiting: out its Will Delay Interval
 // while offline, or for word of a superseded connection's end.

@@ -18,8 +18,9 @@ var ErrSuperseded = errors.New("session superseded by a newer connection")
 
 // Reader is the frontends' read-only view of sessions.
 type Reader struct {
-	rdb  redis.UniversalClient
-	keys Keys
+	rdb   redis.UniversalClient
+	keys  Keys
+	watch *AppliedWatch
 }
 
 // NewReaderOptions returns a Reader with options (a key prefix).
@@ -27,12 +28,20 @@ func NewReaderOptions(rdb redis.UniversalClient, opt Options) *Reader {
 	return &Reader{rdb: rdb, keys: Keys(opt)}
 }
 
+// Watch makes WaitApplied wait for w's announcements rather than poll
+// on a tight schedule while w is live; r's owner runs w.
+func (r *Reader) Watch(w *AppliedWatch) { r.watch = w }
+
 // Poll back-off bounds for WaitApplied: the session service usually
-// applies a connect within a few milliseconds, so start small.
+// applies a connect within a few milliseconds, so start small. With a
+// live AppliedWatch it polls every watchedPoll, in case an announcement
+// was lost.
 const (
 	pollMin = time.Millisecond
 	pollMax = 20 * time.Millisecond
 )
+
+var watchedPoll = 100 * time.Millisecond // a variable for tests
 
 // WaitApplied waits until the session service has applied the connect at
 // epoch (the connect op's offset) for clientID, whose ops are in sessions
@@ -42,6 +51,11 @@ func (r *Reader) WaitApplied(ctx context.Context, n int, clientID string, epoch 
 	key := r.keys.Session(n, clientID)
 	wait := pollMin
 	for {
+		// Taken before the read, so an announcement after it is not missed.
+		var announced <-chan struct{}
+		if r.watch != nil {
+			announced, _ = r.watch.await(n, epoch)
+		}
 		vals, err := r.rdb.HMGet(ctx, key, "epoch", "applied").Result()
 		if err != nil {
 			return State{}, fmt.Errorf("poll session: %w", err)
@@ -65,6 +79,12 @@ func (r *Reader) WaitApplied(ctx context.Context, n int, clientID string, epoch 
 			// The session was deleted in between (the connection already
 			// ended); keep waiting until ctx ends, as for a missing session.
 		}
+		if announced != nil {
+			if err := r.waitAnnounced(ctx, n, epoch, announced); err != nil {
+				return State{}, fmt.Errorf("wait session applied: %w", err)
+			}
+			continue
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
@@ -73,6 +93,28 @@ func (r *Reader) WaitApplied(ctx context.Context, n int, clientID string, epoch 
 		case <-t.C:
 		}
 		wait = min(wait*2, pollMax)
+	}
+}
+
+// waitAnnounced waits until an announcement covers epoch, the watch stops
+// being live, or watchedPoll passes; ch is closed at the partition's next
+// announcement.
+func (r *Reader) waitAnnounced(ctx context.Context, n int, epoch int64, ch <-chan struct{}) error {
+	t := time.NewTimer(watchedPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return nil
+		case <-ch:
+			next, covered := r.watch.await(n, epoch)
+			if covered || next == nil {
+				return nil
+			}
+			ch = next
+		}
 	}
 }
 

@@ -26,6 +26,7 @@ func TestReaderWriter(t *testing.T) {
 		fn   func(*testing.T, redis.UniversalClient)
 	}{
 		{"WaitApplied", testWaitApplied},
+		{"AppliedAnnounced", testAppliedAnnounced},
 		{"EnqueueDropsOldest", testEnqueueDropsOldest},
 		{"DeleteRemovesEverything", testDeleteRemovesEverything},
 		{"ApplyBatchRecordsEachOffset", testApplyBatchRecordsEachOffset},

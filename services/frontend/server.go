@@ -53,6 +53,7 @@ type Server struct {
 	rdb      redis.UniversalClient
 	ownRdb   bool // dialled here, so closed here
 	reader   sessionReader
+	applied  *session.AppliedWatch // wakes the reader's waits (announcements)
 	router   *router
 	retained *retainedStore
 	opsSeen  *opWatermark // how far the takeover watch has read the sessions topic
@@ -88,6 +89,10 @@ func New(cfg Config) (*Server, error) {
 	if rdb == nil {
 		rdb, own = redis.NewClient(&redis.Options{Addr: cfg.Redis}), true
 	}
+	opt := session.Options{Prefix: cfg.KeyPrefix}
+	reader := session.NewReaderOptions(rdb, opt)
+	applied := session.NewAppliedWatch(rdb, opt, cfg.Logger.With("node", cfg.Node))
+	reader.Watch(applied)
 	s := &Server{
 		cfg:      cfg,
 		log:      cfg.Logger.With("node", cfg.Node),
@@ -97,7 +102,8 @@ func New(cfg Config) (*Server, error) {
 		app:      kafkalog.NewAppender(cfg.Kafka, kafkalog.AppenderOptions{Logger: cfg.Logger}),
 		rdb:      rdb,
 		ownRdb:   own,
-		reader:   newSessionView(session.NewReaderOptions(rdb, session.Options{Prefix: cfg.KeyPrefix}), cfg.Kafka, cfg.Topics.Sessions),
+		reader:   newSessionView(reader, cfg.Kafka, cfg.Topics.Sessions),
+		applied:  applied,
 		router:   newRouter(),
 		retained: newRetainedStore(),
 		opsSeen:  newOpWatermark(),
@@ -160,6 +166,8 @@ func (s *Server) Run(ctx context.Context) error {
 	// is still ending them is alive.
 	heartDone := make(chan struct{})
 	go func() { defer close(heartDone); s.heart.Run(pctx) }()
+	appliedDone := make(chan struct{})
+	go func() { defer close(appliedDone); s.applied.Run(pctx) }()
 	leanDone := make(chan struct{})
 	lean := leanmem.New(leanmem.Options{LeanPercent: s.cfg.LeanGCPercent, Logger: s.log})
 	go func() { defer close(leanDone); lean.Run(pctx) }()
@@ -184,6 +192,7 @@ func (s *Server) Run(ctx context.Context) error {
 	stopProgress()
 	<-progressDone
 	<-heartDone
+	<-appliedDone
 	<-leanDone
 	stopFollowers()
 	fwg.Wait()

@@ -466,9 +466,13 @@ func (q *queue) dropEvent(o *offline, reason events.DropReason, name string, p i
 // catchUp brings o up to the follower on every partition, then marks it
 // synced there.
 func (q *queue) catchUp(ctx context.Context, o *offline) {
-	bounds, err := kafkalog.TopicBounds(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages)
-	if err != nil && ctx.Err() == nil {
-		q.s.log.Warn("offline queue catch-up: read bounds", "err", err)
+	var bounds map[int]kafkalog.Bounds
+	if len(o.subs) > 0 { // without, nothing is owed: no gap either
+		var err error
+		bounds, err = kafkalog.TopicBounds(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages)
+		if err != nil && ctx.Err() == nil {
+			q.s.log.Warn("offline queue catch-up: read bounds", "err", err)
+		}
 	}
 	for p := range q.positions() {
 		for ctx.Err() == nil {
@@ -546,6 +550,13 @@ func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) err
 		q.mu.Unlock()
 		ev = evaluation{}
 		return nil
+	}
+	if len(o.subs) == 0 {
+		// Nothing can match: the range is passed over without reading it
+		// (a mass disconnect of clients without subscriptions costs no
+		// scan of the log).
+		next = to
+		return flush()
 	}
 	err := kafkalog.ReadRange(ctx, q.s.cfg.Kafka, q.s.cfg.Topics.Messages, p, from, to, func(r *kafkalog.Record) error {
 		var subs []session.Subscription

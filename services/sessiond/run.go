@@ -260,6 +260,9 @@ func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record,
 		timers  []*session.Op // expire and will ops applied
 		wills   []willPub
 		downs   []string
+		// connects: the run applies a connect, whose frontend waits for
+		// it (session.Writer.Announce).
+		connects bool
 	)
 	var follow map[int]int64
 	if emit {
@@ -411,6 +414,7 @@ func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record,
 			if op.Kind == session.OpExpire || op.Kind == session.OpWill {
 				timers = append(timers, op)
 			}
+			connects = connects || op.Kind == session.OpConnect
 			steps = append(steps, session.Step{Offset: rec.Offset, Fn: tx})
 		}
 		envs += len(b.envs)
@@ -459,6 +463,9 @@ func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record,
 		return err
 	}
 	p.applied = steps[len(steps)-1].Offset
+	if connects {
+		s.announce(ctx, p)
+	}
 	for _, inc := range downs {
 		p.down[inc] = true
 	}
@@ -486,6 +493,20 @@ func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record,
 		}
 	}
 	return nil
+}
+
+// announce tells the frontends waiting for connects of p that they are
+// applied (session.Writer.Announce). A failure costs them a poll; it is
+// said once per streak of failures.
+func (s *Service) announce(ctx context.Context, p *part) {
+	err := s.w.Announce(ctx, p.n, p.applied)
+	switch {
+	case err == nil && s.announceFailing.Swap(false):
+		s.log.Info("applied announcements published again")
+	case err != nil && ctx.Err() == nil && !s.announceFailing.Swap(true):
+		s.log.Warn("applied announcements cannot be published; frontends poll Redis for applied connects (grant the Redis user the channel)",
+			"channel", s.w.Keys().AppliedChannel(), "err", err)
+	}
 }
 
 // reset starts in's cursor and queue start afresh: the session was created

@@ -41,6 +41,8 @@ type Service struct {
 	downSeen map[string]bool
 	assigned atomic.Bool
 	stopping atomic.Bool // set at shutdown: handle no more ops
+	// announceFailing: the last applied announcement failed (said once).
+	announceFailing atomic.Bool
 	// assignedNow wakes the expiry check after an assignment.
 	assignedNow chan struct{}
 	// token names this instance in the partitions' owner claims.

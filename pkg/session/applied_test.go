@@ -1,0 +1,90 @@
+package session_test
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/tidemarkmq/tidemark/pkg/session"
+	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
+)
+
+// testAppliedAnnounced: with a live AppliedWatch, WaitApplied returns when
+// the transaction that applies its connect announces it, without a poll
+// to find it (the poll is set to an hour here); a transaction that does
+// not announce leaves it waiting (the control); with the watch stopped it
+// polls again, so a lost subscription costs time, never a connect.
+func testAppliedAnnounced(t *testing.T, rdb redis.UniversalClient) {
+	defer session.SetWatchedPoll(time.Hour)()
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	r := session.NewReaderOptions(rdb, opt)
+	watch := session.NewAppliedWatch(rdb, opt, nil)
+	r.Watch(watch)
+	ctx := context.Background()
+	wctx, stop := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() { watch.Run(wctx) })
+	defer wg.Wait()
+	defer stop()
+	if err := w.Claim(ctx, 3, "owner"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for !watch.Live() {
+		if time.Now().After(deadline) {
+			t.Fatal("watch not subscribed")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	apply := func(cid string, epoch int64, announce bool) {
+		t.Helper()
+		step := session.Step{Offset: epoch, Fn: func(tx *session.Tx) {
+			tx.PutSession(cid, &session.Meta{Epoch: epoch, Conn: cid, Online: true})
+		}}
+		if err := w.ApplyBatch(ctx, 3, "owner", []session.Step{step}); err != nil {
+			t.Fatal(err)
+		}
+		if announce {
+			if err := w.Announce(ctx, 3, epoch); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	wait := func(cid string, epoch int64, limit time.Duration) <-chan error {
+		done := make(chan error, 1)
+		go func() {
+			wctx, cancel := context.WithTimeout(ctx, limit)
+			defer cancel()
+			_, err := r.WaitApplied(wctx, 3, cid, epoch)
+			done <- err
+		}()
+		time.Sleep(50 * time.Millisecond) // waiting, past its first read
+		return done
+	}
+
+	done := wait("a", 20, 10*time.Second)
+	apply("a", 20, true)
+	if err := <-done; err != nil {
+		t.Fatalf("announced: %v", err)
+	}
+	done = wait("b", 30, 500*time.Millisecond)
+	apply("b", 30, false)
+	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("not announced: got %v, want to be still waiting", err)
+	}
+	stop()
+	wg.Wait()
+	if watch.Live() {
+		t.Fatal("stopped watch still live")
+	}
+	done = wait("c", 40, 10*time.Second)
+	apply("c", 40, false)
+	if err := <-done; err != nil {
+		t.Fatalf("watch stopped: %v", err)
+	}
+}
