@@ -219,6 +219,54 @@ func (r *Reader) Metas(ctx context.Context, n int, cids []string) (map[string]*M
 	return out, nil
 }
 
+// QueueView is what the offline queue needs of a session: less than
+// State, so that registering thousands of offline sessions (a session
+// service taking over partitions, a mass disconnect) reads no queue
+// contents, cursors or inflight entries.
+type QueueView struct {
+	Meta          *Meta // nil: no session
+	Subscriptions []Subscription
+	QueueFrom     map[int]int64
+	Queued        int64 // length of the offline queue
+}
+
+// QueueViews reads the queue views of cids (all of sessions partition n)
+// in one round trip.
+func (r *Reader) QueueViews(ctx context.Context, n int, cids []string) (map[string]QueueView, error) {
+	type cmds struct {
+		sess, subs, qfrom *redis.MapStringStringCmd
+		queued            *redis.IntCmd
+	}
+	all := make([]cmds, len(cids))
+	k := r.keys
+	_, err := r.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		for i, cid := range cids {
+			all[i] = cmds{sess: p.HGetAll(ctx, k.Session(n, cid)), subs: p.HGetAll(ctx, k.Subs(n, cid)),
+				qfrom: p.HGetAll(ctx, k.QueueFrom(n, cid)), queued: p.LLen(ctx, k.Queue(n, cid))}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read %d sessions: %w", len(cids), err)
+	}
+	out := make(map[string]QueueView, len(cids))
+	for i, cid := range cids {
+		var v QueueView
+		if v.Meta, err = parseMeta(all[i].sess.Val()); err != nil {
+			return nil, fmt.Errorf("read session %q: %w", cid, err)
+		}
+		if v.Subscriptions, err = parseSubs(all[i].subs.Val()); err != nil {
+			return nil, fmt.Errorf("read session %q: %w", cid, err)
+		}
+		if v.QueueFrom, err = parseOffsets(all[i].qfrom.Val()); err != nil {
+			return nil, fmt.Errorf("read session %q: %w", cid, err)
+		}
+		v.Queued = all[i].queued.Val()
+		out[cid] = v
+	}
+	return out, nil
+}
+
 // Applied returns the offset of the last op applied from sessions partition
 // n; ok is false when the view has no record of the partition (a new or
 // wiped Redis), which calls for a rebuild.

@@ -27,6 +27,7 @@ func TestReaderWriter(t *testing.T) {
 	}{
 		{"WaitApplied", testWaitApplied},
 		{"AppliedAnnounced", testAppliedAnnounced},
+		{"QueueViews", testQueueViews},
 		{"EnqueueDropsOldest", testEnqueueDropsOldest},
 		{"DeleteRemovesEverything", testDeleteRemovesEverything},
 		{"ApplyBatchRecordsEachOffset", testApplyBatchRecordsEachOffset},
@@ -513,5 +514,42 @@ func testWillMarks(t *testing.T, rdb redis.UniversalClient) {
 	}
 	if got, err := w.WillMarks(ctx, 1, []string{"id-1", "id-2"}); err != nil || len(got) != 0 {
 		t.Fatalf("marks after the run %v %v", got, err)
+	}
+}
+
+// testQueueViews: the queue view of a session agrees with its full load
+// (subscriptions, queue start, queue length), and is empty for a session
+// that does not exist.
+func testQueueViews(t *testing.T, rdb redis.UniversalClient) {
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	ctx := context.Background()
+	step := session.Step{Offset: 7, Fn: func(tx *session.Tx) {
+		tx.PutSession("q1", &session.Meta{Epoch: 7, Proto: 5, Expiry: 60})
+		tx.PutSubs("q1", session.Subscription{Filter: "a/#", QoS: 1}, session.Subscription{Filter: "b", QoS: 0})
+		tx.ResetQueue("q1", map[int]int64{0: 3, 2: 9})
+	}}
+	if err := w.ApplyBatch(ctx, 1, "", []session.Step{step}); err != nil {
+		t.Fatal(err)
+	}
+	refs := []session.QueueRef{{Partition: 0, Offset: 3, QoS: 1}, {Partition: 0, Offset: 4, QoS: 1}}
+	if _, _, err := w.Enqueue(ctx, 1, "q1", refs, map[int]int64{0: 5}, 100); err != nil {
+		t.Fatal(err)
+	}
+	views, err := w.QueueViews(ctx, 1, []string{"q1", "none"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := w.Load(ctx, 1, "q1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := views["q1"]
+	if v.Meta == nil || !reflect.DeepEqual(*v.Meta, st.Meta) || !reflect.DeepEqual(v.Subscriptions, st.Subscriptions) ||
+		!reflect.DeepEqual(v.QueueFrom, st.QueueFrom) || v.Queued != int64(len(st.Queue)) || v.Queued != 2 {
+		t.Fatalf("view %+v, load %+v", v, st)
+	}
+	if none, ok := views["none"]; !ok || none.Meta != nil {
+		t.Fatalf("view of no session: %+v, %v", none, ok)
 	}
 }

@@ -46,6 +46,12 @@ func (w *Writer) Metas(ctx context.Context, n int, cids []string) (map[string]*M
 	return w.reader().Metas(ctx, n, cids)
 }
 
+// QueueViews reads what the offline queue needs of sessions (see
+// Reader.QueueViews).
+func (w *Writer) QueueViews(ctx context.Context, n int, cids []string) (map[string]QueueView, error) {
+	return w.reader().QueueViews(ctx, n, cids)
+}
+
 // Load reads a whole session consistently (see Reader.Load).
 func (w *Writer) Load(ctx context.Context, n int, cid string) (State, error) {
 	return w.reader().Load(ctx, n, cid)

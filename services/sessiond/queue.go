@@ -206,11 +206,11 @@ func (q *queue) load(ctx context.Context, n int) (online, offline int64, err err
 	if err != nil {
 		return 0, 0, err
 	}
-	for _, cid := range cids {
-		state, err := q.add(ctx, cid, n)
-		if err != nil {
-			return 0, 0, err
-		}
+	states, err := q.add(ctx, n, cids)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, state := range states {
 		switch state {
 		case stateOnline:
 			online++
@@ -221,25 +221,42 @@ func (q *queue) load(ctx context.Context, n int) (online, offline int64, err err
 	return online, offline, nil
 }
 
-// add starts queueing for cid if its session is offline, reading its
-// subscriptions and qfrom from Redis. It returns the session's state.
-func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
-	st, err := q.s.w.Load(ctx, n, cid)
-	if err != nil {
-		return "", err
+// addChunk bounds the sessions add reads in one round trip.
+const addChunk = 256
+
+// add starts queueing for each of cids (of sessions partition n) whose
+// session is offline, reading their subscriptions and qfrom from Redis,
+// and returns the sessions' states.
+func (q *queue) add(ctx context.Context, n int, cids []string) (map[string]string, error) {
+	states := make(map[string]string, len(cids))
+	for len(cids) > 0 {
+		chunk := cids[:min(addChunk, len(cids))]
+		cids = cids[len(chunk):]
+		views, err := q.s.w.QueueViews(ctx, n, chunk)
+		if err != nil {
+			return nil, err
+		}
+		for _, cid := range chunk {
+			states[cid] = q.addOne(cid, n, views[cid])
+		}
 	}
-	m := st.Meta
-	if !st.Exists {
-		return stateNone, nil
+	return states, nil
+}
+
+// addOne is add for one session, from its view.
+func (q *queue) addOne(cid string, n int, v session.QueueView) string {
+	m := v.Meta
+	if m == nil {
+		return stateNone
 	}
 	if m.Online {
-		return stateOnline, nil
+		return stateOnline
 	}
-	o := &offline{cid: cid, part: n, epoch: m.Epoch, proto: m.Proto, qfrom: st.QueueFrom, synced: map[int]bool{}, length: int64(len(st.Queue))}
+	o := &offline{cid: cid, part: n, epoch: m.Epoch, proto: m.Proto, qfrom: v.QueueFrom, synced: map[int]bool{}, length: v.Queued}
 	if o.qfrom == nil {
 		o.qfrom = map[int]int64{}
 	}
-	for _, sub := range st.Subscriptions {
+	for _, sub := range v.Subscriptions {
 		if strings.HasPrefix(sub.Filter, topic.SharePrefix) {
 			continue // shared subscriptions deliver to online members only
 		}
@@ -255,7 +272,7 @@ func (q *queue) add(ctx context.Context, cid string, n int) (string, error) {
 	q.s.met.offline.Inc()
 	q.s.met.queueLen.Add(float64(o.length))
 	q.schedule(o)
-	return stateOffline, nil
+	return stateOffline
 }
 
 // remove stops queueing for cid (it came online, expired or was deleted).

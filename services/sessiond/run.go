@@ -481,18 +481,18 @@ func (s *Service) applyOps(ctx context.Context, p *part, run []*kafkalog.Record,
 	}
 	// Sessions that end the run offline start (again) to be queued for.
 	seen := map[string]bool{}
+	var queued []string
 	for _, cid := range touched {
 		if seen[cid] {
 			continue
 		}
 		seen[cid] = true
 		if in := ov[cid]; in != nil && in.meta != nil && !in.meta.Online && in.queued {
-			if _, err := s.q.add(ctx, cid, p.n); err != nil {
-				return err
-			}
+			queued = append(queued, cid)
 		}
 	}
-	return nil
+	_, err := s.q.add(ctx, p.n, queued)
+	return err
 }
 
 // announce tells the frontends waiting for connects of p that they are
