@@ -37,7 +37,8 @@ type AppliedWatch struct {
 	rdb     redis.UniversalClient
 	channel string
 	log     *slog.Logger
-	live    atomic.Bool // subscribed: announcements arrive
+	live    atomic.Bool  // subscribed: announcements arrive
+	last    atomic.Int64 // when the last announcement arrived (unix ns)
 
 	mu      sync.Mutex
 	applied map[int]int64         // highest offset announced per partition
@@ -110,6 +111,7 @@ func (w *AppliedWatch) observe(payload string) {
 		w.log.Debug("unreadable applied announcement", "payload", payload)
 		return
 	}
+	w.last.Store(time.Now().UnixNano())
 	w.mu.Lock()
 	if off > w.applied[n] {
 		w.applied[n] = off
@@ -133,12 +135,23 @@ func (w *AppliedWatch) wakeAll() {
 	}
 }
 
+// quietAfter: a watch that heard no announcement for this long is not
+// relied on (waiters poll), so a session service that does not announce
+// (an older version during an upgrade, a Redis user that may not publish)
+// costs no more than polling. A variable for tests.
+var quietAfter = time.Second
+
 // await returns a channel closed at partition n's next announcement (or
 // when the watch stops being live), and whether epoch is announced
-// applied already. It is nil while the watch is not live.
+// applied already. The channel is nil while the watch is not relied on.
 func (w *AppliedWatch) await(n int, epoch int64) (<-chan struct{}, bool) {
 	if !w.live.Load() {
 		return nil, false
+	}
+	if time.Since(time.Unix(0, w.last.Load())) > quietAfter {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		return nil, w.applied[n] >= epoch
 	}
 	w.mu.Lock()
 	defer w.mu.Unlock()

@@ -13,13 +13,15 @@ import (
 	"github.com/tidemarkmq/tidemark/pkg/session/redistest"
 )
 
-// testAppliedAnnounced: with a live AppliedWatch, WaitApplied returns when
-// the transaction that applies its connect announces it, without a poll
-// to find it (the poll is set to an hour here); a transaction that does
-// not announce leaves it waiting (the control); with the watch stopped it
-// polls again, so a lost subscription costs time, never a connect.
+// testAppliedAnnounced: with a live AppliedWatch that hears announcements,
+// WaitApplied waits for the one that covers its connect and does not poll
+// (the poll is set to an hour here): a connect applied without one leaves
+// it waiting (the control), one announced wakes it. A watch that hears
+// none (a session service that does not announce) or that stopped is not
+// relied on: waiters poll again, so either costs time, never a connect.
 func testAppliedAnnounced(t *testing.T, rdb redis.UniversalClient) {
-	defer session.SetWatchedPoll(time.Hour)()
+	restore := session.SetWatchedPoll(time.Hour, time.Hour)
+	defer func() { restore() }()
 	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
 	w := session.NewWriter(rdb, opt)
 	r := session.NewReaderOptions(rdb, opt)
@@ -68,14 +70,26 @@ func testAppliedAnnounced(t *testing.T, rdb redis.UniversalClient) {
 	}
 
 	done := wait("a", 20, 10*time.Second)
-	apply("a", 20, true)
+	apply("a", 20, true) // heard: the watch is relied on from now
 	if err := <-done; err != nil {
-		t.Fatalf("announced: %v", err)
+		t.Fatalf("first announced: %v", err)
 	}
 	done = wait("b", 30, 500*time.Millisecond)
 	apply("b", 30, false)
 	if err := <-done; !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("not announced: got %v, want to be still waiting", err)
+	}
+	done = wait("d", 35, 10*time.Second)
+	apply("d", 35, true)
+	if err := <-done; err != nil {
+		t.Fatalf("announced: %v", err)
+	}
+	restore()
+	restore = session.SetWatchedPoll(time.Hour, 0) // every announcement is old news at once
+	done = wait("e", 37, 10*time.Second)
+	apply("e", 37, false)
+	if err := <-done; err != nil {
+		t.Fatalf("watch that hears nothing: %v", err)
 	}
 	stop()
 	wg.Wait()

@@ -45,45 +45,51 @@ var watchedPoll = 100 * time.Millisecond // a variable for tests
 
 // WaitApplied waits until the session service has applied the connect at
 // epoch (the connect op's offset) for clientID, whose ops are in sessions
-// partition n, then loads the session in one transaction. It returns ErrSuperseded when a newer epoch owns the
-// session, and ctx's error when ctx ends first (callers bound it).
+// partition n, then loads the session in one transaction. It returns
+// ErrSuperseded when a newer epoch owns the session, and ctx's error when
+// ctx ends first (callers bound it).
+//
+// While a watch hears announcements, the session is read once one covers
+// the epoch (a connect just logged is not applied yet: an earlier read
+// would be wasted), or after watchedPoll in case one was lost; otherwise
+// it is polled, from pollMin doubling to pollMax.
 func (r *Reader) WaitApplied(ctx context.Context, n int, clientID string, epoch int64) (State, error) {
 	key := r.keys.Session(n, clientID)
 	wait := pollMin
 	for {
-		// Taken before the read, so an announcement after it is not missed.
-		var announced <-chan struct{}
+		announced, covered := false, false
 		if r.watch != nil {
-			announced, _ = r.watch.await(n, epoch)
-		}
-		vals, err := r.rdb.HMGet(ctx, key, "epoch", "applied").Result()
-		if err != nil {
-			return State{}, fmt.Errorf("poll session: %w", err)
-		}
-		e, okE := asInt(vals[0])
-		a, okA := asInt(vals[1])
-		if okE && e > epoch {
-			return State{}, ErrSuperseded
-		}
-		if okE && okA && e == epoch && a >= epoch {
-			st, err := r.Load(ctx, n, clientID)
-			if err != nil {
-				return State{}, err
+			var ch <-chan struct{}
+			if ch, covered = r.watch.await(n, epoch); ch != nil {
+				announced = true
+				if err := r.waitAnnounced(ctx, n, epoch, ch); err != nil {
+					return State{}, fmt.Errorf("wait session applied: %w", err)
+				}
+				_, covered = r.watch.await(n, epoch)
 			}
-			if st.Epoch > epoch {
+		}
+		if covered {
+			if st, done, err := r.loadApplied(ctx, n, clientID, epoch); done {
+				return st, err
+			}
+		} else {
+			vals, err := r.rdb.HMGet(ctx, key, "epoch", "applied").Result()
+			if err != nil {
+				return State{}, fmt.Errorf("poll session: %w", err)
+			}
+			e, okE := asInt(vals[0])
+			a, okA := asInt(vals[1])
+			if okE && e > epoch {
 				return State{}, ErrSuperseded
 			}
-			if st.Epoch == epoch {
-				return st, nil
+			if okE && okA && e == epoch && a >= epoch {
+				if st, done, err := r.loadApplied(ctx, n, clientID, epoch); done {
+					return st, err
+				}
 			}
-			// The session was deleted in between (the connection already
-			// ended); keep waiting until ctx ends, as for a missing session.
-		}
-		if announced != nil {
-			if err := r.waitAnnounced(ctx, n, epoch, announced); err != nil {
-				return State{}, fmt.Errorf("wait session applied: %w", err)
+			if announced {
+				continue // it waited for an announcement already
 			}
-			continue
 		}
 		t := time.NewTimer(wait)
 		select {
@@ -94,6 +100,23 @@ func (r *Reader) WaitApplied(ctx context.Context, n int, clientID string, epoch 
 		}
 		wait = min(wait*2, pollMax)
 	}
+}
+
+// loadApplied loads the session once its connect at epoch is applied:
+// done with the state when it is that connect's, with ErrSuperseded when
+// a newer one's; not done when the session is gone (the connection already
+// ended: waiting goes on until ctx ends, as for a missing session).
+func (r *Reader) loadApplied(ctx context.Context, n int, clientID string, epoch int64) (State, bool, error) {
+	st, err := r.Load(ctx, n, clientID)
+	switch {
+	case err != nil:
+		return State{}, true, err
+	case st.Epoch > epoch:
+		return State{}, true, ErrSuperseded
+	case st.Exists && st.Epoch == epoch && st.Meta.Applied >= epoch:
+		return st, true, nil
+	}
+	return State{}, false, nil
 }
 
 // waitAnnounced waits until an announcement covers epoch, the watch stops
