@@ -65,8 +65,12 @@ type Beat struct {
 	// Inc names the incarnation: unique per process start.
 	Inc  string `json:"inc"`
 	Role string `json:"role,omitempty"`
-	// Started is when the incarnation started (unix ms).
+	// Started is when the process started (unix ms).
 	Started int64 `json:"started,omitempty"`
+	// Gen counts the process's renewals of its incarnation (0 for the
+	// first): of two incarnations of one process, the higher is the newer,
+	// whichever record arrives last.
+	Gen int `json:"gen,omitempty"`
 	// TS is when the record was written (unix ms); for a down record, when
 	// the incarnation was last known alive.
 	TS      int64  `json:"ts"`

@@ -48,6 +48,7 @@ type Heart struct {
 
 	mu  sync.Mutex
 	inc string
+	gen int // renewals so far (Beat.Gen)
 }
 
 // NewHeart returns a Heart for a new incarnation; nothing is written
@@ -67,9 +68,15 @@ func NewHeart(app Appender, cfg HeartConfig) *Heart {
 
 // Inc returns the current incarnation.
 func (h *Heart) Inc() string {
+	inc, _ := h.current()
+	return inc
+}
+
+// current returns the incarnation and its generation, read together.
+func (h *Heart) current() (string, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return h.inc
+	return h.inc, h.gen
 }
 
 // Started returns when the process started (the Heart was made).
@@ -84,6 +91,7 @@ func (h *Heart) Announced() <-chan struct{} { return h.announced }
 func (h *Heart) Renew() (old string) {
 	h.mu.Lock()
 	old, h.inc = h.inc, uuid.NewString()
+	h.gen++
 	h.mu.Unlock()
 	select {
 	case h.renewed <- struct{}{}:
@@ -148,7 +156,8 @@ func (h *Heart) SignOff(ctx context.Context) error {
 }
 
 func (h *Heart) beat(kind string) *Beat {
-	b := &Beat{Kind: kind, Node: h.cfg.Node, Inc: h.Inc(), Role: h.cfg.Role, Started: h.started.UnixMilli(),
+	inc, gen := h.current()
+	b := &Beat{Kind: kind, Node: h.cfg.Node, Inc: inc, Gen: gen, Role: h.cfg.Role, Started: h.started.UnixMilli(),
 		TS: time.Now().UnixMilli(), Version: h.version}
 	if h.cfg.Conns != nil {
 		b.Conns = h.cfg.Conns()

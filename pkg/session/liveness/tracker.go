@@ -164,6 +164,12 @@ func (t *Tracker) observe(b *Beat) (death bool) {
 	st.last, st.heard = *b, now
 	k := st.key()
 	if prev := t.current[k]; prev != "" && prev != b.Inc {
+		if p := t.incs[prev]; p != nil && p.last.Started == b.Started && p.last.Gen > b.Gen {
+			// A late beat of an incarnation its process has renewed
+			// since (written while it renewed): it stays superseded,
+			// and must not supersede the newer one.
+			return true
+		}
 		death = true
 	}
 	t.current[k] = b.Inc

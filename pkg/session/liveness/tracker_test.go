@@ -65,6 +65,13 @@ func TestJudge(t *testing.T) {
 			{feed: []*Beat{beat(KindAnnounce, "fe", "b", 30)}, inc: "a", node: "fe", want: Verdict{Dead: true, Reason: DownRestarted, LastAlive: 11}},
 			{inc: "b", node: "fe"},
 		}},
+		{"a renewal supersedes at once, and a late beat of the renewed incarnation changes nothing", []step{
+			{feed: []*Beat{self(1), {Kind: KindAnnounce, Node: "fe", Inc: "a", Role: RoleFrontend, Started: 5, TS: 10}}, inc: "a", node: "fe"},
+			{feed: []*Beat{{Kind: KindAnnounce, Node: "fe", Inc: "b", Role: RoleFrontend, Started: 5, Gen: 1, TS: 30}}, inc: "b", node: "fe"},
+			// Written by "a" while the process renewed, read after "b".
+			{feed: []*Beat{{Kind: KindBeat, Node: "fe", Inc: "a", Role: RoleFrontend, Started: 5, TS: 31}}, inc: "b", node: "fe"},
+			{inc: "a", node: "fe", want: Verdict{Dead: true, Reason: DownRestarted, LastAlive: 31}},
+		}},
 		{"a frontend and a session service of one node name are two processes", []step{
 			{feed: []*Beat{beat(KindAnnounce, "sd", "a", 10), self(11)}, inc: "a", node: "sd"},
 			{advance: time.Second, feed: []*Beat{beat(KindBeat, "sd", "a", 12), self(12)}, inc: "a", node: "sd"},
