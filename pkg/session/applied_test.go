@@ -102,3 +102,61 @@ func testAppliedAnnounced(t *testing.T, rdb redis.UniversalClient) {
 		t.Fatalf("watch stopped: %v", err)
 	}
 }
+
+// TestAppliedWatchResubscribes: when Redis drops the watch's connection,
+// waiters stop relying on it (they poll) and it subscribes again by
+// itself; announcements then wake waiters as before.
+func TestAppliedWatchResubscribes(t *testing.T) {
+	rdb := redistest.Client(t)
+	restore := session.SetWatchedPoll(time.Hour, time.Hour)
+	defer restore()
+	opt := session.Options{Prefix: redistest.Prefix(t, rdb)}
+	w := session.NewWriter(rdb, opt)
+	r := session.NewReaderOptions(rdb, opt)
+	watch := session.NewAppliedWatch(rdb, opt, nil)
+	r.Watch(watch)
+	ctx, stop := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Go(func() { watch.Run(ctx) })
+	defer wg.Wait()
+	defer stop()
+	until := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: not within 15s", what)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	until("subscribed", watch.Live)
+	if err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
+		t.Fatal(err)
+	}
+	until("connection loss seen", func() bool { return !watch.Live() })
+	until("subscribed again", watch.Live)
+	if err := w.Announce(ctx, 2, 1); err != nil { // heard: relied on again
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	done := make(chan error, 1)
+	go func() {
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		_, err := r.WaitApplied(wctx, 2, "r1", 5)
+		done <- err
+	}()
+	time.Sleep(50 * time.Millisecond)
+	if err := w.ApplyBatch(ctx, 2, "", []session.Step{{Offset: 5, Fn: func(tx *session.Tx) {
+		tx.PutSession("r1", &session.Meta{Epoch: 5, Conn: "r1", Online: true})
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Announce(ctx, 2, 5); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after the new subscription: %v", err)
+	}
+}
