@@ -22,6 +22,7 @@ type metrics struct {
 	lag        *prometheus.GaugeVec // seconds behind the last handled op, by partition
 	lagRecords *prometheus.GaugeVec // records not yet handled, by partition
 	runs       prometheus.Histogram // ops per applied run
+	runTime    prometheus.Histogram // seconds to apply a run
 	// liveness and wills
 	nodeDown      *prometheus.CounterVec // incarnations declared down, by reason
 	nodeDownConns prometheus.Counter     // connections ended by node_down ops
@@ -52,6 +53,10 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "tidemark_sessiond_run_ops", Help: "Ops applied per run (one Append, one Redis transaction).",
 			Buckets: []float64{1, 2, 4, 8, 16, 32, 64, 128, 256},
 		}),
+		runTime: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "tidemark_sessiond_run_seconds", Help: "Time to apply a run of ops (views read, events appended, Redis transaction); a partition's next run waits for it.",
+			Buckets: []float64{0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064, 0.128, 0.256, 0.512, 1.024},
+		}),
 		lagRecords: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "tidemark_sessiond_consumer_lag_records", Help: "Ops in the sessions topic not yet handled, by partition.",
 		}, []string{"partition"}),
@@ -77,7 +82,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs,
+	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs, m.runTime,
 		m.nodeDown, m.nodeDownConns, m.wills} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

@@ -102,8 +102,10 @@ func (s *Service) applyRun(ctx context.Context, p *part, run []*kafkalog.Record)
 			p.handling.Unlock()
 			return false
 		}
+		start := time.Now()
 		err := s.processRun(ctx, p, run, true)
 		if err == nil {
+			s.met.runTime.Observe(time.Since(start).Seconds())
 			last := run[len(run)-1]
 			p.next.Store(last.Offset + 1)
 			s.met.lag.WithLabelValues(itoa(p.n)).Set(time.Since(last.Time).Seconds())
