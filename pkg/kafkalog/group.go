@@ -144,7 +144,18 @@ func (g *Group) startGeneration(runCtx context.Context, gen *kafka.Generation) {
 	ids := slices.Sorted(maps.Keys(assigned))
 	g.log.Info("partitions assigned", "generation", gen.ID, "partitions", ids)
 
+	// Before Assigned: a Rejoin from it, or right after it, ends this
+	// generation rather than finding none to end.
+	rejoin := make(chan struct{})
+	g.mu.Lock()
+	g.rejoin = rejoin
+	g.mu.Unlock()
 	if err := g.h.Assigned(runCtx, maps.Clone(assigned)); err != nil {
+		g.mu.Lock()
+		if g.rejoin == rejoin {
+			g.rejoin = nil
+		}
+		g.mu.Unlock()
 		g.log.Warn("assignment handler failed; rejoining", "err", err)
 		gen.Start(func(ctx context.Context) {
 			// Do not spin through generations while the handler fails.
@@ -158,9 +169,8 @@ func (g *Group) startGeneration(runCtx context.Context, gen *kafka.Generation) {
 	for _, p := range ids {
 		owned[p] = true
 	}
-	rejoin := make(chan struct{})
 	g.mu.Lock()
-	g.gen, g.owned, g.rejoin = gen, owned, rejoin
+	g.gen, g.owned = gen, owned
 	g.mu.Unlock()
 	gen.Start(func(ctx context.Context) {
 		// Returning ends the generation (kafka-go's rule).

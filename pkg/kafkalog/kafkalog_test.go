@@ -381,9 +381,15 @@ type groupRecorder struct {
 	col      *collector
 	assigned chan map[int]int64
 	revoked  chan []int
+	// rejoinOnce, when set, makes the first Assigned call Rejoin before it
+	// returns (a handler that finds at once it cannot keep a partition).
+	rejoinOnce atomic.Bool
 }
 
 func (h *groupRecorder) Assigned(ctx context.Context, parts map[int]int64) error {
+	if h.rejoinOnce.Swap(false) {
+		h.g.Rejoin()
+	}
 	h.assigned <- parts
 	return nil
 }
@@ -468,31 +474,40 @@ func TestGroupCommitAndResume(t *testing.T) {
 }
 
 // TestGroupRejoin: Rejoin ends the generation with no record to handle:
-// the partitions are revoked and assigned again.
+// the partitions are revoked and assigned again, whether it is called
+// once the partitions are assigned or while Assigned runs (the first lost
+// it: it found no generation to end yet).
 func TestGroupRejoin(t *testing.T) {
-	brokers := kafkatest.Cluster(t)
-	topic := kafkatest.NewTopic(t, 2)
-	ctx := testCtx(t)
-	h := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 4), revoked: make(chan []int, 4)}
-	h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: brokers, GroupID: kafkatest.UniqueName(t, "group"), Topic: topic}, h)
-	gctx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- h.g.Run(gctx) }()
-	defer func() { stop(); <-done }()
-	for round := range 2 {
-		select {
-		case <-h.assigned:
-		case <-ctx.Done():
-			t.Fatalf("round %d: not assigned", round)
-		}
-		if round == 0 {
-			h.g.Rejoin()
-			select {
-			case <-h.revoked:
-			case <-ctx.Done():
-				t.Fatal("Rejoin did not end the generation")
+	for _, during := range []bool{false, true} {
+		t.Run(fmt.Sprintf("during Assigned %v", during), func(t *testing.T) {
+			brokers := kafkatest.Cluster(t)
+			topic := kafkatest.NewTopic(t, 2)
+			ctx := testCtx(t)
+			h := &groupRecorder{col: newCollector(), assigned: make(chan map[int]int64, 4), revoked: make(chan []int, 4)}
+			h.rejoinOnce.Store(during)
+			h.g = kafkalog.NewGroup(kafkalog.GroupOptions{Cluster: brokers, GroupID: kafkatest.UniqueName(t, "group"), Topic: topic}, h)
+			gctx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- h.g.Run(gctx) }()
+			defer func() { stop(); <-done }()
+			for round := range 2 {
+				select {
+				case <-h.assigned:
+				case <-ctx.Done():
+					t.Fatalf("round %d: not assigned", round)
+				}
+				if round == 0 {
+					if !during {
+						h.g.Rejoin()
+					}
+					select {
+					case <-h.revoked:
+					case <-ctx.Done():
+						t.Fatal("Rejoin did not end the generation")
+					}
+				}
 			}
-		}
+		})
 	}
 }
 
