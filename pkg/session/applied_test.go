@@ -36,13 +36,7 @@ func testAppliedAnnounced(t *testing.T, rdb redis.UniversalClient) {
 	if err := w.Claim(ctx, 3, "owner"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for !watch.Live() {
-		if time.Now().After(deadline) {
-			t.Fatal("watch not subscribed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	eventually(t, "watch subscribed", watch.Live)
 	apply := func(cid string, epoch int64, announce bool) {
 		t.Helper()
 		step := session.Step{Offset: epoch, Fn: func(tx *session.Tx) {
@@ -120,22 +114,12 @@ func TestAppliedWatchResubscribes(t *testing.T) {
 	wg.Go(func() { watch.Run(ctx) })
 	defer wg.Wait()
 	defer stop()
-	until := func(what string, cond func() bool) {
-		t.Helper()
-		deadline := time.Now().Add(15 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: not within 15s", what)
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	until("subscribed", watch.Live)
+	eventually(t, "subscribed", watch.Live)
 	if err := rdb.ClientKillByFilter(ctx, "TYPE", "pubsub").Err(); err != nil {
 		t.Fatal(err)
 	}
-	until("connection loss seen", func() bool { return !watch.Live() })
-	until("subscribed again", watch.Live)
+	eventually(t, "connection loss seen", func() bool { return !watch.Live() })
+	eventually(t, "subscribed again", watch.Live)
 	if err := w.Announce(ctx, 2, 1); err != nil { // heard: relied on again
 		t.Fatal(err)
 	}
@@ -158,5 +142,17 @@ func TestAppliedWatchResubscribes(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("after the new subscription: %v", err)
+	}
+}
+
+// eventually polls cond until it holds, for at most 15s.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 15s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
