@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
@@ -552,12 +553,26 @@ func (q *queue) gap(ctx context.Context, o *offline, p int, from, to int64) erro
 }
 
 // scan evaluates [from, to) of partition p for o, committing in chunks.
+// A record it queues gets its enqueue span as on the follower's path (a
+// message published while the session was being registered is queued
+// here), ended when its chunk is committed.
 func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) error {
 	const chunk = 256
-	var ev evaluation
+	var (
+		ev    evaluation
+		spans []trace.Span
+	)
 	next := from
+	endSpans := func(err error) {
+		for _, sp := range spans {
+			endSpan(sp, err, attribute.Bool("tidemark.catch_up", true))
+		}
+		spans = nil
+	}
 	flush := func() error {
-		if err := q.commit(ctx, o, p, next, &ev); err != nil {
+		err := q.commit(ctx, o, p, next, &ev)
+		endSpans(err)
+		if err != nil {
 			return err // qfrom stays: the next pass reads this chunk again
 		}
 		q.mu.Lock()
@@ -583,6 +598,11 @@ func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) err
 				subs = append(subs, sub)
 			}
 		}
+		if len(subs) > 0 {
+			if sp := startEnqueueSpan(r, o.cid); sp != nil {
+				spans = append(spans, sp)
+			}
+		}
 		ev.eval(q.s, o, r, subs)
 		next = r.Offset + 1
 		if len(ev.refs)+len(ev.expired) >= chunk {
@@ -591,6 +611,7 @@ func (q *queue) scan(ctx context.Context, o *offline, p int, from, to int64) err
 		return nil
 	})
 	if err != nil {
+		endSpans(err)
 		return fmt.Errorf("scan %d [%d,%d): %w", p, from, to, err)
 	}
 	// ReadRange stops at the high watermark; everything below to was
