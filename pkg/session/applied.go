@@ -148,15 +148,14 @@ func (w *AppliedWatch) await(n int, epoch int64) (<-chan struct{}, bool) {
 	if !w.live.Load() {
 		return nil, false
 	}
-	if time.Since(time.Unix(0, w.last.Load())) > quietAfter {
-		w.mu.Lock()
-		defer w.mu.Unlock()
-		return nil, w.applied[n] >= epoch
-	}
+	relied := time.Since(time.Unix(0, w.last.Load())) <= quietAfter
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.applied[n] >= epoch {
 		return nil, true
+	}
+	if !relied {
+		return nil, false
 	}
 	ch := w.next[n]
 	if ch == nil {

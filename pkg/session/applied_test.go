@@ -59,7 +59,9 @@ func testAppliedAnnounced(t *testing.T, rdb redis.UniversalClient) {
 			_, err := r.WaitApplied(wctx, 3, cid, epoch)
 			done <- err
 		}()
-		time.Sleep(50 * time.Millisecond) // waiting, past its first read
+		// Most likely waiting by now; the outcomes asserted hold either
+		// way (an announcement heard before the wait covers it too).
+		time.Sleep(50 * time.Millisecond)
 		return done
 	}
 
@@ -120,10 +122,12 @@ func TestAppliedWatchResubscribes(t *testing.T) {
 	}
 	eventually(t, "connection loss seen", func() bool { return !watch.Live() })
 	eventually(t, "subscribed again", watch.Live)
-	if err := w.Announce(ctx, 2, 1); err != nil { // heard: relied on again
+	// Heard, the watch is relied on again: from now on only an
+	// announcement can wake a waiter (the poll is an hour).
+	if err := w.Announce(ctx, 2, 1); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	eventually(t, "announcement heard", func() bool { return session.AnnouncedUpTo(watch, 2) >= 1 })
 	done := make(chan error, 1)
 	go func() {
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
@@ -131,7 +135,7 @@ func TestAppliedWatchResubscribes(t *testing.T) {
 		_, err := r.WaitApplied(wctx, 2, "r1", 5)
 		done <- err
 	}()
-	time.Sleep(50 * time.Millisecond)
+	time.Sleep(50 * time.Millisecond) // most likely waiting; either way it ends only by an announcement
 	if err := w.ApplyBatch(ctx, 2, "", []session.Step{{Offset: 5, Fn: func(tx *session.Tx) {
 		tx.PutSession("r1", &session.Meta{Epoch: 5, Conn: "r1", Online: true})
 	}}}); err != nil {

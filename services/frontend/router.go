@@ -1,7 +1,6 @@
 package frontend
 
 import (
-	"slices"
 	"sync"
 	"time"
 
@@ -192,9 +191,15 @@ func (r *router) joinRecent(c *conn, subs []session.Subscription) map[int]int64 
 	for p, rr := range r.recent {
 		rr.since(since, func(rec *kafkalog.Record) {
 			name := string(rec.Key)
+			var matched []session.Subscription
+			for _, s := range subs {
+				if topic.Match(s.Filter, name) {
+					matched = append(matched, s)
+				}
+			}
 			// Most recent records match none of the new filters: decode
 			// only those that do, as this runs under the router's lock.
-			if !slices.ContainsFunc(subs, func(s session.Subscription) bool { return topic.Match(s.Filter, name) }) {
+			if len(matched) == 0 {
 				return
 			}
 			msg := decodeMessage(rec)
@@ -202,10 +207,8 @@ func (r *router) joinRecent(c *conn, subs []session.Subscription) map[int]int64 
 				return
 			}
 			var m match
-			for _, s := range subs {
-				if topic.Match(s.Filter, name) {
-					m.add(msg, c.clientID, s)
-				}
+			for _, s := range matched {
+				m.add(msg, c.clientID, s)
 			}
 			if !m.ok {
 				return
