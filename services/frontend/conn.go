@@ -457,7 +457,7 @@ func (c *conn) runLoop() {
 // reads router positions that may already be past them.
 func (c *conn) turn(b *batch) {
 	for _, d := range b.live {
-		c.out.addLive(d)
+		c.addLive(d)
 	}
 	for _, p := range b.packets {
 		// What was read after the cause of the end is not acted on.

@@ -60,8 +60,13 @@ func (c *conn) logQoS2Out(b *writeBatch) {
 		recs[i] = c.opRecord(&session.Op{Kind: session.OpQoS2Out, PacketID: q.pid, Partition: q.p, Offset: q.o})
 	}
 	c.opsL.submit(&appendReq{recs: recs, fence: true, done: func(err error) {
-		if c.heldQ2 != b {
-			return // the end came first: nothing is written any more
+		if c.heldQ2 != b || c.cause() != nil {
+			// The end came first: nothing is written any more. A
+			// takeover in particular is known by now (the fence waited
+			// for the watch, which kills before it moves on), and the
+			// newer connection may not inherit these packet ids: written
+			// here, they would reach the client again under new ones.
+			return
 		}
 		c.heldQ2 = nil
 		if err != nil {
@@ -169,7 +174,15 @@ func (c *conn) pullLive() {
 	c.in.live = nil
 	c.in.mu.Unlock()
 	for _, d := range live {
-		c.out.addLive(d)
+		c.addLive(d)
+	}
+}
+
+// addLive moves a live delivery from the inbox into the outbox; one the
+// outbox refuses as a repeat leaves the inbox's count at once.
+func (c *conn) addLive(d *delivery) {
+	if !c.out.addLive(d) && d.live {
+		c.liveDone(1)
 	}
 }
 

@@ -68,6 +68,13 @@ func (st *stack) frontend(name string) *Server {
 // frontendWith starts a frontend with a changed config; stop ends it and
 // waits for Run to return.
 func (st *stack) frontendWith(name string, mutate func(*Config)) (s *Server, stop func()) {
+	st.t.Helper()
+	return st.frontendHooked(name, mutate, nil)
+}
+
+// frontendHooked is frontendWith with hook run on the Server before it
+// starts.
+func (st *stack) frontendHooked(name string, mutate func(*Config), hook func(*Server)) (s *Server, stop func()) {
 	t := st.t
 	t.Helper()
 	cfg := Config{
@@ -81,6 +88,9 @@ func (st *stack) frontendWith(name string, mutate func(*Config)) (s *Server, sto
 	s, err := New(cfg)
 	if err != nil {
 		t.Fatalf("new frontend: %v", err)
+	}
+	if hook != nil {
+		hook(s)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

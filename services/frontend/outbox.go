@@ -84,6 +84,9 @@ type outbox struct {
 	// before the subscription's read (router.joinRecent) may sit below
 	// it; replaying from lower would send again what was acknowledged.
 	floor map[int]int64
+	// guard, after a resume, keeps live dispatch from repeating what the
+	// session had (nil once the router has passed it).
+	guard *repeatGuard
 	dirty bool // delivery state changed since the last progress
 
 	// aliases maps topics to the aliases the client already knows;
@@ -128,13 +131,19 @@ func (o *outbox) release(d *delivery) {
 	d.finished()
 }
 
-// addLive queues a live delivery; it holds the cursor until it is done.
-func (o *outbox) addLive(d *delivery) {
+// addLive queues a live delivery; it holds the cursor until it is done. It
+// reports false, queueing nothing, for a delivery the resumed session had
+// already (repeatGuard).
+func (o *outbox) addLive(d *delivery) bool {
+	if o.guard.repeats(d) {
+		return false
+	}
 	o.dirty = true
 	if d.tracked() {
 		o.hold(d.msg.partition, d.msg.offset)
 	}
 	o.live = append(o.live, d)
+	return true
 }
 
 // addReplay queues a replayed delivery.
@@ -169,6 +178,7 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 	for p, end := range sw {
 		o.scanPos[p] = replayStart(st, p, end)
 	}
+	o.guard = newRepeatGuard(st, sw)
 	o.logged(st.Cursor)
 	return rels
 }
@@ -535,6 +545,9 @@ func (o *outbox) pubcomp(pid uint16) {
 // positions pos (read before, so every record below them was offered) and
 // the offsets lost to an overflow.
 func (o *outbox) progress(pos, lost map[int]int64) (map[int]int64, []session.Inflight) {
+	if o.guard != nil && o.guard.passed(pos) {
+		o.guard = nil
+	}
 	cur := make(map[int]int64, len(pos))
 	for p, n := range pos {
 		cur[p] = n

@@ -44,20 +44,23 @@ type sessionReader interface {
 
 // Server is one frontend node.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	m        *metrics
-	lim      *limiter
-	tls      *tls.Config
-	app      appender
-	rdb      redis.UniversalClient
-	ownRdb   bool // dialled here, so closed here
-	reader   sessionReader
-	applied  *session.AppliedWatch // wakes the reader's waits (announcements)
-	router   *router
-	retained *retainedStore
-	opsSeen  *opWatermark // how far the takeover watch has read the sessions topic
-	shares   *shares
+	cfg     Config
+	log     *slog.Logger
+	m       *metrics
+	lim     *limiter
+	tls     *tls.Config
+	app     appender
+	rdb     redis.UniversalClient
+	ownRdb  bool // dialled here, so closed here
+	reader  sessionReader
+	applied *session.AppliedWatch // wakes the reader's waits (announcements)
+	router  *router
+	// onMessage is the messages follower's handler: the router's dispatch
+	// (tests hold it back to play a frontend whose follower lags).
+	onMessage func(*kafkalog.Record)
+	retained  *retainedStore
+	opsSeen   *opWatermark // how far the takeover watch has read the sessions topic
+	shares    *shares
 
 	mu       sync.Mutex
 	clients  map[string]*conn   // by ClientID, once the connect op is logged
@@ -113,6 +116,7 @@ func New(cfg Config) (*Server, error) {
 		addrs:    make(map[string]net.Addr),
 		readyCh:  make(chan struct{}),
 	}
+	s.onMessage = s.router.dispatch
 	s.shares = newShares(s)
 	s.heart = s.newHeart()
 	if cfg.Registry != nil {
@@ -209,7 +213,7 @@ func (s *Server) Run(ctx context.Context) error {
 func (s *Server) followers() []*kafkalog.Follower {
 	t := s.cfg.Topics
 	return []*kafkalog.Follower{
-		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Messages, Default: kafkalog.Latest, Logger: s.log}, s.router.dispatch),
+		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Messages, Default: kafkalog.Latest, Logger: s.log}, s.onMessage),
 		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Retained, Default: kafkalog.Earliest, Logger: s.log}, s.retained.apply),
 		kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{Topic: t.Sessions, Default: kafkalog.Latest, Logger: s.log}, s.onSessionOp),
 	}

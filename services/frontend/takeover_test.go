@@ -1,11 +1,14 @@
 package frontend
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"testing"
+	"time"
 
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/session/liveness"
 )
@@ -53,5 +56,88 @@ func TestRegisterAfterNewerConnect(t *testing.T) {
 				t.Fatalf("connection still listed as logging: %v", s.logging)
 			}
 		})
+	}
+}
+
+// TestNoQoS2PublishAfterTakeover: a QoS 2 PUBLISH waits for its qos2_out op
+// and for the takeover watch to read past it. When a newer connection's
+// connect op comes first, the watch ends this connection, and the PUBLISH
+// must not be written even if the op's result reaches the loop in the same
+// turn as the end: the session service ignores the fenced op, so the newer
+// connection sends the message under a packet id of its own, and the
+// client would have it twice.
+func TestNoQoS2PublishAfterTakeover(t *testing.T) {
+	s, log := newUnitServer(t, nil)
+	sub := dialPipe(t, s, mqtt.V5)
+	sub.connect(&mqtt.Connect{ClientID: "dev", CleanStart: true})
+	subscribe(t, sub, 1, mqtt.Subscription{Filter: "t", QoS: 2})
+	sc := sub.serverConn(t, s)
+
+	held := make(chan struct{}, 1)
+	log.mu.Lock()
+	log.unhang = make(chan struct{})
+	log.hang = func(r *kafkalog.Record) bool {
+		op, _ := r.Header(session.HeaderOp)
+		if string(op) != session.OpQoS2Out {
+			return false
+		}
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	log.mu.Unlock()
+	feed(s, 0, 0, "t", 2, "pub", "once")
+	select {
+	case <-held:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no qos2_out op appended")
+	}
+
+	// Hold the loop off, as the scheduler may, so that the end and the
+	// op's result reach it in the same turn: the inbox is marked as having
+	// a loop while none runs.
+	waitFor(t, 10*time.Second, "the loop idle", func() bool {
+		sc.in.mu.Lock()
+		defer sc.in.mu.Unlock()
+		if sc.in.running {
+			return false
+		}
+		sc.in.running = true
+		return true
+	})
+	// Another frontend's CONNECT for the same ClientID, logged before the
+	// qos2_out op: the watch ends the connection as it reads it.
+	connect := &kafkalog.Record{Topic: s.cfg.Topics.Sessions, Key: []byte("dev"),
+		Headers: []kafkalog.Header{{Key: session.HeaderOp, Value: []byte(session.OpConnect)}}}
+	if err := log.Append(context.Background(), connect); err != nil {
+		t.Fatal(err)
+	}
+	if sc.cause() == nil {
+		t.Fatal("the takeover watch did not end the connection")
+	}
+	close(log.unhang)
+	waitFor(t, 10*time.Second, "the qos2_out result posted", func() bool {
+		sc.in.mu.Lock()
+		defer sc.in.mu.Unlock()
+		return len(sc.in.results) > 0
+	})
+	sc.in.mu.Lock()
+	sc.in.running = false
+	sc.in.mu.Unlock()
+	sc.post(nil) // the loop runs again, and finds both
+
+	for {
+		switch p := sub.next(10 * time.Second).(type) {
+		case nil:
+			return // closed, and no PUBLISH came
+		case *mqtt.Publish:
+			t.Fatalf("PUBLISH %d written after the takeover", p.PacketID)
+		case *mqtt.Disconnect:
+			if p.ReasonCode != mqtt.SessionTakenOver {
+				t.Fatalf("DISCONNECT %v, want session taken over", p.ReasonCode)
+			}
+		}
 	}
 }
