@@ -41,6 +41,16 @@ type FollowerOptions struct {
 	// Logger receives broker errors (warn once per outage, info on
 	// recovery); default slog.Default().
 	Logger *slog.Logger
+	// Idle and Pass let a handler that needs no records for a while skip
+	// them unread: while Idle reports true, a partition's loop reads the
+	// partition's end instead of its records (every MaxWait) and calls
+	// Pass(partition, from, to); when Pass agrees (it records the new
+	// position itself, atomically with whatever decides that nothing is
+	// needed), the records [from, to) are never handled and the loop
+	// continues at to. When Pass refuses, the records are fetched as
+	// usual. Idle is asked before every fetch: it must be cheap.
+	Idle func() bool
+	Pass func(partition int, from, to int64) bool
 }
 
 // Follower reads every partition of one topic, one goroutine per partition,
@@ -169,6 +179,31 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 	var b backoff
 	var run streak
 	for ctx.Err() == nil {
+		if f.opt.Idle != nil && f.opt.Idle() {
+			next, wait, err := f.pass(ctx, p, pos)
+			if err == nil {
+				if run.ok() && f.failing.Add(-1) == 0 {
+					f.log.Info("kafka reachable again")
+				}
+				b.reset()
+				pos = next
+				if wait && !sleep(ctx, f.opt.MaxWait) {
+					break
+				}
+				continue
+			}
+			if ctx.Err() != nil {
+				break
+			}
+			const msg = "follower cannot read the partition's end; retrying with back-off"
+			if run.fail(f.log, msg, "partition", p, "err", err) && f.failing.Add(1) == 1 {
+				f.log.Warn(msg, "partition", p, "err", err, "for", time.Since(run.since).Round(time.Millisecond))
+			}
+			if !sleep(ctx, b.next()) {
+				break
+			}
+			continue
+		}
 		res, err := fetchOnce(ctx, f.c, f.opt.Topic, p, pos, f.opt.MaxWait)
 		if err == nil {
 			if run.ok() && f.failing.Add(-1) == 0 {
@@ -211,6 +246,32 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 	if run.ok() {
 		f.failing.Add(-1)
 	}
+}
+
+// pass reads the end of partition p and, if Pass agrees, moves the
+// position there without handling the records before it. It returns the
+// position to continue at and whether to wait before the next look (there
+// was nothing to pass, or it was passed; not when Pass refused, so the
+// records are fetched at once).
+func (f *Follower) pass(ctx context.Context, p int, pos int64) (next int64, wait bool, err error) {
+	bs, err := bounds(ctx, f.cluster, f.t, f.opt.Topic, []int{p})
+	if err != nil {
+		return pos, false, err
+	}
+	end := bs[p].Next
+	f.mu.Lock()
+	f.hwm[p] = end
+	f.mu.Unlock()
+	if end <= pos {
+		return pos, true, nil
+	}
+	if !f.opt.Pass(p, pos, end) {
+		return pos, false, nil
+	}
+	f.mu.Lock()
+	f.pos[p] = end
+	f.mu.Unlock()
+	return end, true, nil
 }
 
 // reposition handles an out-of-range fetch: below the log start means

@@ -26,7 +26,7 @@ func TestEnqueueSpanOnCatchUp(t *testing.T) {
 	t.Cleanup(func() { otel.SetTracerProvider(prev) })
 
 	h := newHarness(t)
-	h.start(nil)
+	in := h.start(nil)
 	const cid = "traced-catch-up"
 	const traceID = "4bf92f3577b34da6a3ce929d0e0e4736"
 	a, _ := h.connect(cid, connID(cid, "A"), false, 5, 600)
@@ -43,6 +43,11 @@ func TestEnqueueSpanOnCatchUp(t *testing.T) {
 	if err := h.app.Append(ctx, msg); err != nil {
 		t.Fatal(err)
 	}
+	// The queue follower is past it before the session goes offline, so it
+	// is the catch-up that queues it, not the follower.
+	eventually(t, "the queue follower past the message", func() (bool, error) {
+		return in.svc.q.positions()[msg.Partition] > msg.Offset, nil
+	})
 	a.disconnect(events.DisconnectNormal, 600)
 	eventually(t, "queued", func() (bool, error) { return len(h.load(cid).Queue) == 1, nil })
 	eventually(t, "enqueue span of the catch-up", func() (bool, error) {

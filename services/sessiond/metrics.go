@@ -15,6 +15,7 @@ type metrics struct {
 	events     *prometheus.CounterVec // by event type
 	drops      *prometheus.CounterVec // by drop reason
 	queued     prometheus.Counter
+	passed     prometheus.Counter   // messages records the queue follower did not read
 	queueLen   prometheus.Gauge     // refs in the offline queues this instance fills
 	offline    prometheus.Gauge     // sessions the queue follower evaluates for
 	sessions   *prometheus.GaugeVec // owned sessions by state
@@ -42,6 +43,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}, []string{"reason"}),
 		queued: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_sessiond_queued_messages_total", Help: "Message refs appended to offline queues.",
+		}),
+		passed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "tidemark_sessiond_messages_passed_total", Help: "Records of the messages topic the offline queue follower passed over unread, as no offline session of this instance subscribed to anything.",
 		}),
 		queueLen: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "tidemark_sessiond_queued_refs", Help: "Message refs held in the offline queues of the sessions this instance owns.",
@@ -82,7 +86,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs, m.runTime,
+	for _, c := range []prometheus.Collector{m.ops, m.events, m.drops, m.queued, m.passed, m.queueLen, m.offline, m.sessions, m.partitions, m.lag, m.lagRecords, m.runs, m.runTime,
 		m.nodeDown, m.nodeDownConns, m.wills} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("register metrics: %w", err)

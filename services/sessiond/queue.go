@@ -80,6 +80,7 @@ func newQueue(s *Service) *queue {
 	}
 	q.fol = kafkalog.NewFollower(s.cfg.Kafka, kafkalog.FollowerOptions{
 		Topic: s.cfg.Topics.Messages, Default: kafkalog.Latest, Logger: s.log,
+		Idle: q.idle, Pass: q.pass,
 	}, q.onRecord)
 	q.ready = func() bool {
 		select {
@@ -308,6 +309,33 @@ func (q *queue) forget(n int) {
 	for _, cid := range cids {
 		q.remove(cid)
 	}
+}
+
+// idle reports whether no offline session of this instance subscribes to
+// anything: then no record of the messages topic is wanted by the
+// follower (catch-ups read their own ranges), and it passes over them
+// instead of fetching and decoding every one.
+func (q *queue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return q.ix.Len() == 0
+}
+
+// pass moves the follower's position in partition p over [from, to),
+// unread, if still no offline session subscribes to anything. Under q.mu,
+// as every switch to synced is: a session that syncs after this does so
+// at to or later, and one that subscribed before it refuses the pass.
+func (q *queue) pass(p int, from, to int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.ix.Len() > 0 {
+		return false
+	}
+	if to > q.pos[p] {
+		q.pos[p] = to
+	}
+	q.s.met.passed.Add(float64(to - from))
+	return true
 }
 
 // onRecord is the follower's handler for one messages record: it matches

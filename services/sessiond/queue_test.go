@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/tidemarkmq/tidemark/pkg/events"
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -175,5 +177,50 @@ func TestOfflineQueueBound(t *testing.T) {
 			t.Fatalf("drop range [%d,%d) outside the two oldest", d.From, d.To)
 		}
 	}
+	h.checkEvents()
+}
+
+// TestQueueFollowerPassesWhileNoneListens: while no offline session of the
+// instance subscribes to anything, the queue follower passes over the
+// messages topic unread; a session that goes offline with subscriptions
+// then gets every message after its cursor queued (those published while
+// it was being registered, and those after), and once it is back online
+// the follower passes again.
+func TestQueueFollowerPassesWhileNoneListens(t *testing.T) {
+	h := newHarness(t)
+	in := h.start(nil)
+	passed := func() float64 { return testutil.ToFloat64(in.svc.met.passed) }
+	var nobody []msg
+	for i := range 20 {
+		nobody = append(nobody, msg{topic: "q/" + strconv.Itoa(i), qos: 1, from: "p"})
+	}
+	h.publish(nobody...)
+	eventually(t, "20 records passed", func() (bool, error) { return passed() >= 20, nil })
+
+	const cid = "listener"
+	subs := []session.Subscription{{Filter: "q/#", QoS: 1}}
+	early := h.goOffline(cid, subs, nobody[:5]...)
+	var late []*kafkalog.Record
+	for range 10 {
+		late = append(late, h.publish(nobody[:3]...)...)
+	}
+	var want []session.QueueRef
+	for _, r := range append(early, late...) {
+		want = append(want, session.QueueRef{Partition: r.Partition, Offset: r.Offset, QoS: 1})
+	}
+	eventually(t, "queue filled", func() (bool, error) { return len(h.load(cid).Queue) >= len(want), nil })
+	if got := sortRefs(h.load(cid).Queue); !slices.Equal(got, sortRefs(want)) {
+		t.Fatalf("queue\n got %v\nwant %v", got, sortRefs(want))
+	}
+	if n := testutil.ToFloat64(in.svc.met.queued); n != float64(len(want)) {
+		t.Errorf("%v refs queued in all, want %d: nothing while nobody listened", n, len(want))
+	}
+
+	b, _ := h.connect(cid, connID(cid, "B"), false, 5, 600)
+	b.send(&session.Op{Kind: session.OpProgress, Cursor: h.cursorNow()})
+	h.marker(cid)
+	before := passed()
+	h.publish(nobody...)
+	eventually(t, "records passed again", func() (bool, error) { return passed() >= before+20, nil })
 	h.checkEvents()
 }
