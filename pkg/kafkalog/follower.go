@@ -179,52 +179,38 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 	var b backoff
 	var run streak
 	for ctx.Err() == nil {
+		var err error
 		if f.opt.Idle != nil && f.opt.Idle() {
-			next, wait, err := f.pass(ctx, p, pos)
-			if err == nil {
-				if run.ok() && f.failing.Add(-1) == 0 {
-					f.log.Info("kafka reachable again")
-				}
-				b.reset()
+			var next int64
+			var wait bool
+			if next, wait, err = f.pass(ctx, p, pos); err == nil {
+				f.recovered(&run, &b)
 				pos = next
 				if wait && !sleep(ctx, f.opt.MaxWait) {
 					break
 				}
 				continue
 			}
-			if ctx.Err() != nil {
-				break
-			}
-			const msg = "follower cannot read the partition's end; retrying with back-off"
-			if run.fail(f.log, msg, "partition", p, "err", err) && f.failing.Add(1) == 1 {
-				f.log.Warn(msg, "partition", p, "err", err, "for", time.Since(run.since).Round(time.Millisecond))
-			}
-			if !sleep(ctx, b.next()) {
-				break
-			}
-			continue
-		}
-		res, err := fetchOnce(ctx, f.c, f.opt.Topic, p, pos, f.opt.MaxWait)
-		if err == nil {
-			if run.ok() && f.failing.Add(-1) == 0 {
-				f.log.Info("kafka reachable again")
-			}
-			b.reset()
-			// The high watermark first, so Lag shows the backlog while
-			// a slow handler works through the batch.
-			f.mu.Lock()
-			f.hwm[p] = res.highWatermark
-			f.mu.Unlock()
-			for _, r := range res.recs {
-				f.handle(r)
-			}
-			if res.next > pos {
-				pos = res.next
+		} else {
+			var res fetchResult
+			if res, err = fetchOnce(ctx, f.c, f.opt.Topic, p, pos, f.opt.MaxWait); err == nil {
+				f.recovered(&run, &b)
+				// The high watermark first, so Lag shows the backlog while
+				// a slow handler works through the batch.
 				f.mu.Lock()
-				f.pos[p] = pos
+				f.hwm[p] = res.highWatermark
 				f.mu.Unlock()
+				for _, r := range res.recs {
+					f.handle(r)
+				}
+				if res.next > pos {
+					pos = res.next
+					f.mu.Lock()
+					f.pos[p] = pos
+					f.mu.Unlock()
+				}
+				continue
 			}
-			continue
 		}
 		if ctx.Err() != nil {
 			break
@@ -246,6 +232,14 @@ func (f *Follower) follow(ctx context.Context, p int, pos int64) {
 	if run.ok() {
 		f.failing.Add(-1)
 	}
+}
+
+// recovered ends a partition's error streak after a successful request.
+func (f *Follower) recovered(run *streak, b *backoff) {
+	if run.ok() && f.failing.Add(-1) == 0 {
+		f.log.Info("kafka reachable again")
+	}
+	b.reset()
 }
 
 // pass reads the end of partition p and, if Pass agrees, moves the
