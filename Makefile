@@ -17,7 +17,8 @@ BINARIES := \
 	mqtt-events=tools/mqtt-events \
 	mqtt-admin=tools/mqtt-admin \
 	mqtt-bench=tools/mqtt-bench \
-	mqtt-passwd=tools/mqtt-passwd
+	mqtt-passwd=tools/mqtt-passwd \
+	route-sim=tools/route-sim
 BIN_NAMES := $(foreach b,$(BINARIES),$(firstword $(subst =, ,$(b))))
 bin_dir = $(word 2,$(subst =, ,$(filter $(1)=%,$(BINARIES))))
 BUILD_FLAGS ?= -trimpath
