@@ -6,7 +6,6 @@ require (
 	github.com/segmentio/kafka-go v0.4.51
 	github.com/tidemarkmq/tidemark/pkg/kafkalog v0.0.0
 	github.com/tidemarkmq/tidemark/pkg/topic v0.0.0
-	github.com/twmb/franz-go/pkg/kfake v0.0.0-20260918054303-01f206a7e32c
 )
 
 require (
@@ -14,8 +13,6 @@ require (
 	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/pierrec/lz4/v4 v4.1.33 // indirect
 	github.com/tidemarkmq/tidemark/pkg/tlsfiles v0.0.0 // indirect
-	github.com/twmb/franz-go v1.22.3 // indirect
-	github.com/twmb/franz-go/pkg/kmsg v1.15.1 // indirect
 	github.com/xdg-go/pbkdf2 v1.0.0 // indirect
 	github.com/xdg-go/scram v1.1.2 // indirect
 	github.com/xdg-go/stringprep v1.0.4 // indirect

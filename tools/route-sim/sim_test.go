@@ -6,12 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/twmb/franz-go/pkg/kfake"
-
-	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
+	"github.com/tidemarkmq/tidemark/pkg/kafkalog/kafkatest"
 )
 
-// TestRunModes runs every mode briefly against an in-process fake Kafka:
+// TestRunModes runs every mode briefly against the test stack's Kafka:
 // the whole path (topics, followers, publisher, copies, drain, check) with
 // nothing measured, so a broken mode shows before anyone spends a real
 // broker's time on it.
@@ -19,15 +17,11 @@ func TestRunModes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("a few seconds of publishing")
 	}
-	fk, err := kfake.NewCluster(kfake.NumBrokers(1))
-	if err != nil {
-		t.Fatalf("kfake: %v", err)
-	}
-	defer fk.Close()
+	kc := kafkatest.Cluster(t)
 	for _, mode := range []string{modeBroadcast, modeRouted, modePublish, modePublishRouted} {
 		t.Run(mode, func(t *testing.T) {
 			cfg := config{
-				cluster: kafkalog.Plain(fk.ListenAddrs()...), runID: "test", mode: mode,
+				cluster: kc, runID: kafkatest.UniqueName(t, "route-sim"), mode: mode,
 				nodes: 3, topics: 10, interest: 2, rate: 2000,
 				duration: 1200 * time.Millisecond, warmup: 200 * time.Millisecond, drain: 10 * time.Second,
 				size: 64, partitions: 4, publishers: 3, maxBatch: 500, kafkaPID: -1,
