@@ -22,6 +22,7 @@ type metrics struct {
 	slowConsumers  prometheus.Counter
 	takeovers      prometheus.Counter
 	appendLatency  prometheus.Histogram
+	dispatchDelay  prometheus.Histogram // record time (PUBLISH read) to dispatch here
 	appendFailures prometheus.Counter
 	bytesIn        prometheus.Counter
 	bytesOut       prometheus.Counter
@@ -61,6 +62,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Latency of Kafka appends (acks=all) of client PUBLISHes.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		dispatchDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tidemark_frontend_dispatch_delay_seconds",
+			Help:    "Time from a message's PUBLISH being read by its frontend to its record's dispatch by this frontend's router: the append, Kafka, and this frontend's fetch (clocks of different hosts skew it).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 		appendFailures: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "tidemark_frontend_append_failures_total", Help: "Failed Kafka append attempts (retried).",
 		}),
@@ -77,7 +83,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connects, m.disconnects, m.messagesIn, m.messagesOut,
-			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.appendFailures, m.bytesIn, m.bytesOut, m.declaredDown)
+			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.dispatchDelay, m.appendFailures, m.bytesIn, m.bytesOut, m.declaredDown)
 	}
 	return m
 }

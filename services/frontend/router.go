@@ -4,6 +4,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/session"
 	"github.com/tidemarkmq/tidemark/pkg/topic"
@@ -25,6 +27,8 @@ type router struct {
 	recent map[int]*recentRecords
 	// now is the clock of dispatch and joins (tests replace it).
 	now func() int64
+	// delay, when set, observes each dispatched record's age.
+	delay prometheus.Observer
 
 	// Scratch of dispatch, reused under mu: the sessions matching the
 	// record being dispatched, and past a few of them an index into it.
@@ -124,6 +128,9 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 	}
 	r.pos[rec.Partition] = rec.Offset + 1
 	r.remember(rec)
+	if r.delay != nil && !rec.Time.IsZero() {
+		r.delay.Observe(time.Since(rec.Time).Seconds())
+	}
 }
 
 // matchOf returns the aggregate of c in found, adding it when new. Called

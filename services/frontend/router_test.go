@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -263,5 +265,27 @@ func (l *lane) waitIdle(t *testing.T) {
 			t.Fatal("the lane is still busy")
 		}
 		time.Sleep(time.Millisecond)
+	}
+}
+
+// TestDispatchDelayObserved: every record the router dispatches has its
+// age since its PUBLISH was read observed, matched by a session or not.
+func TestDispatchDelayObserved(t *testing.T) {
+	s, _ := newUnitServer(t, nil)
+	age := 40 * time.Millisecond
+	for i, name := range []string{"nobody/listens", "t"} {
+		s.router.dispatch(&kafkalog.Record{Partition: 0, Offset: int64(i), Key: []byte(name), Value: []byte("x"),
+			Time: time.Now().Add(-age)})
+	}
+	var m dto.Metric
+	if err := s.m.dispatchDelay.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	h := m.GetHistogram()
+	if h.GetSampleCount() != 2 {
+		t.Fatalf("%d delays observed, want 2", h.GetSampleCount())
+	}
+	if mean := h.GetSampleSum() / 2; mean < age.Seconds() || mean > 10 {
+		t.Fatalf("mean delay %.3fs, want at least %s", mean, age)
 	}
 }

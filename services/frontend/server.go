@@ -117,6 +117,7 @@ func New(cfg Config) (*Server, error) {
 		readyCh:  make(chan struct{}),
 	}
 	s.onMessage = s.router.dispatch
+	s.router.delay = s.m.dispatchDelay
 	s.shares = newShares(s)
 	s.heart = s.newHeart()
 	if cfg.Registry != nil {
