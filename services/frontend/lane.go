@@ -109,6 +109,7 @@ func (l *lane) append(reqs []*appendReq) error {
 		first = append(first, r.recs...)
 		second = append(second, r.recs2...)
 	}
+	l.observeWait(first)
 	for _, stage := range [][]*kafkalog.Record{first, second} {
 		if len(stage) == 0 {
 			continue
@@ -126,6 +127,18 @@ func (l *lane) append(reqs []*appendReq) error {
 		}
 	}
 	return nil
+}
+
+// observeWait records how long the PUBLISHes among recs waited, since
+// they were read, for their append to start.
+func (l *lane) observeWait(recs []*kafkalog.Record) {
+	now := time.Now()
+	messages := l.c.s.cfg.Topics.Messages
+	for _, r := range recs {
+		if r.Topic == messages && !r.Time.IsZero() {
+			l.c.s.m.publishWait.Observe(now.Sub(r.Time).Seconds())
+		}
+	}
 }
 
 // opTimeout bounds one append attempt, and a fence.

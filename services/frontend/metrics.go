@@ -23,6 +23,7 @@ type metrics struct {
 	takeovers      prometheus.Counter
 	appendLatency  prometheus.Histogram
 	dispatchDelay  prometheus.Histogram // record time (PUBLISH read) to dispatch here
+	publishWait    prometheus.Histogram // PUBLISH read to the start of its append
 	appendFailures prometheus.Counter
 	bytesIn        prometheus.Counter
 	bytesOut       prometheus.Counter
@@ -62,6 +63,11 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Latency of Kafka appends (acks=all) of client PUBLISHes.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
 		}),
+		publishWait: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "tidemark_frontend_publish_wait_seconds",
+			Help:    "Time from a PUBLISH being read to the start of its append: the wait for the connection's appends before it (one at a time, in order).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
 		dispatchDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "tidemark_frontend_dispatch_delay_seconds",
 			Help:    "Time from a message's PUBLISH being read by its frontend to its record's dispatch by this frontend's router: the append, Kafka, and this frontend's fetch (clocks of different hosts skew it).",
@@ -83,7 +89,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 	}
 	if reg != nil {
 		reg.MustRegister(m.connections, m.connects, m.disconnects, m.messagesIn, m.messagesOut,
-			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.dispatchDelay, m.appendFailures, m.bytesIn, m.bytesOut, m.declaredDown)
+			m.drops, m.slowConsumers, m.takeovers, m.appendLatency, m.publishWait, m.dispatchDelay, m.appendFailures, m.bytesIn, m.bytesOut, m.declaredDown)
 	}
 	return m
 }

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/tidemarkmq/tidemark/pkg/kafkalog"
 	"github.com/tidemarkmq/tidemark/pkg/mqtt"
 	"github.com/tidemarkmq/tidemark/pkg/session"
@@ -342,5 +344,50 @@ func testBurst(t *testing.T, n int) {
 		if string(p.Payload) != strconv.Itoa(i) {
 			t.Fatalf("delivery %d is %q: out of order", i, p.Payload)
 		}
+	}
+}
+
+// TestPublishWaitObserved: a PUBLISH read while its connection's previous
+// append is in flight waits for it, and the wait is observed from when it
+// was read to when its own append starts.
+func TestPublishWaitObserved(t *testing.T) {
+	s, log := newUnitServer(t, nil)
+	c := dialPipe(t, s, mqtt.V5)
+	c.connect(&mqtt.Connect{ClientID: "waiter", CleanStart: true})
+	held := make(chan struct{}, 1)
+	log.mu.Lock()
+	log.unhang = make(chan struct{})
+	log.hang = func(r *kafkalog.Record) bool {
+		if string(r.Value) != "first" {
+			return false
+		}
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	log.mu.Unlock()
+	c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: 1, Payload: []byte("first")})
+	<-held
+	c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: 2, Payload: []byte("second")})
+	const hold = 50 * time.Millisecond
+	time.Sleep(hold) // the second waits this long behind the first
+	close(log.unhang)
+	for i := uint16(1); i <= 2; i++ {
+		if a, ok := c.next(5 * time.Second).(*mqtt.Puback); !ok || a.PacketID != i {
+			t.Fatalf("got %v, want PUBACK %d", a, i)
+		}
+	}
+	var m dto.Metric
+	if err := s.m.publishWait.Write(&m); err != nil {
+		t.Fatal(err)
+	}
+	h := m.GetHistogram()
+	if h.GetSampleCount() != 2 {
+		t.Fatalf("%d waits observed, want 2", h.GetSampleCount())
+	}
+	if h.GetSampleSum() < hold.Seconds() {
+		t.Fatalf("waits sum to %.3fs, want at least the %s the second waited", h.GetSampleSum(), hold)
 	}
 }
