@@ -82,6 +82,27 @@ func (m *memLog) Append(ctx context.Context, recs ...*kafkalog.Record) error {
 
 func (m *memLog) Close() error { return nil }
 
+// holdWhere makes every append with a record that match picks hang until
+// unhang is closed, and returns a channel that gets a value when such an
+// append has started.
+func (m *memLog) holdWhere(match func(*kafkalog.Record) bool) <-chan struct{} {
+	held := make(chan struct{}, 1)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.unhang = make(chan struct{})
+	m.hang = func(r *kafkalog.Record) bool {
+		if !match(r) {
+			return false
+		}
+		select {
+		case held <- struct{}{}:
+		default:
+		}
+		return true
+	}
+	return held
+}
+
 func (m *memLog) setDown(v bool) {
 	m.mu.Lock()
 	m.down = v

@@ -354,20 +354,7 @@ func TestPublishWaitObserved(t *testing.T) {
 	s, log := newUnitServer(t, nil)
 	c := dialPipe(t, s, mqtt.V5)
 	c.connect(&mqtt.Connect{ClientID: "waiter", CleanStart: true})
-	held := make(chan struct{}, 1)
-	log.mu.Lock()
-	log.unhang = make(chan struct{})
-	log.hang = func(r *kafkalog.Record) bool {
-		if string(r.Value) != "first" {
-			return false
-		}
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		return true
-	}
-	log.mu.Unlock()
+	held := log.holdWhere(func(r *kafkalog.Record) bool { return string(r.Value) == "first" })
 	c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: 1, Payload: []byte("first")})
 	<-held
 	c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: 2, Payload: []byte("second")})

@@ -73,21 +73,10 @@ func TestNoQoS2PublishAfterTakeover(t *testing.T) {
 	subscribe(t, sub, 1, mqtt.Subscription{Filter: "t", QoS: 2})
 	sc := sub.serverConn(t, s)
 
-	held := make(chan struct{}, 1)
-	log.mu.Lock()
-	log.unhang = make(chan struct{})
-	log.hang = func(r *kafkalog.Record) bool {
+	held := log.holdWhere(func(r *kafkalog.Record) bool {
 		op, _ := r.Header(session.HeaderOp)
-		if string(op) != session.OpQoS2Out {
-			return false
-		}
-		select {
-		case held <- struct{}{}:
-		default:
-		}
-		return true
-	}
-	log.mu.Unlock()
+		return string(op) == session.OpQoS2Out
+	})
 	feed(s, 0, 0, "t", 2, "pub", "once")
 	select {
 	case <-held:
