@@ -107,10 +107,12 @@ func TestNoQoS2PublishAfterTakeover(t *testing.T) {
 		t.Fatal("the takeover watch did not end the connection")
 	}
 	close(log.unhang)
+	// The ops lane stops once it has posted every result: the qos2_out
+	// op's among them (a progress tick may have posted one before it).
 	waitFor(t, 10*time.Second, "the qos2_out result posted", func() bool {
-		sc.in.mu.Lock()
-		defer sc.in.mu.Unlock()
-		return len(sc.in.results) > 0
+		sc.opsL.mu.Lock()
+		defer sc.opsL.mu.Unlock()
+		return !sc.opsL.running
 	})
 	sc.in.mu.Lock()
 	sc.in.running = false
