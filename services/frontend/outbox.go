@@ -169,7 +169,8 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 			o.hold(e.Partition, e.Offset)
 		}
 	}
-	for _, q := range pendingQueue(st) {
+	pending := pendingQueue(st)
+	for _, q := range pending {
 		o.hold(q.Partition, q.Offset)
 	}
 	if len(sw) > 0 {
@@ -178,7 +179,7 @@ func (o *outbox) restore(st *session.State, sw map[int]int64) []mqtt.Packet {
 	for p, end := range sw {
 		o.scanPos[p] = replayStart(st, p, end)
 	}
-	o.guard = newRepeatGuard(st, sw)
+	o.guard = newRepeatGuard(st, pending, sw)
 	o.logged(st.Cursor)
 	return rels
 }

@@ -358,8 +358,14 @@ func TestPublishWaitObserved(t *testing.T) {
 	c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: 1, Payload: []byte("first")})
 	<-held
 	c.send(&mqtt.Publish{Topic: "t", QoS: 1, PacketID: 2, Payload: []byte("second")})
+	sc := c.serverConn(t, s)
+	waitFor(t, 10*time.Second, "the second PUBLISH queued behind the first", func() bool {
+		sc.pub.mu.Lock()
+		defer sc.pub.mu.Unlock()
+		return len(sc.pub.queue) > 0
+	})
 	const hold = 50 * time.Millisecond
-	time.Sleep(hold) // the second waits this long behind the first
+	time.Sleep(hold) // the wait to be measured, not a synchronisation
 	close(log.unhang)
 	for i := uint16(1); i <= 2; i++ {
 		if a, ok := c.next(5 * time.Second).(*mqtt.Puback); !ok || a.PacketID != i {

@@ -28,9 +28,10 @@ type repeatGuard struct {
 	until map[int]int64
 }
 
-// newRepeatGuard returns the guard of a session resumed from st at router
-// positions sw, or nil when nothing of st lies at or after sw.
-func newRepeatGuard(st *session.State, sw map[int]int64) *repeatGuard {
+// newRepeatGuard returns the guard of a session resumed from st, whose
+// offline queue still to deliver is pending (pendingQueue), at router
+// positions sw; nil when nothing of st lies at or after sw.
+func newRepeatGuard(st *session.State, pending []session.QueueRef, sw map[int]int64) *repeatGuard {
 	g := &repeatGuard{}
 	reach := func(p int, next int64) {
 		if g.until == nil {
@@ -63,7 +64,7 @@ func newRepeatGuard(st *session.State, sw map[int]int64) *repeatGuard {
 	for _, e := range st.Inflight {
 		have(e.Partition, e.Offset)
 	}
-	for _, q := range pendingQueue(st) {
+	for _, q := range pending {
 		have(q.Partition, q.Offset)
 	}
 	if g.until == nil {

@@ -20,7 +20,7 @@ func TestRepeatGuard(t *testing.T) {
 		Queue: []session.QueueRef{{Partition: 0, Offset: 15}, {Partition: 0, Offset: 9}},
 	}
 	sw := map[int]int64{0: 5, 1: 3}
-	g := newRepeatGuard(st, sw)
+	g := newRepeatGuard(st, pendingQueue(st), sw)
 	live := func(p int, off int64, topic string) *delivery {
 		return &delivery{msg: &message{partition: p, offset: off, topic: topic}}
 	}
@@ -53,7 +53,7 @@ func TestRepeatGuard(t *testing.T) {
 	if !g.passed(map[int]int64{0: 16, 1: 3}) {
 		t.Error("not passed with the router beyond every record")
 	}
-	if g := newRepeatGuard(st, map[int]int64{0: 16, 1: 3}); g != nil {
+	if g := newRepeatGuard(st, pendingQueue(st), map[int]int64{0: 16, 1: 3}); g != nil {
 		t.Errorf("a guard for a router ahead of the session: %+v", g)
 	}
 }

@@ -96,6 +96,9 @@ func (m *match) add(msg *message, self string, s session.Subscription) {
 
 // dispatch is the messages follower's handler (one goroutine per partition).
 func (r *router) dispatch(rec *kafkalog.Record) {
+	if r.delay != nil && !rec.Time.IsZero() {
+		r.delay.Observe(time.Since(rec.Time).Seconds()) // outside the lock every session shares
+	}
 	var msg *message
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -128,9 +131,6 @@ func (r *router) dispatch(rec *kafkalog.Record) {
 	}
 	r.pos[rec.Partition] = rec.Offset + 1
 	r.remember(rec)
-	if r.delay != nil && !rec.Time.IsZero() {
-		r.delay.Observe(time.Since(rec.Time).Seconds())
-	}
 }
 
 // matchOf returns the aggregate of c in found, adding it when new. Called
